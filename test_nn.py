@@ -1,0 +1,200 @@
+"""Tests for nn_from_scratch.py; each name is a sentence about behaviour. Run: python -m pytest -q"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nn_from_scratch as nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, "nn_from_scratch.py")
+HEADER = "label," + ",".join(f"pixel{i}" for i in range(nn.NUM_PIXELS))
+
+
+def run_cli(*args, cwd=None):
+    """Run the script as a user would; return the finished process (text output)."""
+    env = dict(os.environ, MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=300)
+
+
+def write_csv(path, X, y=None):
+    """Write images (and labels) in the Kaggle layout; return the path as a string."""
+    with open(path, "w") as f:
+        f.write((HEADER if y is not None else HEADER[len("label,"):]) + "\n")
+        for i, row in enumerate(X):
+            cells = ([str(y[i])] if y is not None else []) + [str(v) for v in row]
+            f.write(",".join(cells) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory):
+    """The first 300 rows of the shipped train.csv: real digits, quick to train on."""
+    path = tmp_path_factory.mktemp("data") / "small.csv"
+    with open(os.path.join(HERE, "train.csv")) as source, open(path, "w") as out:
+        for _ in range(301):
+            out.write(source.readline())
+    return str(path)
+
+
+def numeric_gradient(loss_of_params, params, key, index, eps=1e-6):
+    """Central difference (L(w + eps) - L(w - eps)) / (2 eps); its error is O(eps**2)."""
+    saved = params[key][index]
+    params[key][index] = saved + eps
+    loss_up = loss_of_params(params)
+    params[key][index] = saved - eps
+    loss_down = loss_of_params(params)
+    params[key][index] = saved
+    return (loss_up - loss_down) / (2 * eps)
+
+
+def assert_gradients_match(loss_of_params, params, grads, tolerance=1e-6):
+    """Every analytic gradient entry agrees with central differences (relative error)."""
+    for key in params:
+        for index in np.ndindex(params[key].shape):
+            numeric = numeric_gradient(loss_of_params, params, key, index)
+            analytic = grads[key][index]
+            error = abs(numeric - analytic) / max(abs(numeric) + abs(analytic), 1e-8)
+            assert error < tolerance, (key, index, numeric, analytic)
+
+
+# --- the core ----------------------------------------------------------------------------
+def test_backpropagation_matches_finite_differences_for_every_parameter_of_a_two_hidden_layer_net():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(6, 5)), np.array([0, 2, 1, 2, 0, 1])
+    params = nn.initialize_parameters([5, 4, 3, 3], rng, dtype=np.float64)
+    P, cache = nn.forward_propagation(X, params)
+    grads = nn.backward_propagation(params, cache, P, y)
+    assert_gradients_match(lambda p: nn.cross_entropy(nn.forward_propagation(X, p)[0], y),
+                           params, grads)
+
+
+def test_softmax_is_finite_and_sums_to_one_on_huge_logits():
+    P = nn.softmax(np.array([[1000.0, 0.0, -1000.0], [-5.0, -5.0, -5.0]]))
+    assert np.all(np.isfinite(P))
+    assert np.allclose(P.sum(axis=1), 1.0)
+    assert np.allclose(P[1], 1 / 3)
+
+
+def test_one_hot_keeps_all_classes_when_a_batch_lacks_some():
+    Y = nn.one_hot(np.array([0, 3, 3]), num_classes=10)
+    assert Y.shape == (3, 10)
+    assert Y[:, 9].sum() == 0 and Y[1, 3] == 1 and Y.sum() == 3
+
+
+def test_forward_propagation_gives_one_probability_row_per_example():
+    rng = np.random.default_rng(1)
+    params = nn.initialize_parameters([784, 16, 10], rng)
+    P, _ = nn.forward_propagation(rng.random((7, 784), dtype=np.float32), params)
+    assert P.shape == (7, 10) and P.dtype == np.float32
+    assert np.allclose(P.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_network_overfits_twenty_random_examples():
+    rng = np.random.default_rng(2)
+    X = rng.random((20, 30)).astype(np.float32)
+    y = rng.integers(0, 10, 20)
+    params = nn.initialize_parameters([30, 64, 10], rng)
+    params = nn.gradient_descent(params, X, y, num_epochs=300, batch_size=20,
+                                 learning_rate=0.01, rng=rng, optimizer="adam")
+    P, _ = nn.forward_propagation(X, params)
+    assert nn.get_accuracy(nn.get_predictions(params, X), y) == 1.0
+    assert nn.cross_entropy(P, y) < 0.05
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_each_optimizer_lowers_the_loss(optimizer):
+    rng = np.random.default_rng(3)
+    X = rng.random((64, 20)).astype(np.float32)
+    y = (X[:, 0] > X[:, 1]).astype(int)
+    params = nn.initialize_parameters([20, 16, 2], rng)
+    before = nn.cross_entropy(nn.forward_propagation(X, params)[0], y)
+    params = nn.gradient_descent(params, X, y, num_epochs=20, batch_size=16,
+                                 learning_rate={"sgd": 0.5, "momentum": 0.1, "adam": 0.01}[optimizer],
+                                 rng=rng, optimizer=optimizer)
+    assert nn.cross_entropy(nn.forward_propagation(X, params)[0], y) < 0.7 * before
+
+
+def test_same_seed_gives_identical_parameters_and_another_seed_does_not():
+    def trained(seed):
+        rng = np.random.default_rng(seed)
+        X = rng.random((50, 784)).astype(np.float32)
+        y = rng.integers(0, 10, 50)
+        params = nn.initialize_parameters([784, 8, 10], rng)
+        return nn.gradient_descent(params, X, y, 2, 10, 0.01, rng, augment=True)
+    first, again, other = trained(5), trained(5), trained(6)
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    assert not np.array_equal(first["W1"], other["W1"])
+
+
+def test_he_initialisation_keeps_activations_at_unit_scale_through_depth():
+    rng = np.random.default_rng(4)
+    params = nn.initialize_parameters([784, 256, 256, 256, 10], rng)
+    _, cache = nn.forward_propagation(rng.normal(size=(500, 784)).astype(np.float32), params)
+    assert 0.5 < np.mean(cache["Z3"] ** 2) < 2.0
+
+
+def test_random_affine_with_no_range_returns_the_images_unchanged():
+    X = np.random.default_rng(5).random((3, 784)).astype(np.float32)
+    same = nn.random_affine(X, np.random.default_rng(0), 0.0, 0.0, 0.0)
+    assert np.allclose(same, X, atol=1e-5)
+
+
+def test_random_affine_moves_ink_but_keeps_most_of_it():
+    X = np.zeros((1, 784), np.float32)
+    X[0, 10 * 28 + 10: 10 * 28 + 18] = 1.0               # a short bar
+    moved = nn.random_affine(X, np.random.default_rng(7))
+    assert not np.allclose(moved, X)
+    assert 0.7 < moved.sum() / X.sum() < 1.3
+
+
+def test_accuracy_of_perfect_predictions_is_one():
+    assert nn.get_accuracy(np.array([1, 2, 3]), np.array([1, 2, 3])) == 1.0
+    assert nn.get_accuracy(np.array([1, 2, 3]), np.array([1, 0, 0])) == pytest.approx(1 / 3)
+
+
+def test_loading_the_shipped_csv_gives_ten_thousand_uint8_digits():
+    X, y = nn.load_digits_csv(os.path.join(HERE, "train.csv"))
+    assert X.shape == (10000, 784) and X.dtype == np.uint8
+    assert set(np.unique(y)) == set(range(10))
+
+
+def test_importing_the_module_prints_nothing_and_writes_nothing(tmp_path):
+    result = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {HERE!r}); "
+                             "import nn_from_scratch"], capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout == "" and result.stderr == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_trains_end_to_end_and_prints_both_closing_lines(small_csv):
+    result = run_cli("--csv", small_csv, "--epochs", "3", "--hidden", "32", "--no-plot",
+                     "--test-csv", small_csv)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2].startswith("validation accuracy: ") and len(lines[-2].split()[-1]) == 6
+    assert lines[-1].startswith("train seconds: ")
+    assert any(line.startswith("test accuracy: ") for line in lines)
+    assert float(lines[-2].split()[-1]) > 0.3                # far better than 0.1 guessing
+
+
+def test_cli_saves_both_pictures_on_a_headless_machine(small_csv, tmp_path):
+    result = run_cli("--csv", small_csv, "--epochs", "1", "--hidden", "16",
+                     "--plot-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for name in ("predictions.png", "training_curves.png"):
+        with open(tmp_path / name, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_gives_the_same_cli_output(small_csv):
+    runs = [run_cli("--csv", small_csv, "--epochs", "2", "--hidden", "16", "--no-plot")
+            for _ in range(2)]
+    strip_times = [[line.split("  ")[:5] for line in r.stdout.splitlines()
+                    if line.startswith("epoch")] for r in runs]
+    assert strip_times[0] == strip_times[1]
+    assert runs[0].stdout.splitlines()[-2] == runs[1].stdout.splitlines()[-2]
