@@ -138,17 +138,20 @@ def scale_pixels(X, dtype=np.float32):
     return X.astype(dtype) / dtype(255)
 
 
-def one_hot(y, num_classes):
+def one_hot(y, num_classes, dtype=np.float32):
     """Labels (N,) -> one-hot Y (N, K): Y[i, y[i]] = 1, every other entry 0.
 
     num_classes is explicit: a mini-batch without a 9 still needs 10 columns.
     """
-    Y = np.zeros((len(y), num_classes))
+    Y = np.zeros((len(y), num_classes), dtype=dtype)
     Y[np.arange(len(y)), y] = 1.0
     return Y
 
 
-# %% Building blocks: ReLU, softmax, cross-entropy
+# %% Building blocks: activations, output layers, losses
+# The default network uses relu, softmax and cross_entropy. The others are here so
+# that the same forward/backward code can also run the classic alternatives
+# (--activation, --head); each comes with its derivative.
 def relu(Z):
     """ReLU(z) = max(0, z), elementwise. Cheap, and its gradient does not fade for z > 0."""
     return np.maximum(Z, 0)
@@ -157,6 +160,33 @@ def relu(Z):
 def relu_backward(dA, Z):
     """dL/dZ = dL/dA * ReLU'(Z), where ReLU'(z) = 1 if z > 0 else 0."""
     return dA * (Z > 0)
+
+
+def tanh(Z):
+    """tanh(z) = (e^z - e^-z) / (e^z + e^-z), in (-1, 1) and centred on 0."""
+    return np.tanh(Z)
+
+
+def tanh_backward(dA, Z):
+    """tanh'(z) = 1 - tanh(z)^2: near 0 for large |z|, so deep tanh nets learn slowly."""
+    return dA * (1 - np.tanh(Z) ** 2)
+
+
+def sigmoid(Z):
+    """sigmoid(z) = 1 / (1 + e^-z), in (0, 1); written as (1 + tanh(z/2)) / 2, which equals it
+    and never overflows (exp(-z) does for z < -710)."""
+    return 0.5 * (1 + np.tanh(0.5 * Z))
+
+
+def sigmoid_backward(dA, Z):
+    """sigmoid'(z) = s (1 - s), at most 1/4: gradients shrink 4x per layer at best."""
+    S = sigmoid(Z)
+    return dA * S * (1 - S)
+
+
+def identity(Z):
+    """The linear output for regression: A = Z."""
+    return Z
 
 
 def softmax(Z):
@@ -177,75 +207,158 @@ def cross_entropy(P, y):
     return float(-np.mean(np.log(P[np.arange(len(y)), y] + 1e-12)))
 
 
+def binary_cross_entropy(A, Y):
+    """For sigmoid outputs, each an independent yes/no: (N, K) targets Y in {0, 1}.
+
+    L = -(1/N) sum_i sum_k [Y log A + (1 - Y) log(1 - A)]
+    """
+    A = np.clip(A, 1e-7, 1 - 1e-7)          # log(0) = -inf; float32 rounds 1 - 1e-12 to 1
+    return float(-np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A)) / len(Y))
+
+
+def mean_squared_error(A, Y):
+    """L = (1/2N) sum_i sum_k (A - Y)^2; the 1/2 cancels the 2 of the derivative."""
+    return float(0.5 * np.sum((A - Y) ** 2) / len(Y))
+
+
+def mean_absolute_error(A, Y):
+    """L = (1/N) sum_i sum_k |A - Y|: less swayed by outliers than squared error."""
+    return float(np.sum(np.abs(A - Y)) / len(Y))
+
+
+def weight_penalty(params, l1=0.0, l2=0.0):
+    """Regularisation added to the loss: l1 * sum |W| + (l2 / 2) * sum W^2 (weights only).
+
+    Both pull weights toward 0 and so toward simpler functions; L1 pushes many to
+    exactly 0 (sparse), L2 shrinks all in proportion. Biases are left alone:
+    they do not make the function any more wiggly.
+    """
+    weights = [W for key, W in params.items() if key.startswith("W")]
+    return float(sum(l1 * np.sum(np.abs(W)) + 0.5 * l2 * np.sum(W * W) for W in weights))
+
+
+# Names -> functions, for the command line and for saved models.
+ACTIVATIONS = {"relu": (relu, relu_backward), "tanh": (tanh, tanh_backward),
+               "sigmoid": (sigmoid, sigmoid_backward)}
+# Output layer and its loss. softmax + cross-entropy, sigmoid + binary cross-entropy
+# and linear + squared error are "matched": in all three the gradient of the loss
+# with respect to the output layer's Z is the same short (A - Y) / N (worked out
+# in backward_propagation). Mean absolute error has sign(A - Y) / N instead.
+HEADS = {"softmax": (softmax, cross_entropy), "sigmoid": (sigmoid, binary_cross_entropy),
+         "mse": (identity, mean_squared_error), "mae": (identity, mean_absolute_error)}
+
+
+def as_targets(y, num_outputs):
+    """Integer labels (N,) -> one-hot (N, K); targets that are already (N, K) pass through."""
+    return one_hot(y, num_outputs) if np.ndim(y) == 1 else y
+
+
+def compute_loss(A, y, head="softmax"):
+    """The loss of the head's choice; integer labels are one-hot encoded where needed."""
+    if head == "softmax" and np.ndim(y) == 1:
+        return cross_entropy(A, y)
+    return HEADS[head][1](A, as_targets(y, A.shape[1]))
+
+
 # %% The model: initialise, forward, backward, update
-def initialize_parameters(layer_sizes, rng, dtype=np.float32):
+def initialize_parameters(layer_sizes, rng, dtype=np.float32, init="he"):
     """Weights and biases for an MLP with layer_sizes = [D, H1, ..., K] (any depth).
 
-    W_l (n_{l-1}, n_l) drawn from N(0, 2 / n_{l-1}) ("He" initialisation), b_l zeros.
-    Why that scale: each unit sums n_{l-1} inputs, so the variance of Z grows with
-    fan-in; dividing by it keeps Z at unit scale, and the 2 makes up for ReLU
-    zeroing about half of its inputs. Too small and the signal fades layer by
-    layer; too large and it explodes. Zero biases are fine: the random weights
-    already make every unit different.
+    W_l (n_{l-1}, n_l) drawn from N(0, std^2), b_l zeros. Each unit sums n_{l-1}
+    inputs, so the variance of Z grows with the fan-in; scaling by it keeps Z
+    at unit size, layer after layer. Too small and the signal fades; too large
+    and it explodes.
+        he:     std = sqrt(2 / n_{l-1})              for ReLU, which zeroes about
+                                                     half its inputs: hence the 2
+        xavier: std = sqrt(2 / (n_{l-1} + n_l))      for tanh and sigmoid (Glorot)
+    Zero biases are fine: the random weights already make every unit different.
     """
     params = {}
     for l in range(1, len(layer_sizes)):
         fan_in, fan_out = layer_sizes[l - 1], layer_sizes[l]
-        std = np.sqrt(2.0 / fan_in)
+        std = np.sqrt(2.0 / fan_in) if init == "he" else np.sqrt(2.0 / (fan_in + fan_out))
         params[f"W{l}"] = (rng.standard_normal((fan_in, fan_out)) * std).astype(dtype)
         params[f"b{l}"] = np.zeros(fan_out, dtype=dtype)
     return params
 
 
-def forward_propagation(X, params):
-    """Run a batch through the network; return P (N, K) and the cache backprop needs.
+def forward_propagation(X, params, activation="relu", head="softmax", dropout=0.0, rng=None):
+    """Run a batch through the network; return the output A_L (N, K) and a cache for backprop.
 
-    Math, for layers l = 1..L, starting from A0 = X:
-        Z_l = A_{l-1} @ W_l + b_l          (N, n_l)
-        A_l = relu(Z_l)   for hidden layers
+    Math, for layers l = 1..L, starting from A0 = X (N, D):
+        Z_l = A_{l-1} @ W_l + b_l          (N, n_l); b_l broadcasts over the rows
+        A_l = relu(Z_l)                    hidden layers (or tanh, sigmoid)
         P   = softmax(Z_L)                 (N, K), each row sums to 1
+    With dropout > 0 (training only, and an rng), each hidden unit is zeroed with
+    probability `dropout` and the survivors are scaled by 1 / (1 - dropout), so
+    the expected activation is unchanged and evaluation needs no rescaling
+    ("inverted" dropout). A unit that cannot count on its neighbours has to be
+    useful on its own: a strong regulariser for big layers.
     """
+    g = ACTIVATIONS[activation][0]
+    output = HEADS[head][0]
     L = len(params) // 2
-    A = X                                             # A0 = X, (N, D)
+    A = X                                                 # A0 = X, (N, D)
     cache = {"A0": X}
     for l in range(1, L + 1):
-        Z = A @ params[f"W{l}"] + params[f"b{l}"]     # (N, n_l); b broadcasts over rows
-        A = relu(Z) if l < L else softmax(Z)          # hidden: ReLU; output: softmax
+        Z = A @ params[f"W{l}"] + params[f"b{l}"]         # (N, n_l)
+        A = g(Z) if l < L else output(Z)
+        if dropout > 0 and rng is not None and l < L:
+            mask = (rng.random(A.shape) >= dropout).astype(A.dtype) / (1 - dropout)
+            A = A * mask                                  # (N, n_l); mask kept for backprop
+            cache[f"M{l}"] = mask
         cache[f"Z{l}"], cache[f"A{l}"] = Z, A
     return A, cache
 
 
-def backward_propagation(params, cache, P, y):
-    """Gradients of the mean cross-entropy with respect to every parameter.
+def backward_propagation(params, cache, P, y, activation="relu", head="softmax",
+                         l1=0.0, l2=0.0):
+    """Gradients of the mean loss with respect to every parameter.
 
-    Returns grads with the same keys and shapes as params ("dW1" is stored as
-    grads["W1"]). The chain rule, from the output back:
-        dZ_L     = (P - Y) / N             softmax + cross-entropy, combined
+    Returns grads with the same keys and shapes as params (grads["W1"] is dL/dW1).
+    The chain rule, from the output back:
+        dZ_L     = (P - Y) / N             output layer + its matched loss (below)
         dW_l     = A_{l-1}.T @ dZ_l        (n_{l-1}, n_l), the shape of W_l
         db_l     = sum over rows of dZ_l   (n_l,)
         dA_{l-1} = dZ_l @ W_l.T            (N, n_{l-1})
-        dZ_{l-1} = dA_{l-1} * relu'(Z_{l-1})
+        dZ_{l-1} = dA_{l-1} * g'(Z_{l-1})  (times the dropout mask, if any)
+    Why (P - Y) / N at the output, for all three matched pairs (per example, z one
+    row of Z_L, a = output(z), y one row of Y; the 1/N is from averaging):
+        softmax + CE:   L = -sum_k y_k log a_k,  da_j/dz_k = a_j (1[j=k] - a_k)
+                        dL/dz_k = -sum_j y_j (1[j=k] - a_k) = a_k sum_j y_j - y_k = a_k - y_k
+        sigmoid + BCE:  L = -[y log a + (1-y) log(1-a)],  da/dz = a (1 - a)
+                        dL/dz = (a - y) / (a (1 - a)) * a (1 - a) = a - y
+        linear + MSE:   L = (a - y)^2 / 2,  a = z:  dL/dz = a - y
+    In each, the output's derivative cancels against the loss's: that is why these
+    pairs go together. MAE, |a - y|, gives sign(a - y) instead.
     """
     L = len(params) // 2
     N = len(y)
-    # Softmax + cross-entropy has a famously short gradient, (P - Y) / N: the
-    # messy softmax Jacobian cancels against the 1/P of the log. The 1/N is
-    # there because the loss is a mean over the batch.
-    dZ = P.copy()
-    dZ[np.arange(N), y] -= 1                          # P - Y without building Y
-    dZ /= N                                           # (N, K)
+    if head == "softmax" and np.ndim(y) == 1:
+        dZ = P.copy()
+        dZ[np.arange(N), y] -= 1                          # P - Y without building Y
+    else:
+        dZ = P - as_targets(y, P.shape[1]).astype(P.dtype)
+        if head == "mae":
+            dZ = np.sign(dZ)
+    dZ /= N                                               # (N, K)
+    g_backward = ACTIVATIONS[activation][1]
     grads = {}
     for l in range(L, 0, -1):
-        grads[f"W{l}"] = cache[f"A{l - 1}"].T @ dZ   # (n_{l-1}, n_l)
-        grads[f"b{l}"] = dZ.sum(axis=0)              # (n_l,)
-        if l > 1:                                    # no gradient needed for the input X
-            dA = dZ @ params[f"W{l}"].T              # (N, n_{l-1})
-            dZ = relu_backward(dA, cache[f"Z{l - 1}"])
+        grads[f"W{l}"] = cache[f"A{l - 1}"].T @ dZ       # (n_{l-1}, n_l)
+        grads[f"b{l}"] = dZ.sum(axis=0)                  # (n_l,)
+        if l1 or l2:      # d/dW of l1 sum|W| + (l2/2) sum W^2  =  l1 sign(W) + l2 W
+            grads[f"W{l}"] += l1 * np.sign(params[f"W{l}"]) + l2 * params[f"W{l}"]
+        if l > 1:                                        # no gradient needed for X itself
+            dA = dZ @ params[f"W{l}"].T                  # (N, n_{l-1})
+            if f"M{l - 1}" in cache:
+                dA *= cache[f"M{l - 1}"]                 # dropped units pass no gradient
+            dZ = g_backward(dA, cache[f"Z{l - 1}"])
     return grads
 
 
 def init_optimizer_state(params):
-    """Zeroed running averages for the optimizers that keep some (momentum, Adam)."""
+    """Zeroed running averages for the optimizers that keep some (all but plain SGD)."""
     zeros = {key: np.zeros_like(value) for key, value in params.items()}
     return {"step": 0, "m": zeros, "v": {key: z.copy() for key, z in zeros.items()}}
 
@@ -257,6 +370,11 @@ def update_parameters(params, grads, state, learning_rate, optimizer="adam",
     sgd:      W -= lr * dW                         the plain gradient step
     momentum: m = beta1*m + dW;  W -= lr * m       a heavy ball: steps that agree
                                                    add up, zig-zags cancel out
+    adagrad:  v += dW**2;  W -= lr * dW / (sqrt(v) + eps)
+                                                   per-weight steps that shrink
+                                                   as gradients pile up
+    rmsprop:  v = 0.9*v + 0.1*dW**2;  W -= lr * dW / (sqrt(v) + eps)
+                                                   the same, forgetting old ones
     adam:     m = beta1*m + (1-beta1)*dW           mean of recent gradients
               v = beta2*v + (1-beta2)*dW**2        mean of their squares
               W -= lr * m_hat / (sqrt(v_hat) + eps)
@@ -275,14 +393,21 @@ def update_parameters(params, grads, state, learning_rate, optimizer="adam",
             m *= beta1
             m += g
             W -= learning_rate * m
+        elif optimizer in ("adagrad", "rmsprop"):
+            if optimizer == "rmsprop":
+                v *= 0.9                                  # rho = 0.9, Hinton's choice
+                v += 0.1 * (g * g)
+            else:
+                v += g * g
+            W -= learning_rate * g / (np.sqrt(v) + eps)
         elif optimizer == "adam":
             m *= beta1
             m += (1 - beta1) * g
             v *= beta2
             v += (1 - beta2) * (g * g)
             step = learning_rate * (1 - beta2 ** t) ** 0.5 / (1 - beta1 ** t)
-            denominator = np.sqrt(v)                  # both bias corrections are folded
-            denominator += eps                        # into the scalar `step`
+            denominator = np.sqrt(v)                      # both bias corrections are folded
+            denominator += eps                            # into the scalar `step`
             W -= step * m / denominator
         else:
             raise ValueError(f"unknown optimizer {optimizer!r}")
@@ -290,14 +415,28 @@ def update_parameters(params, grads, state, learning_rate, optimizer="adam",
 
 
 # %% Training: learning-rate schedule, augmentation, mini-batch gradient descent
-def cosine_learning_rate(base_rate, step, total_steps):
-    """lr(t) = base * (1 + cos(pi * t / T)) / 2: from base down to 0 along a half cosine.
+def learning_rate_at(step, total_steps, base_rate, schedule="cosine", decay=1e-3):
+    """The learning rate for optimisation step `step` of `total_steps`.
 
-    Big steps early cover ground; small steps late settle into a minimum instead
-    of bouncing around it. Worth about half a point of accuracy here.
+    cosine:   base * (1 + cos(pi * t / T)) / 2   from base down to 0 along a half
+              cosine: big steps early cover ground, small steps late settle into
+              a minimum instead of bouncing around it (the default)
+    step:     base, then base / 10 from half-way, base / 100 from 3/4 of the way
+    inverse:  base / (1 + decay * t)             the classic books' "decay"
+    constant: base
     """
+    if schedule == "cosine":
+        rate = base_rate * 0.5 * (1.0 + np.cos(np.pi * step / total_steps))
+    elif schedule == "step":
+        rate = base_rate * (0.1 if step >= total_steps / 2 else 1) * (0.1 if step >= 0.75 * total_steps else 1)
+    elif schedule == "inverse":
+        rate = base_rate / (1.0 + decay * step)
+    elif schedule == "constant":
+        rate = base_rate
+    else:
+        raise ValueError(f"unknown schedule {schedule!r}")
     # float(): a NumPy float64 scalar would silently turn float32 updates into float64.
-    return float(base_rate * 0.5 * (1.0 + np.cos(np.pi * step / total_steps)))
+    return float(rate)
 
 
 def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
@@ -341,18 +480,23 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
 
 
 def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
-                     optimizer="adam", augment=False, on_epoch=None):
-    """Mini-batch gradient descent over X (N, D), y (N,); returns the trained params.
+                     optimizer="adam", augment=False, on_epoch=None, activation="relu",
+                     head="softmax", schedule="cosine", decay=1e-3, l1=0.0, l2=0.0,
+                     dropout=0.0):
+    """Mini-batch gradient descent over X (N, D) and labels y (N,) or targets (N, K).
 
     Each epoch: shuffle, cut into batches of batch_size, and for each batch do
     forward -> loss -> backward -> update. Small batches give many cheap, noisy
     steps per epoch; the noise even helps to find minima that generalise.
     After each epoch, on_epoch(epoch, params, stats) is called if given (for
     progress lines, validation, early stopping); it may return True to stop.
+    Returns the trained params. Raises FloatingPointError if the loss stops being
+    a finite number (the learning rate is too large).
     """
     state = init_optimizer_state(params)
     steps_per_epoch = -(-len(y) // batch_size)               # ceil(N / batch_size)
     total_steps = num_epochs * steps_per_epoch
+    labels = np.ndim(y) == 1 and head != "mse" and head != "mae"   # classification?
     for epoch in range(1, num_epochs + 1):
         order = rng.permutation(len(y))
         loss_sum = correct = 0.0
@@ -361,23 +505,34 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
             X_batch, y_batch = X[batch], y[batch]            # (B, D), (B,)
             if augment:
                 X_batch = random_affine(X_batch, rng)
-            P, cache = forward_propagation(X_batch, params)
-            grads = backward_propagation(params, cache, P, y_batch)
-            rate = cosine_learning_rate(learning_rate, state["step"], total_steps)
+            P, cache = forward_propagation(X_batch, params, activation, head, dropout, rng)
+            grads = backward_propagation(params, cache, P, y_batch, activation, head, l1, l2)
+            rate = learning_rate_at(state["step"], total_steps, learning_rate, schedule, decay)
             update_parameters(params, grads, state, rate, optimizer)
+            loss = compute_loss(P, y_batch, head)
+            if l1 or l2:
+                loss += weight_penalty(params, l1, l2)
+            if not np.isfinite(loss):
+                raise FloatingPointError(f"the loss became {loss} in epoch {epoch}")
             # Running figures on the batches just seen: free, as P is already here.
-            loss_sum += cross_entropy(P, y_batch) * len(batch)
-            correct += np.sum(np.argmax(P, axis=1) == y_batch)
+            loss_sum += loss * len(batch)
+            if labels:
+                correct += np.sum(np.argmax(P, axis=1) == y_batch)
         stats = {"loss": loss_sum / len(y), "train_accuracy": correct / len(y)}
         if on_epoch is not None and on_epoch(epoch, params, stats):
             break
     return params
 
 
-def get_predictions(params, X, batch_size=4096):
-    """Most probable class for each row of X (N, D): (N,) ints. Batched to bound memory."""
-    return np.concatenate([np.argmax(forward_propagation(X[i:i + batch_size], params)[0], axis=1)
+def predict_probabilities(params, X, activation="relu", head="softmax", batch_size=4096):
+    """The network's outputs for X (N, D): (N, K). Batched, so 60,000 rows need little memory."""
+    return np.concatenate([forward_propagation(X[i:i + batch_size], params, activation, head)[0]
                            for i in range(0, len(X), batch_size)])
+
+
+def get_predictions(params, X, activation="relu", head="softmax"):
+    """Most probable class for each row of X (N, D): (N,) ints."""
+    return np.argmax(predict_probabilities(params, X, activation, head), axis=1)
 
 
 def get_accuracy(predictions, y):
