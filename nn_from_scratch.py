@@ -25,6 +25,7 @@ Importing this file only defines things.
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -35,7 +36,8 @@ NUM_PIXELS = IMAGE_SIDE * IMAGE_SIDE   # D = 784
 NUM_CLASSES = 10                       # K = 10 digits
 # Good starting learning rates differ by optimizer: Adam's steps are about lr
 # per weight whatever the gradient's size, plain SGD's are lr * gradient.
-DEFAULT_LEARNING_RATES = {"sgd": 0.3, "momentum": 0.05, "adam": 0.002}
+DEFAULT_LEARNING_RATES = {"sgd": 0.3, "momentum": 0.05, "adagrad": 0.01, "rmsprop": 0.001,
+                          "adam": 0.002}
 
 
 # %% Data: read the CSV, check it, split it, scale it
@@ -106,8 +108,8 @@ def _check_digit_frame(frame, path, labelled):
         raise InputError(f"{path} has a header but no rows; add one image per row.")
     data = frame.to_numpy()                           # (N, 785) or (N, 784), uint8
     X = np.ascontiguousarray(data[:, 1:] if has_label else data)
-    if not labelled:
-        return X, None
+    if not labelled:                                  # a label column, if any, is only reported
+        return X, (data[:, 0] if has_label else None)
     y = data[:, 0].copy()
     if y.max() >= NUM_CLASSES:
         row = int(np.argmax(y >= NUM_CLASSES))
@@ -540,178 +542,420 @@ def get_accuracy(predictions, y):
     return float(np.mean(predictions == y))
 
 
-# %% Pictures: sample predictions and training curves
-def plot_sample_predictions(X, y, predictions, path, count=24):
-    """Save a grid of digits titled 'pred (true)'; mistakes in red. X (N, D) in 0..1."""
+# %% Beyond the core: early stopping, saving and loading a model
+def keep_best(best, epoch, params, val_accuracy):
+    """Remember a copy of params whenever validation accuracy improves (early stopping).
+
+    best is a dict that starts as {} and holds "accuracy", "epoch" and "params".
+    Returns how many epochs have passed since the best one. Stopping once that
+    reaches a "patience" limit, and going back to the best copy, avoids training
+    on past the point where the network starts to memorise its training data.
+    """
+    if val_accuracy > best.get("accuracy", -1.0):
+        best.update(accuracy=val_accuracy, epoch=epoch,
+                    params={key: W.copy() for key, W in params.items()})
+    return epoch - best["epoch"]
+
+
+def write_atomically(path, write):
+    """Call write(file) on a temporary file beside path, then rename it onto path.
+
+    A rename within one folder is atomic: anyone looking sees the old file or
+    the new one, never half of one, even if the power fails mid-write.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            write(f)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def save_model(path, params, activation="relu", head="softmax"):
+    """Save weights, biases and what rebuilds the network (layer sizes, activation, head).
+
+    .npz is NumPy's zip of plain arrays: no pickle, so loading one cannot run code.
+    """
+    if not all(np.all(np.isfinite(W)) for W in params.values()):
+        raise FloatingPointError("the parameters contain nan or inf; refusing to save them")
+    L = len(params) // 2
+    sizes = [params["W1"].shape[0]] + [params[f"W{l}"].shape[1] for l in range(1, L + 1)]
+    arrays = dict(params, layer_sizes=np.array(sizes), activation=np.array(activation),
+                  head=np.array(head))
+    write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def load_model(path):
+    """Load a model written by save_model: returns (params, activation, head).
+
+    allow_pickle=False makes NumPy refuse pickled objects instead of running them.
+    Raises InputError, in one sentence, for anything that is not such a model.
+    """
+    if not os.path.isfile(path):
+        raise InputError(f"model file {path} does not exist; train one with --save {path}.")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise InputError(f"{path} contains pickled Python objects, which are refused "
+                             "because loading them could run code; use a model saved by --save.")
+        raise InputError(f"{path} is not a model saved by this script ({err}); "
+                         "train one with --save.")
+    except Exception as err:
+        raise InputError(f"{path} is not a readable .npz model (it may be truncated: "
+                         f"{type(err).__name__}); train one again with --save.")
+    return _check_model_arrays(arrays, path)
+
+
+def _check_model_arrays(arrays, path):
+    """Check that loaded arrays describe a whole, finite network; return it."""
+    try:
+        sizes = [int(n) for n in arrays.pop("layer_sizes")]
+        activation, head = str(arrays.pop("activation")), str(arrays.pop("head"))
+        params = {}
+        for l in range(1, len(sizes)):
+            params[f"W{l}"], params[f"b{l}"] = arrays.pop(f"W{l}"), arrays.pop(f"b{l}")
+            assert params[f"W{l}"].shape == (sizes[l - 1], sizes[l])
+            assert params[f"b{l}"].shape == (sizes[l],)
+            assert params[f"W{l}"].dtype.kind == "f" and params[f"b{l}"].dtype.kind == "f"
+        assert not arrays and activation in ACTIVATIONS and head in HEADS and len(sizes) >= 2
+    except (KeyError, AssertionError, ValueError, TypeError):
+        raise InputError(f"{path} is not a complete model saved by this script (its arrays "
+                         "do not fit together); train one again with --save.")
+    if not all(np.all(np.isfinite(W)) for W in params.values()):
+        raise InputError(f"{path} holds nan or inf weights; train the model again.")
+    return params, activation, head
+
+
+# %% Beyond the core: evaluation (confusion matrix, per-class accuracy, noise)
+def confusion_matrix(y_true, y_pred, num_classes=NUM_CLASSES):
+    """C[i, j] = how many examples of class i were predicted as j. The diagonal is right."""
+    C = np.zeros((num_classes, num_classes), dtype=int)
+    np.add.at(C, (y_true, y_pred), 1)                  # += 1 at every (true, predicted) pair
+    return C
+
+
+def per_class_accuracy(C):
+    """Share of each class predicted correctly: C[k, k] / sum_j C[k, j] (nan if no examples)."""
+    totals = C.sum(axis=1)
+    return np.divide(np.diag(C), totals, out=np.full(len(C), np.nan), where=totals > 0)
+
+
+def accuracy_under_noise(params, X, y, sigmas, rng, activation="relu", head="softmax"):
+    """Accuracy on X (N, D) in 0..1 after adding Gaussian noise N(0, sigma^2) to every pixel.
+
+    A network that learned strokes degrades slowly; one that learned single
+    pixels falls apart. Pixels are clipped back to 0..1, as a real image would be.
+    """
+    accuracies = []
+    for sigma in sigmas:
+        noisy = np.clip(X + rng.normal(0.0, sigma, X.shape).astype(X.dtype), 0, 1)
+        accuracies.append(get_accuracy(get_predictions(params, noisy, activation, head), y))
+    return accuracies
+
+
+def train_and_score(X_train, y_train, X_val, y_val, hidden, learning_rate, num_epochs,
+                    batch_size, seed, optimizer="adam"):
+    """Train one setting from scratch; return (validation accuracy, seconds). For experiments."""
+    rng = np.random.default_rng(seed)
+    params = initialize_parameters([X_train.shape[1]] + list(hidden) + [NUM_CLASSES], rng)
+    started = time.perf_counter()
+    params = gradient_descent(params, X_train, y_train, num_epochs, batch_size,
+                              learning_rate, rng, optimizer)
+    seconds = time.perf_counter() - started
+    return get_accuracy(get_predictions(params, X_val), y_val), seconds
+
+
+# %% Beyond the core: Kaggle submissions and your own pictures
+def write_submission(path, predictions):
+    """Kaggle Digit Recognizer format: header ImageId,Label; ImageId counts from 1."""
+    frame = pd.DataFrame({"ImageId": np.arange(1, len(predictions) + 1),
+                          "Label": np.asarray(predictions, dtype=int)})
+    write_atomically(path, lambda f: f.write(frame.to_csv(index=False).encode()))
+
+
+def load_image_gray(path):
+    """Read a PNG or JPEG as gray levels (H, W) in 0..1, transparent parts as white paper."""
+    import matplotlib.image
+    if not os.path.isfile(path):
+        raise InputError(f"image {path} does not exist; check the path given to --image.")
+    try:
+        image = np.asarray(matplotlib.image.imread(path))
+    except Exception as err:
+        raise InputError(f"image {path} cannot be read ({type(err).__name__}); "
+                         "save it as PNG or JPEG.")
+    image = image.astype(np.float64) / (255.0 if image.dtype == np.uint8 else 1.0)
+    if image.ndim == 3 and image.shape[2] == 4:         # RGBA: lay it on white paper
+        alpha = image[:, :, 3:]
+        image = image[:, :, :3] * alpha + (1 - alpha)
+    if image.ndim == 3:                                 # RGB -> gray, weighted as the eye sees
+        image = image[:, :, :3] @ np.array([0.299, 0.587, 0.114])
+    if image.ndim != 2 or min(image.shape) < 1:
+        raise InputError(f"image {path} is not a 2-D picture; save it as PNG or JPEG.")
+    return image
+
+
+def resize_matrix(n_in, n_out):
+    """R (n_out, n_in) that resizes a line of n_in pixels to n_out by area averaging.
+
+    Output pixel i covers input span [i * s, (i + 1) * s) with s = n_in / n_out;
+    R[i, j] is the share of that span that input pixel j covers. Shrinking thus
+    averages (no jagged edges); growing repeats. An image resizes as R_rows @ I @ R_cols.T.
+    """
+    s = n_in / n_out
+    lo = np.arange(n_out)[:, None] * s                  # span of each output pixel
+    j = np.arange(n_in)[None, :]                        # input pixel j covers [j, j + 1)
+    overlap = np.clip(np.minimum(lo + s, j + 1) - np.maximum(lo, j), 0, None)
+    return overlap / s
+
+
+def preprocess_digit_image(gray, path="image"):
+    """Make a photo or drawing look like an MNIST digit: (H, W) in 0..1 -> (784,) float32.
+
+    The steps MNIST's makers took, in order:
+    1. Ink must be light on dark: if the border is mostly light (paper), invert.
+    2. Stretch contrast: the background's level becomes 0 and the strongest ink 1.
+    3. Crop to the ink's bounding box.
+    4. Scale so the longer side is 20 pixels, keeping the aspect ratio.
+    5. Paste into a 28 x 28 black square so the ink's centre of mass sits at the
+       centre: the 4-pixel margin leaves room, as in MNIST.
+    """
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    ink = 1 - gray if np.median(border) > 0.5 else gray
+    background, strongest = np.median(ink), ink.max()
+    if strongest - background < 0.15:
+        raise InputError(f"image {path} looks blank (no ink stands out from the background); "
+                         "give a picture of one digit, dark on light or light on dark.")
+    ink = np.clip((ink - background) / (strongest - background), 0, 1)
+    rows, cols = np.nonzero(ink > 0.2)
+    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    scale = 20 / max(ink.shape)
+    height, width = (max(1, round(n * scale)) for n in ink.shape)
+    box = resize_matrix(ink.shape[0], height) @ ink @ resize_matrix(ink.shape[1], width).T
+    box /= box.max()
+    weights_r, weights_c = box.sum(axis=1), box.sum(axis=0)
+    centre_r = weights_r @ np.arange(height) / weights_r.sum()   # centre of mass
+    centre_c = weights_c @ np.arange(width) / weights_c.sum()
+    middle = (IMAGE_SIDE - 1) / 2
+    top = int(np.clip(round(middle - centre_r), 0, IMAGE_SIDE - height))
+    left = int(np.clip(round(middle - centre_c), 0, IMAGE_SIDE - width))
+    digit = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
+    digit[top:top + height, left:left + width] = box
+    return digit.ravel()
+
+
+# %% Pictures
+FILE_ONLY_BACKENDS = ("agg", "pdf", "svg", "ps", "cairo", "template")   # no window to show
+# matplotlib is imported inside these functions: importing it costs half a second,
+# and a run with --no-plot never needs it.
+def save_figure(fig, path):
+    """Write a figure as PNG, atomically, and free it unless it is to be shown on screen."""
     import matplotlib.pyplot as plt
-    columns = 8
-    rows = -(-min(count, len(y)) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.3, rows * 1.5))
-    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+    write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    if plt.get_backend().lower() in FILE_ONLY_BACKENDS:
+        plt.close(fig)
+
+
+def plot_sample_predictions(X, y, predictions, path, count=24):
+    """A grid of digits titled 'pred (true)', mistakes in red. X (N, D) in 0..1."""
+    import matplotlib.pyplot as plt
+    count, columns = min(count, len(y)), 8
+    fig, axes = plt.subplots(-(-count // columns), columns, figsize=(10.4, 1.5 * -(-count // columns)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
-        if i < min(count, len(y)):
+        if i < count:
             ax.imshow(X[i].reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="gray_r")
-            wrong = predictions[i] != y[i]
-            ax.set_title(f"{predictions[i]} ({y[i]})", color="red" if wrong else "black")
+            ax.set_title(f"{predictions[i]} ({y[i]})",
+                         color="red" if predictions[i] != y[i] else "black")
     fig.suptitle("validation digits: predicted (true); mistakes in red")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return fig
+    save_figure(fig, path)
 
 
 def plot_training_curves(history, path):
-    """Save loss and accuracy per epoch. history: list of dicts from the progress callback."""
+    """Loss and accuracy per epoch; history holds one dict per epoch."""
     import matplotlib.pyplot as plt
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [h["loss"] for h in history])
-    ax_loss.set(xlabel="epoch", ylabel="training loss (cross-entropy)", title="loss")
-    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train (augmented batches)")
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
+    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train (running, augmented)")
     ax_acc.plot(epochs, [h["val_accuracy"] for h in history], label="validation")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     ax_acc.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return fig
+    save_figure(fig, path)
+
+
+def plot_confusion_matrix(C, path, title="confusion matrix"):
+    """Counts of (true, predicted) pairs as a heat map; off-diagonal cells are mistakes."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    ax.imshow(C, cmap="Blues")
+    for (i, j), count in np.ndenumerate(C):
+        ax.text(j, i, count, ha="center", va="center", fontsize=8,
+                color="white" if count > C.max() / 2 else "black")
+    ax.set(xlabel="predicted", ylabel="true", title=title,
+           xticks=range(len(C)), yticks=range(len(C)))
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_lines(xs, ys, path, xlabel, ylabel, title, log_x=False):
+    """One line of points; for the noise and learning-rate experiments."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(xs, ys, marker="o")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_image_predictions(digits, probabilities, names, path):
+    """Each processed 28 x 28 input beside a bar chart of its top-3 probabilities."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(len(digits), 2, figsize=(6, 2 * len(digits)), squeeze=False)
+    for (ax_img, ax_bar), digit, p, name in zip(axes, digits, probabilities, names):
+        ax_img.imshow(digit.reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="gray")
+        ax_img.set_title(os.path.basename(name), fontsize=9)
+        ax_img.axis("off")
+        top = np.argsort(p)[::-1][:3]
+        ax_bar.barh([str(k) for k in top[::-1]], p[top[::-1]])
+        ax_bar.set(xlim=(0, 1), xlabel="probability", ylabel="digit")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def show_plots_if_possible():
+    """Open the figures in windows when there is a screen; on a server the PNGs are enough."""
+    import matplotlib.pyplot as plt
+    if plt.get_backend().lower() not in FILE_ONLY_BACKENDS:
+        plt.show()
 
 
 # %% Command line
 def parse_args(argv=None):
-    """The command-line flags; every one has a default, so no flag is needed."""
+    """The command-line flags; each has a default, so `python nn_from_scratch.py` just works."""
     here = os.path.dirname(os.path.abspath(__file__))
     p = OneLineErrorParser(
         description="Train a multilayer perceptron on handwritten digits, from scratch in NumPy.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--csv", default=os.path.join(here, "train.csv"),
-                   help="labelled training CSV: label,pixel0..pixel783, one image per row")
-    p.add_argument("--hidden", type=hidden_sizes, default=[256, 128],
-                   help="hidden layer sizes, comma-separated (e.g. 256,128 or 64)")
-    p.add_argument("--epochs", type=count_at_least(0), default=40,
-                   help="passes over the training data")
-    p.add_argument("--batch-size", type=count_at_least(1), default=128,
-                   help="examples per gradient step")
-    p.add_argument("--lr", type=positive_float, default=None,
-                   help="learning rate at the start, then a cosine down to 0 "
-                        f"(default per optimizer: {DEFAULT_LEARNING_RATES})")
-    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default="adam",
-                   help="update rule; see update_parameters")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                   help="train on randomly rotated, scaled and shifted copies of each digit")
-    p.add_argument("--val-fraction", type=fraction_between_0_and_1, default=0.1,
-                   help="share of the CSV held out for validation")
-    p.add_argument("--seed", type=int, default=0,
-                   help="random seed: same seed, same machine, same numbers")
-    p.add_argument("--test-csv", default=None,
-                   help="a labelled CSV to evaluate after training (prints 'test accuracy')")
-    p.add_argument("--no-plot", action="store_true",
-                   help="skip the pictures (they are saved as PNG files otherwise)")
-    p.add_argument("--plot-dir", default=".",
-                   help="folder for the PNG pictures")
+    data = p.add_argument_group("data")
+    data.add_argument("--csv", default=os.path.join(here, "train.csv"),
+                      help="labelled training CSV: label,pixel0..pixel783, one image per row")
+    data.add_argument("--val-fraction", type=fraction_between_0_and_1, default=0.1,
+                      help="share of the CSV held out for validation")
+    data.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                      help="train on randomly rotated, scaled and shifted copies of the digits")
+    net = p.add_argument_group("network")
+    net.add_argument("--hidden", type=hidden_sizes, default=[256, 128],
+                     help="hidden layer sizes, comma-separated (e.g. 256,128 or 64)")
+    net.add_argument("--activation", choices=list(ACTIVATIONS), default="relu",
+                     help="hidden-layer activation")
+    net.add_argument("--init", choices=["auto", "he", "xavier"], default="auto",
+                     help="weight initialisation; auto: he for relu, xavier for tanh/sigmoid")
+    net.add_argument("--head", choices=list(HEADS), default="softmax",
+                     help="output layer + loss: softmax+cross-entropy, sigmoid+binary "
+                          "cross-entropy, linear+mean squared error, linear+mean absolute error")
+    fit = p.add_argument_group("training")
+    fit.add_argument("--epochs", type=count_at_least(0), default=40,
+                     help="passes over the training data")
+    fit.add_argument("--batch-size", type=count_at_least(1), default=128,
+                     help="examples per gradient step")
+    fit.add_argument("--optimizer", choices=list(DEFAULT_LEARNING_RATES), default="adam",
+                     help="update rule; see update_parameters")
+    fit.add_argument("--lr", type=positive_float, default=None,
+                     help="starting learning rate; default per optimizer: " + ", ".join(
+                         f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()))
+    fit.add_argument("--lr-schedule", choices=["cosine", "step", "inverse", "constant"],
+                     default="cosine", help="how the learning rate changes during training")
+    fit.add_argument("--lr-decay", type=non_negative_float, default=1e-3,
+                     help="decay for --lr-schedule inverse: lr / (1 + decay * step)")
+    fit.add_argument("--l1", type=non_negative_float, default=0.0, help="L1 weight penalty")
+    fit.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 weight penalty")
+    fit.add_argument("--dropout", type=dropout_rate, default=0.0,
+                     help="probability of dropping a hidden unit while training, in [0, 1)")
+    fit.add_argument("--patience", type=count_at_least(1), default=None,
+                     help="early stopping: stop after this many epochs without a better "
+                          "validation accuracy, and keep the best parameters")
+    fit.add_argument("--seed", type=int, default=0,
+                     help="random seed: same seed, same machine, same numbers")
+    use = p.add_argument_group("saving and using the network")
+    use.add_argument("--save", metavar="MODEL.npz", help="save the trained network here")
+    use.add_argument("--load", metavar="MODEL.npz",
+                     help="load a saved network instead of training one")
+    use.add_argument("--test-csv", metavar="PATH",
+                     help="labelled CSV to score after training: prints 'test accuracy'")
+    use.add_argument("--predict", metavar="TEST.csv",
+                     help="unlabelled Kaggle test CSV (pixel0..pixel783) to predict")
+    use.add_argument("--out", metavar="PATH", default="submission.csv",
+                     help="where --predict writes the Kaggle submission (ImageId,Label)")
+    use.add_argument("--image", metavar="PATH", nargs="+",
+                     help="your own digit pictures (PNG, JPEG) to classify")
+    extra = p.add_argument_group("experiments and pictures")
+    extra.add_argument("--robustness", action="store_true",
+                       help="validation accuracy under Gaussian pixel noise, table and plot")
+    extra.add_argument("--compare-architectures", action="store_true",
+                       help="train a few network sizes briefly and compare them")
+    extra.add_argument("--compare-learning-rates", action="store_true",
+                       help="train with a few learning rates briefly and compare them")
+    extra.add_argument("--no-plot", action="store_true",
+                       help="no pictures (otherwise saved as PNG files, and shown on a screen)")
+    extra.add_argument("--plot-dir", default=".", help="folder for the PNG pictures")
     return p.parse_args(argv)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (no usage dump) with exit status 2."""
+    """argparse that reports a bad flag in one line (no usage dump), exit status 2."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: {message[0].upper()}{message[1:]}; see --help.\n")
+        self.exit(2, f"{self.prog}: error: {message}; see --help.\n")
 
 
-def hidden_sizes(text):
-    """'256,128' -> [256, 128]; each a positive integer (an empty string: no hidden layer)."""
+def _number(text, kind=float):
+    """Parse text as a number, or None: argparse types below add the range check."""
     try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
+        value = kind(text)
     except ValueError:
-        sizes = [0]
-    if any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"--hidden {text!r} must be positive integers "
-                                         "separated by commas, like 256,128")
-    return sizes
+        return None
+    return value if kind is int or np.isfinite(value) else None
 
 
-def count_at_least(low):
-    """An argparse type: an integer >= low."""
+def _typed(check, wanted, kind=float):
+    """Build an argparse type that accepts a number when check(value) holds."""
     def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= {low}")
+        value = _number(text, kind)
+        if value is None or not check(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
         return value
     return parse
 
 
-def positive_float(text):
-    """An argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number > 0")
-    return value
+def count_at_least(low):
+    return _typed(lambda v: v >= low, f"a whole number >= {low}", int)
 
 
-def fraction_between_0_and_1(text):
-    """An argparse type: a number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction strictly between 0 and 1")
-    return value
+positive_float = _typed(lambda v: v > 0, "a finite number > 0")
+non_negative_float = _typed(lambda v: v >= 0, "a finite number >= 0")
+dropout_rate = _typed(lambda v: 0 <= v < 1, "a probability in [0, 1)")
+fraction_between_0_and_1 = _typed(lambda v: 0 < v < 1, "a fraction strictly between 0 and 1")
 
 
-def main(args):
-    """Load, split, train, validate, plot; the closing two lines are a contract for scripts."""
-    rng = np.random.default_rng(args.seed)
-    learning_rate = args.lr or DEFAULT_LEARNING_RATES[args.optimizer]
-    plot_paths = [os.path.join(args.plot_dir, name)
-                  for name in ("predictions.png", "training_curves.png")]
-    if not args.no_plot:
-        check_writable(plot_paths)
-    X, y = load_digits_csv(args.csv)                                        # 1. data
-    X_test_y = load_digits_csv(args.test_csv) if args.test_csv else None
-    if len(y) < 2 or int(round(len(y) * args.val_fraction)) in (0, len(y)):
-        raise InputError(f"{args.csv} has {len(y)} rows, too few to hold out "
-                         f"--val-fraction {args.val_fraction} for validation; use more rows.")
-    X_train, y_train, X_val, y_val = split_train_val(X, y, args.val_fraction, rng)
-    X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)
-    del X                                                                  # keep memory lean
-    sizes = [NUM_PIXELS] + args.hidden + [NUM_CLASSES]
-    print(f"training a {'-'.join(map(str, sizes))} network on {len(y_train)} digits, "
-          f"validating on {len(y_val)}", flush=True)
-    params = initialize_parameters(sizes, rng)                              # 2. init
-    history = []
-    started = time.perf_counter()
-
-    def report(epoch, params, stats):                                       # 3. watch
-        stats["epoch"] = epoch
-        stats["val_accuracy"] = get_accuracy(get_predictions(params, X_val), y_val)
-        history.append(stats)
-        elapsed = time.perf_counter() - started
-        left = elapsed / epoch * (args.epochs - epoch)
-        print(f"epoch {epoch:3d}/{args.epochs}  loss {stats['loss']:.4f}  "
-              f"train acc {stats['train_accuracy']:.4f}  val acc {stats['val_accuracy']:.4f}  "
-              f"{elapsed:6.1f}s  ({left:.0f}s left)", flush=True)
-
-    params = gradient_descent(params, X_train, y_train, args.epochs, args.batch_size,  # 4. train
-                              learning_rate, rng, args.optimizer, args.augment, report)
-    train_seconds = time.perf_counter() - started
-    val_predictions = get_predictions(params, X_val)                        # 5. check
-    if X_test_y is not None:
-        test_acc = get_accuracy(get_predictions(params, scale_pixels(X_test_y[0])), X_test_y[1])
-        print(f"test accuracy: {test_acc:.4f}")
-    if not args.no_plot:                                                    # 6. look
-        plot_sample_predictions(X_val, y_val, val_predictions, plot_paths[0])
-        if history:
-            plot_training_curves(history, plot_paths[1])
-        print("plots saved: " + ", ".join(plot_paths[:1 + bool(history)]))
-        show_plots_if_possible()
-    print(f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}")
-    print(f"train seconds: {train_seconds:.2f}")
+def hidden_sizes(text):
+    """'256,128' -> [256, 128]: positive whole numbers (an empty string: no hidden layer)."""
+    sizes = [_number(part, int) for part in text.split(",") if part.strip()]
+    if any(size is None or size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"{text!r} is not positive whole numbers separated "
+                                         "by commas, like 256,128")
+    return sizes
 
 
 def check_writable(paths):
@@ -727,11 +971,197 @@ def check_writable(paths):
             raise InputError(f"cannot overwrite {path}: it is read-only; choose another path.")
 
 
-def show_plots_if_possible():
-    """Open the figures in a window when there is a screen; on a server, just keep the PNGs."""
-    import matplotlib.pyplot as plt
-    if plt.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo", "template"):
-        plt.show()
+def main(args):
+    """Read everything, then train (or load), check, use and plot the network."""
+    picture = lambda name: os.path.join(args.plot_dir, name)               # noqa: E731
+    pictures = planned_pictures(args)
+    check_writable([p for p in (args.save, args.predict and args.out) if p]
+                   + [picture(name) for name in pictures])
+    # 1. Data. Every input is read and checked before training, so a typo in the
+    #    last flag fails in a second, not after a minute of training.
+    X, y = load_digits_csv(args.csv)
+    n_val = int(round(len(y) * args.val_fraction))
+    if n_val < 1 or len(y) - n_val < 1:
+        raise InputError(f"{args.csv} has {len(y)} rows, too few to hold out --val-fraction "
+                         f"{args.val_fraction:g} for validation and still train; use more rows.")
+    test = load_digits_csv(args.test_csv) if args.test_csv else None
+    to_predict = load_digits_csv(args.predict, labelled=False) if args.predict else None
+    images = [preprocess_digit_image(load_image_gray(path), path) for path in args.image or []]
+    model = load_model(args.load) if args.load else None
+    if model and (model[0]["W1"].shape[0] != NUM_PIXELS or model[0]["b" + str(len(model[0]) // 2)].shape[0] != NUM_CLASSES):
+        raise InputError(f"{args.load} was built for other shapes (it expects "
+                         f"{model[0]['W1'].shape[0]} inputs); it needs 784 pixel inputs and "
+                         "10 outputs for digits.")
+    rng = np.random.default_rng(args.seed)
+    X_train, y_train, X_val, y_val = split_train_val(X, y, args.val_fraction, rng)
+    X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)           # convert once
+    del X
+    if args.compare_architectures or args.compare_learning_rates:
+        return run_comparisons(args, X_train, y_train, X_val, y_val, picture)
+    # 2. Train, or load.
+    if model:
+        (params, activation, head), history, seconds, interrupted = model, [], 0.0, False
+        print(f"loaded {args.load}: a {describe(params)} network ({activation}, {head})")
+    else:
+        params, activation, head, history, seconds, interrupted = train_network(
+            args, X_train, y_train, X_val, y_val, rng)
+    # 3. Check, use, save, look.
+    val_predictions = get_predictions(params, X_val, activation, head)
+    C = confusion_matrix(y_val, val_predictions)
+    print("validation accuracy per digit: " + "  ".join(
+        f"{k}:{a:.3f}" for k, a in enumerate(per_class_accuracy(C))))
+    use_network(args, params, activation, head, test, to_predict, images, X_val, y_val, picture)
+    if args.save:
+        save_model(args.save, params, activation, head)
+        print(f"model saved: {args.save}")
+    if not args.no_plot:
+        plot_sample_predictions(X_val, y_val, val_predictions, picture("predictions.png"))
+        plot_confusion_matrix(C, picture("confusion_matrix.png"), "validation confusion matrix")
+        if history:
+            plot_training_curves(history, picture("training_curves.png"))
+        print("plots saved: " + ", ".join(picture(name) for name in pictures))
+        show_plots_if_possible()
+    print(f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}")
+    print(f"train seconds: {seconds:.2f}")
+    return 130 if interrupted else 0                 # 130: the usual status after Ctrl-C
+
+
+def planned_pictures(args):
+    """File names of the pictures this run will save (checked before training)."""
+    if args.no_plot:
+        return []
+    if args.compare_architectures or args.compare_learning_rates:
+        return (["compare_architectures.png"] * args.compare_architectures
+                + ["compare_learning_rates.png"] * args.compare_learning_rates)
+    names = ["predictions.png", "confusion_matrix.png"]
+    names += [] if args.load else ["training_curves.png"]
+    names += ["test_confusion_matrix.png"] if args.test_csv else []
+    names += ["robustness.png"] if args.robustness else []
+    names += ["my_digits.png"] if args.image else []
+    return names
+
+
+def describe(params):
+    """Layer sizes as text, e.g. '784-256-128-10'."""
+    L = len(params) // 2
+    return "-".join(str(n) for n in [params["W1"].shape[0]]
+                    + [params[f"W{l}"].shape[1] for l in range(1, L + 1)])
+
+
+def train_network(args, X_train, y_train, X_val, y_val, rng):
+    """Initialise and train with the chosen flags, printing one line per epoch.
+
+    Returns (params, activation, head, history, seconds, interrupted). Ctrl-C stops
+    training and keeps the best parameters so far; a loss that is no longer a
+    number stops it with advice instead of a traceback.
+    """
+    activation, head = args.activation, args.head
+    init = args.init if args.init != "auto" else ("he" if activation == "relu" else "xavier")
+    learning_rate = args.lr or DEFAULT_LEARNING_RATES[args.optimizer]
+    sizes = [NUM_PIXELS] + args.hidden + [NUM_CLASSES]
+    print(f"training a {'-'.join(map(str, sizes))} network on {len(y_train)} digits, "
+          f"validating on {len(y_val)}", flush=True)
+    params = initialize_parameters(sizes, rng, init=init)
+    history, best, started = [], {}, time.perf_counter()
+
+    def on_epoch(epoch, params, stats):
+        stats["epoch"] = epoch
+        stats["val_accuracy"] = get_accuracy(get_predictions(params, X_val, activation, head),
+                                             y_val)
+        history.append(stats)
+        waited = keep_best(best, epoch, params, stats["val_accuracy"])
+        elapsed = time.perf_counter() - started
+        print(f"epoch {epoch:3d}/{args.epochs}  loss {stats['loss']:.4f}  "
+              f"train acc {stats['train_accuracy']:.4f}  val acc {stats['val_accuracy']:.4f}  "
+              f"{elapsed:6.1f}s  ({elapsed / epoch * (args.epochs - epoch):.0f}s left)",
+              flush=True)
+        return args.patience is not None and waited >= args.patience
+
+    interrupted = False
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            gradient_descent(params, X_train, y_train, args.epochs, args.batch_size,
+                             learning_rate, rng, args.optimizer, args.augment, on_epoch,
+                             activation, head, args.lr_schedule, args.lr_decay, args.l1,
+                             args.l2, args.dropout)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("interrupted: keeping the best parameters so far (Ctrl-C again aborts)",
+              flush=True)
+    except FloatingPointError as err:
+        raise InputError(f"training diverged ({err}); try a smaller learning rate, "
+                         f"e.g. --lr {learning_rate / 10:g}.")
+    seconds = time.perf_counter() - started
+    if best and (interrupted or args.patience):
+        params = best["params"]
+        print(f"using the parameters of epoch {best['epoch']} "
+              f"(validation accuracy {best['accuracy']:.4f})")
+    return params, activation, head, history, seconds, interrupted
+
+
+def use_network(args, params, activation, head, test, to_predict, images, X_val, y_val,
+                picture):
+    """The opt-in uses: a test CSV, noise robustness, a Kaggle submission, your pictures."""
+    if test is not None:
+        predictions = get_predictions(params, scale_pixels(test[0]), activation, head)
+        C = confusion_matrix(test[1], predictions)
+        print("test accuracy per digit: " + "  ".join(
+            f"{k}:{a:.3f}" for k, a in enumerate(per_class_accuracy(C))))
+        print(f"test accuracy: {get_accuracy(predictions, test[1]):.4f}")
+        if not args.no_plot:
+            plot_confusion_matrix(C, picture("test_confusion_matrix.png"), "test confusion matrix")
+    if args.robustness:
+        sigmas = [0.0, 0.1, 0.2, 0.3, 0.5]
+        accuracies = accuracy_under_noise(params, X_val, y_val, sigmas,
+                                          np.random.default_rng(args.seed), activation, head)
+        print("noise sigma  validation accuracy")
+        for sigma, accuracy in zip(sigmas, accuracies):
+            print(f"{sigma:11.1f}  {accuracy:.4f}")
+        if not args.no_plot:
+            plot_lines(sigmas, accuracies, picture("robustness.png"), "noise sigma (pixels in 0..1)",
+                       "validation accuracy", "accuracy under Gaussian pixel noise")
+    if to_predict is not None:
+        X_test, labels = to_predict
+        if labels is not None:
+            print(f"note: {args.predict} has a 'label' column; it is ignored for predicting.")
+        predictions = get_predictions(params, scale_pixels(X_test), activation, head)
+        write_submission(args.out, predictions)
+        print(f"submission written: {args.out} ({len(predictions)} rows, ImageId,Label)")
+    if images:
+        probabilities = predict_probabilities(params, np.stack(images), activation, head)
+        for path, p in zip(args.image, probabilities):
+            print(f"{path}: prediction {np.argmax(p)} (probability {p.max():.2f})")
+        if not args.no_plot:
+            plot_image_predictions(images, probabilities, args.image, picture("my_digits.png"))
+
+
+def run_comparisons(args, X_train, y_train, X_val, y_val, picture):
+    """Train a few settings briefly (at most 5 epochs, no augmentation); print a table."""
+    epochs = min(args.epochs, 5)
+    base_rate = args.lr or DEFAULT_LEARNING_RATES[args.optimizer]
+    experiments = []
+    if args.compare_architectures:
+        experiments.append(("hidden layers", [[32], [128], [256, 128], [512, 256], [256, 128, 64]],
+                            "compare_architectures.png"))
+    if args.compare_learning_rates:
+        experiments.append(("learning rate", [base_rate * f for f in (0.1, 0.3, 1, 3, 10)],
+                            "compare_learning_rates.png"))
+    for name, settings, filename in experiments:
+        print(f"{name:>16}  validation accuracy  seconds   ({epochs} epochs, {args.optimizer})")
+        accuracies = []
+        for setting in settings:
+            hidden, rate = (setting, base_rate) if name == "hidden layers" else (args.hidden, setting)
+            accuracy, seconds = train_and_score(X_train, y_train, X_val, y_val, hidden, rate, epochs,
+                                                args.batch_size, args.seed, args.optimizer)
+            label = ",".join(map(str, setting)) if name == "hidden layers" else f"{setting:g}"
+            print(f"{label:>16}  {accuracy:19.4f}  {seconds:7.2f}", flush=True)
+            accuracies.append(accuracy)
+        if not args.no_plot:
+            xs = [",".join(map(str, s)) for s in settings] if name == "hidden layers" else settings
+            plot_lines(xs, accuracies, picture(filename), name, "validation accuracy",
+                       f"{name} after {epochs} epochs", log_x=name == "learning rate")
+    if not args.no_plot:
+        print("plots saved: " + ", ".join(picture(n) for n in planned_pictures(args)))
 
 
 def use_headless_backend_if_no_display():
@@ -742,14 +1172,18 @@ def use_headless_backend_if_no_display():
 
 
 def run(argv=None):
-    """Entry point: parse flags, run main, and turn input errors into one line + exit 2."""
+    """Entry point: flags -> main; input errors become one line on stderr and exit status 2."""
     use_headless_backend_if_no_display()
     args = parse_args(argv)
     try:
-        main(args)
+        status = main(args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("aborted.", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(status)
 
 
 # %% Run it (from a shell, or run this cell)
