@@ -105,7 +105,7 @@ def test_network_overfits_twenty_random_examples():
     assert nn.cross_entropy(P, y) < 0.05
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "rmsprop", "adagrad", "adam"])
 def test_each_optimizer_lowers_the_loss(optimizer):
     rng = np.random.default_rng(3)
     X = rng.random((64, 20)).astype(np.float32)
@@ -113,7 +113,8 @@ def test_each_optimizer_lowers_the_loss(optimizer):
     params = nn.initialize_parameters([20, 16, 2], rng)
     before = nn.cross_entropy(nn.forward_propagation(X, params)[0], y)
     params = nn.gradient_descent(params, X, y, num_epochs=20, batch_size=16,
-                                 learning_rate={"sgd": 0.5, "momentum": 0.1, "adam": 0.01}[optimizer],
+                                 learning_rate={"sgd": 0.5, "momentum": 0.1, "rmsprop": 0.01,
+                                                "adagrad": 0.1, "adam": 0.01}[optimizer],
                                  rng=rng, optimizer=optimizer)
     assert nn.cross_entropy(nn.forward_propagation(X, params)[0], y) < 0.7 * before
 
@@ -198,3 +199,142 @@ def test_same_seed_gives_the_same_cli_output(small_csv):
                     if line.startswith("epoch")] for r in runs]
     assert strip_times[0] == strip_times[1]
     assert runs[0].stdout.splitlines()[-2] == runs[1].stdout.splitlines()[-2]
+
+
+# --- everything the classic projects teach (opt-in) -----------------------------------------
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("head", ["softmax", "sigmoid", "mse"])
+def test_backpropagation_matches_finite_differences_for_each_activation_and_head(activation, head):
+    rng = np.random.default_rng(10)
+    X, y = rng.normal(size=(6, 5)), np.array([0, 2, 1, 2, 0, 1])
+    params = nn.initialize_parameters([5, 4, 3, 3], rng, dtype=np.float64, init="xavier")
+    P, cache = nn.forward_propagation(X, params, activation, head)
+    grads = nn.backward_propagation(params, cache, P, y, activation, head)
+    loss = lambda p: nn.compute_loss(nn.forward_propagation(X, p, activation, head)[0], y, head)
+    assert_gradients_match(loss, params, grads)
+
+
+def test_backpropagation_includes_l1_l2_penalties_and_a_fixed_dropout_mask():
+    rng = np.random.default_rng(11)
+    X, y = rng.normal(size=(8, 5)), np.array([0, 2, 1, 2, 0, 1, 1, 0])
+    params = nn.initialize_parameters([5, 6, 4, 3], rng, dtype=np.float64)
+    for key in ("b1", "b2", "b3"):      # nonzero biases: a row of dropped units must not
+        params[key] += 0.1 + 0.1 * rng.random(params[key].shape)   # sit exactly on relu's kink
+    l1, l2, rate = 0.01, 0.05, 0.3
+
+    def forward(p):        # the same seed each call: the same dropout mask
+        return nn.forward_propagation(X, p, dropout=rate, rng=np.random.default_rng(99))
+    P, cache = forward(params)
+    assert "M1" in cache and (cache["M1"] == 0).any()     # some units really were dropped
+    grads = nn.backward_propagation(params, cache, P, y, l1=l1, l2=l2)
+    loss = lambda p: nn.cross_entropy(forward(p)[0], y) + nn.weight_penalty(p, l1, l2)
+    assert_gradients_match(loss, params, grads)
+
+
+def test_softmax_sigmoid_and_linear_heads_all_give_a_minus_y_over_n_at_the_output():
+    rng = np.random.default_rng(12)
+    X, y = rng.normal(size=(4, 3)), np.array([1, 0, 1, 1])
+    Y = nn.one_hot(y, 2)
+    for head in ["softmax", "sigmoid", "mse"]:
+        params = nn.initialize_parameters([3, 2], rng, dtype=np.float64)   # no hidden layer
+        A, cache = nn.forward_propagation(X, params, head=head)
+        grads = nn.backward_propagation(params, cache, A, y, head=head)
+        assert np.allclose(grads["b1"], ((A - Y) / len(y)).sum(axis=0)), head
+
+
+def test_learning_rate_schedules_start_at_the_base_rate_and_shrink():
+    for schedule in ["cosine", "step", "inverse"]:
+        start = nn.learning_rate_at(0, 100, 0.1, schedule)
+        end = nn.learning_rate_at(99, 100, 0.1, schedule, decay=0.1)
+        assert start == pytest.approx(0.1) and end < 0.02, schedule
+    assert nn.learning_rate_at(99, 100, 0.1, "constant") == 0.1
+    assert nn.learning_rate_at(10, 100, 0.1, "inverse", decay=0.1) == pytest.approx(0.05)
+
+
+def test_the_network_learns_xor_with_a_sigmoid_output():
+    rng = np.random.default_rng(13)
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    Y = np.array([[0], [1], [1], [0]], dtype=np.float64)
+    params = nn.initialize_parameters([2, 8, 1], rng, dtype=np.float64, init="xavier")
+    params = nn.gradient_descent(params, X, Y, 500, 4, 0.05, rng, activation="tanh",
+                                 head="sigmoid", schedule="constant")
+    A, _ = nn.forward_propagation(X, params, "tanh", "sigmoid")
+    assert np.array_equal(A > 0.5, Y > 0.5)
+    assert nn.binary_cross_entropy(A, Y) < 0.1
+
+
+def test_the_network_fits_a_sine_curve_with_a_linear_output():
+    rng = np.random.default_rng(14)
+    X = np.linspace(-np.pi, np.pi, 64)[:, None]
+    Y = np.sin(X)
+    params = nn.initialize_parameters([1, 32, 32, 1], rng, dtype=np.float64, init="xavier")
+    params = nn.gradient_descent(params, X, Y, 600, 16, 0.01, rng, activation="tanh", head="mse")
+    A, _ = nn.forward_propagation(X, params, "tanh", "mse")
+    assert nn.mean_squared_error(A, Y) < 0.005                # sin varies by +-1
+
+
+def test_xavier_keeps_tanh_activations_away_from_saturation():
+    rng = np.random.default_rng(15)
+    params = nn.initialize_parameters([784, 256, 256, 10], rng, init="xavier")
+    _, cache = nn.forward_propagation(rng.normal(size=(200, 784)).astype(np.float32), params, "tanh")
+    assert np.mean(np.abs(cache["A2"]) > 0.99) < 0.05
+
+
+def test_keep_best_remembers_a_copy_of_the_best_epoch():
+    best, params = {}, {"W1": np.zeros(2)}
+    assert nn.keep_best(best, 1, params, 0.5) == 0
+    params["W1"] += 1
+    assert nn.keep_best(best, 2, params, 0.4) == 1
+    assert best["epoch"] == 1 and np.array_equal(best["params"]["W1"], np.zeros(2))
+
+
+def test_saved_model_loads_back_with_bit_identical_predictions(tmp_path):
+    rng = np.random.default_rng(16)
+    params = nn.initialize_parameters([784, 12, 10], rng, init="xavier")
+    path = str(tmp_path / "model.npz")
+    nn.save_model(path, params, "tanh", "softmax")
+    loaded, activation, head = nn.load_model(path)
+    X = rng.random((50, 784), dtype=np.float32)
+    assert (activation, head) == ("tanh", "softmax")
+    assert np.array_equal(nn.predict_probabilities(params, X, "tanh"),
+                          nn.predict_probabilities(loaded, X, activation, head))
+
+
+def test_confusion_matrix_counts_pairs_and_gives_per_class_accuracy():
+    C = nn.confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 4)
+    assert C[0, 0] == 1 and C[0, 1] == 1 and C.sum() == 4
+    accuracy = nn.per_class_accuracy(C)
+    assert accuracy[:3].tolist() == [0.5, 1.0, 1.0] and np.isnan(accuracy[3])
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """The shipped digits, split and scaled once for the tests that need real data."""
+    X, y = nn.load_digits_csv(os.path.join(HERE, "train.csv"))
+    X_train, y_train, X_val, y_val = nn.split_train_val(X, y, 0.1, np.random.default_rng(0))
+    return nn.scale_pixels(X_train), y_train, nn.scale_pixels(X_val), y_val
+
+
+def test_accuracy_falls_as_pixel_noise_grows(digits):
+    X_train, y_train, X_val, y_val = digits
+    rng = np.random.default_rng(17)
+    params = nn.initialize_parameters([784, 64, 10], rng)
+    params = nn.gradient_descent(params, X_train[:3000], y_train[:3000], 3, 64, 0.002, rng)
+    accuracies = nn.accuracy_under_noise(params, X_val, y_val, [0, 0.2, 0.5], rng)
+    assert accuracies[0] > 0.85
+    assert accuracies[0] > accuracies[1] > accuracies[2]
+
+
+def test_cli_early_stopping_keeps_the_best_epoch(small_csv):
+    result = run_cli("--csv", small_csv, "--epochs", "30", "--hidden", "8", "--no-plot",
+                     "--patience", "1", "--lr", "0.05")
+    assert result.returncode == 0, result.stderr
+    epochs = [line for line in result.stdout.splitlines() if line.startswith("epoch")]
+    assert len(epochs) < 30 and "using the parameters of epoch" in result.stdout
+
+
+@pytest.mark.parametrize("flag", ["--compare-architectures", "--compare-learning-rates"])
+def test_cli_comparisons_print_a_row_per_setting(small_csv, flag):
+    result = run_cli("--csv", small_csv, flag, "--epochs", "1", "--no-plot")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip().splitlines()) == 6
