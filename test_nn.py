@@ -338,3 +338,100 @@ def test_cli_comparisons_print_a_row_per_setting(small_csv, flag):
     result = run_cli("--csv", small_csv, flag, "--epochs", "1", "--no-plot")
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 6
+
+
+# --- use it: Kaggle submissions, test sets, your own pictures -------------------------------
+@pytest.fixture(scope="module")
+def default_model(tmp_path_factory):
+    """The network `python nn_from_scratch.py` trains with its defaults, saved once (~10 s)."""
+    path = str(tmp_path_factory.mktemp("model") / "default.npz")
+    result = run_cli("--no-plot", "--save", path)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def digit_as_photo(digit, rng, canvas=(200, 240)):
+    """Write a 28x28 digit (0..255) as a person would: dark on white, 3-5x larger, off-centre."""
+    factor = int(rng.integers(3, 6))
+    big = np.kron(digit.reshape(28, 28) / 255.0, np.ones((factor, factor)))
+    big = (big + np.roll(big, 1, 0) + np.roll(big, 1, 1) + np.roll(big, (1, 1), (0, 1))) / 4
+    page = np.ones(canvas)
+    top, left = rng.integers(0, canvas[0] - big.shape[0]), rng.integers(0, canvas[1] - big.shape[1])
+    page[top:top + big.shape[0], left:left + big.shape[1]] = 1 - big
+    return page
+
+
+def save_gray_png(path, image):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.imsave(path, image, cmap="gray", vmin=0, vmax=1)
+    return str(path)
+
+
+def test_default_model_reads_digits_written_out_as_pictures(default_model, tmp_path):
+    params, activation, head = nn.load_model(default_model)
+    X, y = nn.load_digits_csv(os.path.join(HERE, "train.csv"))
+    _, _, X_val, y_val = nn.split_train_val(X, y, 0.1, np.random.default_rng(0))
+    rng, correct, count = np.random.default_rng(20), 0, 200
+    for i in range(count):
+        path = save_gray_png(tmp_path / f"{i}.png", digit_as_photo(X_val[i], rng))
+        digit = nn.preprocess_digit_image(nn.load_image_gray(path), path)
+        correct += nn.get_predictions(params, digit[None], activation, head)[0] == y_val[i]
+    assert correct / count >= 0.95
+
+
+def test_cli_classifies_pictures_in_order_with_a_probability(default_model, tmp_path):
+    X, y = nn.load_digits_csv(os.path.join(HERE, "train.csv"))
+    rng = np.random.default_rng(21)
+    chosen = [int(np.argmax(y == digit)) for digit in (3, 7)]
+    paths = [save_gray_png(tmp_path / f"digit{y[i]}.png", digit_as_photo(X[i], rng)) for i in chosen]
+    result = run_cli("--load", default_model, "--image", *paths, "--no-plot")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if ": prediction " in line]
+    assert lines[0].startswith(f"{paths[0]}: prediction 3 (probability 0.")
+    assert lines[1].startswith(f"{paths[1]}: prediction 7 (probability ")
+
+
+def test_preprocessing_puts_the_centre_of_mass_at_the_centre():
+    page = np.ones((120, 90))
+    page[10:40, 60:75] = 0.0                                   # a dark bar near a corner
+    digit = nn.preprocess_digit_image(page).reshape(28, 28)
+    rows, cols = np.indices(digit.shape)
+    assert abs((rows * digit).sum() / digit.sum() - 13.5) <= 0.5
+    assert abs((cols * digit).sum() / digit.sum() - 13.5) <= 0.5
+    assert digit.max() == pytest.approx(1.0) and max(np.ptp(np.nonzero(digit), axis=1)) + 1 == 20
+
+
+@pytest.fixture
+def random_model(tmp_path):
+    path = str(tmp_path / "random.npz")
+    nn.save_model(path, nn.initialize_parameters([784, 8, 10], np.random.default_rng(0)))
+    return path
+
+
+def test_kaggle_submission_has_a_header_and_numbers_images_from_one(random_model, tmp_path):
+    X = np.random.default_rng(22).integers(0, 256, (5, 784))
+    test_csv = write_csv(tmp_path / "test.csv", X)
+    result = run_cli("--load", random_model, "--predict", test_csv, "--out",
+                     str(tmp_path / "submission.csv"), "--no-plot")
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "submission.csv").read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and len(lines) == 6
+    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3", "4", "5"]
+    assert all(line.split(",")[1] in "0123456789" for line in lines[1:])
+
+
+def test_a_label_column_in_the_kaggle_test_file_is_ignored_and_reported(random_model, tmp_path):
+    rng = np.random.default_rng(23)
+    X = rng.integers(0, 256, (5, 784))
+    plain = write_csv(tmp_path / "plain.csv", X)
+    labelled = write_csv(tmp_path / "labelled.csv", X, y=[1, 1, 1, 1, 1])
+    outputs = []
+    for name, csv in (("a.csv", plain), ("b.csv", labelled)):
+        result = run_cli("--load", random_model, "--predict", csv, "--out", str(tmp_path / name),
+                         "--no-plot")
+        assert result.returncode == 0, result.stderr
+        outputs.append((tmp_path / name).read_text())
+    assert "'label' column; it is ignored" in result.stdout
+    assert outputs[0] == outputs[1]
