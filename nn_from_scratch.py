@@ -45,15 +45,16 @@ class InputError(Exception):
     """A problem with the user's input, worded as one sentence that says how to fix it."""
 
 
-def load_digits_csv(path, labelled=True):
+def load_digits_csv(path, labelled=True, flag="--csv"):
     """Read a Kaggle-style digits CSV; return X (N, 784) uint8 and y (N,) uint8.
 
-    With labelled=False the file is a Kaggle test.csv (pixel columns only) and y is
-    None; a `label` column, if present, is dropped. Raises InputError on bad input.
+    With labelled=False the file is a Kaggle test.csv (pixel columns only): y is
+    None, or the unchecked label column if there is one. Raises InputError, naming
+    the file and the flag that gave it, on bad input.
     """
     if not os.path.isfile(path):
         what = "is a folder, not a file" if os.path.isdir(path) else "does not exist"
-        raise InputError(f"{path} {what}; pass a CSV file with --csv PATH.")
+        raise InputError(f"{path} {what}; pass a CSV file with {flag} PATH.")
     # Fast path: parse every cell straight into uint8 (1 byte a pixel, 4x less
     # memory than float32). Anything unusual (a float, a blank, 300, 'abc')
     # makes pandas refuse, and the slow path below finds the cell to blame.
@@ -89,6 +90,10 @@ def _read_csv_carefully(path):
         row, col = np.argwhere((numbers < 0) | (numbers > 255))[0]
         raise InputError(f"{path} row {row + 2}, column {frame.columns[col]!r} holds "
                          f"{numbers[row, col]:g}; pixels and labels must lie in 0..255.")
+    if "label" in frame.columns and np.any(numbers[:, 0] != np.rint(numbers[:, 0])):
+        row = int(np.argmax(numbers[:, 0] != np.rint(numbers[:, 0])))
+        raise InputError(f"{path} row {row + 2} has label {numbers[row, 0]:g}; labels must be "
+                         "the whole digits 0..9.")
     # Float pixels (0.0..255.0) are harmless: round them to the nearest gray level.
     return pd.DataFrame(np.rint(numbers).astype(np.uint8), columns=frame.columns)
 
@@ -596,6 +601,9 @@ def load_model(path):
     """
     if not os.path.isfile(path):
         raise InputError(f"model file {path} does not exist; train one with --save {path}.")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":                 # every .npz is a zip file
+            raise InputError(f"{path} is not an .npz model file; use one saved by --save.")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
@@ -982,10 +990,11 @@ def main(args):
     X, y = load_digits_csv(args.csv)
     n_val = int(round(len(y) * args.val_fraction))
     if n_val < 1 or len(y) - n_val < 1:
-        raise InputError(f"{args.csv} has {len(y)} rows, too few to hold out --val-fraction "
+        raise InputError(f"{args.csv} has only {len(y)} row(s), too few to hold out --val-fraction "
                          f"{args.val_fraction:g} for validation and still train; use more rows.")
-    test = load_digits_csv(args.test_csv) if args.test_csv else None
-    to_predict = load_digits_csv(args.predict, labelled=False) if args.predict else None
+    test = load_digits_csv(args.test_csv, flag="--test-csv") if args.test_csv else None
+    to_predict = (load_digits_csv(args.predict, labelled=False, flag="--predict")
+                  if args.predict else None)
     images = [preprocess_digit_image(load_image_gray(path), path) for path in args.image or []]
     model = load_model(args.load) if args.load else None
     if model and (model[0]["W1"].shape[0] != NUM_PIXELS or model[0]["b" + str(len(model[0]) // 2)].shape[0] != NUM_CLASSES):

@@ -435,3 +435,213 @@ def test_a_label_column_in_the_kaggle_test_file_is_ignored_and_reported(random_m
         outputs.append((tmp_path / name).read_text())
     assert "'label' column; it is ignored" in result.stdout
     assert outputs[0] == outputs[1]
+
+
+# --- hard to break: one clear sentence, exit status 2, nothing written -------------------
+GOOD_ROW = "3," + ",".join(["0"] * 784)
+
+
+def bad_csv(*rows, header=HEADER, good_rows=20):
+    """A function that writes a CSV: good rows, then the given ones; for the table."""
+    def make(folder):
+        good = [GOOD_ROW] * good_rows if header == HEADER else []
+        (folder / "bad.csv").write_text("\n".join([header, *good, *rows]) + "\n")
+        return ["--csv", "bad.csv"]
+    return make
+
+
+def file_with(name, content, *flags):
+    """A function that writes one file and returns flags naming it."""
+    def make(folder):
+        (folder / name).write_bytes(content)
+        return [*flags, name]
+    return make
+
+
+def npz_with(**arrays):
+    def make(folder):
+        np.savez(folder / "model.npz", **arrays)
+        return ["--load", "model.npz"]
+    return make
+
+
+def truncated_model(folder):
+    nn.save_model(str(folder / "model.npz"), nn.initialize_parameters([784, 8, 10],
+                                                                       np.random.default_rng(0)))
+    data = (folder / "model.npz").read_bytes()
+    (folder / "model.npz").write_bytes(data[:len(data) // 2])
+    return ["--load", "model.npz"]
+
+
+def flags(*values):
+    return lambda folder: list(values)
+
+
+BAD_INPUTS = {
+    "missing csv": flags("--csv", "missing.csv"),
+    "csv is a folder": lambda folder: (folder / "data").mkdir() or ["--csv", "data"],
+    "empty csv": file_with("empty.csv", b"", "--csv"),
+    "header only": bad_csv(good_rows=0),
+    "wrong number of columns": bad_csv("3,0,0,0", header="label,pixel0,pixel1,pixel2"),
+    "non-numeric cell": bad_csv(GOOD_ROW, GOOD_ROW.replace(",0,", ",abc,", 1)),
+    "empty cell": bad_csv(GOOD_ROW, GOOD_ROW.replace(",0,", ",,", 1)),
+    "short row": bad_csv(GOOD_ROW, GOOD_ROW[:-4]),
+    "long row": bad_csv(GOOD_ROW, GOOD_ROW + ",0"),
+    "label outside 0..9": bad_csv(GOOD_ROW, "12" + GOOD_ROW[1:]),
+    "fractional label": bad_csv(GOOD_ROW, "2.5" + GOOD_ROW[1:]),
+    "pixel above 255": bad_csv(GOOD_ROW, GOOD_ROW.replace(",0,", ",300,", 1)),
+    "negative pixel": bad_csv(GOOD_ROW, GOOD_ROW.replace(",0,", ",-1,", 1)),
+    "no label column": bad_csv(",".join(["0"] * 784), header=HEADER[len("label,"):]),
+    "not a csv at all": file_with("photo.csv", bytes(range(256)) * 40, "--csv"),
+    "too few rows to validate": bad_csv(GOOD_ROW, good_rows=0),
+    "negative epochs": flags("--epochs", "-1"),
+    "zero batch size": flags("--batch-size", "0"),
+    "zero learning rate": flags("--lr", "0"),
+    "nan learning rate": flags("--lr", "nan"),
+    "infinite learning rate": flags("--lr", "inf"),
+    "dropout of one": flags("--dropout", "1"),
+    "negative dropout": flags("--dropout", "-0.1"),
+    "validation fraction zero": flags("--val-fraction", "0"),
+    "validation fraction one": flags("--val-fraction", "1"),
+    "hidden size zero": flags("--hidden", "0"),
+    "hidden size not a number": flags("--hidden", "128,abc"),
+    "negative hidden size": flags("--hidden", "128,-5"),
+    "unknown optimizer": flags("--optimizer", "adamw"),
+    "misspelt flag": flags("--epohcs", "3"),
+    "missing model": flags("--load", "missing.npz"),
+    "truncated model": truncated_model,
+    "model that is not an npz": file_with("model.npz", b"label,pixel0\n1,2\n", "--load"),
+    "model for other shapes": npz_with(W1=np.zeros((100, 10)), b1=np.zeros(10),
+                                       layer_sizes=np.array([100, 10]), activation="relu",
+                                       head="softmax"),
+    "model missing a layer": npz_with(W1=np.zeros((784, 10)), layer_sizes=np.array([784, 10]),
+                                      activation="relu", head="softmax"),
+    "missing image": flags("--image", "missing.png"),
+    "unreadable image": file_with("digit.png", b"not really a png", "--image"),
+    "blank image": file_with("blank.png", b"", "--image"),        # filled in by the test
+    "save into a missing folder": flags("--save", "no/such/folder/model.npz"),
+    "submission into a missing folder": flags("--predict", "train.csv", "--out", "no/sub.csv"),
+    "missing test csv": flags("--test-csv", "missing.csv"),
+    "bad test csv": lambda folder: bad_csv(GOOD_ROW, "x" + GOOD_ROW[1:])(folder)[1:] and
+    ["--test-csv", "bad.csv"],
+    "missing csv to predict": flags("--predict", "missing.csv"),
+}
+
+
+# What each message must mention, so that every case fails for its own reason.
+EXPECTED = {
+    "missing csv": "does not exist", "csv is a folder": "is a folder", "empty csv": "is empty",
+    "header only": "no rows", "wrong number of columns": "3 pixel columns",
+    "non-numeric cell": "'abc', not a number", "empty cell": "'', not a number",
+    "short row": "not a number", "long row": "Expected 785 fields", "label outside 0..9": "label 12",
+    "fractional label": "label 2.5", "pixel above 255": "holds 300", "negative pixel": "holds -1",
+    "no label column": "no 'label' column", "not a csv at all": "not a readable CSV",
+    "too few rows to validate": "too few", "negative epochs": "--epochs",
+    "zero batch size": "--batch-size", "zero learning rate": "--lr", "nan learning rate": "--lr",
+    "infinite learning rate": "--lr", "dropout of one": "--dropout", "negative dropout": "--dropout",
+    "validation fraction zero": "--val-fraction", "validation fraction one": "--val-fraction",
+    "hidden size zero": "--hidden", "hidden size not a number": "--hidden",
+    "negative hidden size": "--hidden", "unknown optimizer": "adamw", "misspelt flag": "--epohcs",
+    "missing model": "does not exist", "truncated model": "truncated",
+    "model that is not an npz": "not an .npz", "model for other shapes": "other shapes",
+    "model missing a layer": "not a complete model", "missing image": "does not exist",
+    "unreadable image": "cannot be read", "blank image": "looks blank",
+    "save into a missing folder": "cannot write", "submission into a missing folder": "cannot write",
+    "missing test csv": "--test-csv", "bad test csv": "'x', not a number",
+    "missing csv to predict": "--predict",
+}
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else None)
+            for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_gets_one_sentence_exit_status_2_and_writes_nothing(case, tmp_path):
+    (tmp_path / "train.csv").write_text("\n".join([HEADER] + [GOOD_ROW] * 20) + "\n")
+    (tmp_path / "old.npz").write_bytes(b"the user's earlier work")
+    args = BAD_INPUTS[case](tmp_path)
+    if case == "blank image":
+        save_gray_png(tmp_path / "blank.png", np.ones((60, 60)))
+    before = snapshot(tmp_path)
+    extra = ["--epochs", "1"] + ([] if "--csv" in args else ["--csv", "train.csv"])
+    extra += [] if "--save" in args else ["--save", "old.npz"]    # must not be overwritten
+    result = run_cli(*args, *extra, cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    message = result.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message, message
+    assert EXPECTED[case] in message
+    assert snapshot(tmp_path) == before
+
+
+def test_harmless_quirks_are_accepted_bom_crlf_spaces_and_float_pixels(tmp_path):
+    clean = "\n".join([HEADER, GOOD_ROW, "5," + ",".join(["255"] * 784)]) + "\n"
+    quirky = ("\ufeff" + "\r\n".join([HEADER.replace(",", ", "), GOOD_ROW.replace(",0", ", 0.0"),
+                                      "5," + ",".join([" 255.0 "] * 784)]) + "\r\n")
+    (tmp_path / "clean.csv").write_text(clean)
+    (tmp_path / "quirky.csv").write_bytes(quirky.encode("utf-8"))
+    X_clean, y_clean = nn.load_digits_csv(str(tmp_path / "clean.csv"))
+    X_quirky, y_quirky = nn.load_digits_csv(str(tmp_path / "quirky.csv"))
+    assert np.array_equal(X_clean, X_quirky) and np.array_equal(y_clean, y_quirky)
+
+
+def test_an_interrupted_save_leaves_the_previous_model_intact(tmp_path, monkeypatch):
+    path = str(tmp_path / "model.npz")
+    params = nn.initialize_parameters([784, 8, 10], np.random.default_rng(0))
+    nn.save_model(path, params)
+    before = (tmp_path / "model.npz").read_bytes()
+
+    def half_written_then_crash(f, **arrays):
+        f.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+    monkeypatch.setattr(nn.np, "savez", half_written_then_crash)
+    with pytest.raises(OSError):
+        nn.save_model(path, nn.initialize_parameters([784, 8, 10], np.random.default_rng(1)))
+    assert (tmp_path / "model.npz").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]      # no temporary file left
+
+
+def test_ctrl_c_during_training_keeps_the_best_model_and_prints_the_closing_lines(small_csv, tmp_path):
+    import signal
+    model = tmp_path / "model.npz"
+    process = subprocess.Popen([sys.executable, "-u", SCRIPT, "--csv", small_csv, "--epochs",
+                                "100000", "--hidden", "16", "--no-plot", "--save", str(model)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    while len(lines) < 4:                                 # a few epochs, then Ctrl-C
+        lines.append(process.stdout.readline())
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert out.strip().splitlines()[-2].startswith("validation accuracy: ")
+    params, _, _ = nn.load_model(str(model))
+    assert params["W1"].shape == (784, 16)
+
+
+def test_a_diverging_run_stops_with_advice_and_saves_nothing(small_csv, tmp_path):
+    result = run_cli("--csv", small_csv, "--optimizer", "sgd", "--lr", "1e6", "--epochs", "5",
+                     "--no-plot", "--save", str(tmp_path / "model.npz"))
+    assert result.returncode == 2
+    assert "smaller learning rate" in result.stderr and "\n" not in result.stderr.strip()
+    assert not (tmp_path / "model.npz").exists()
+
+
+class Payload:
+    """Unpickling this creates a file: proof that code ran."""
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickle_planted_in_a_model_file_is_refused_not_run(tmp_path):
+    marker = tmp_path / "pwned"
+    params = nn.initialize_parameters([784, 8, 10], np.random.default_rng(0))
+    np.savez(tmp_path / "model.npz", **params, layer_sizes=np.array([784, 8, 10]),
+             activation=np.array([Payload(str(marker))], dtype=object), head="softmax")
+    result = run_cli("--load", str(tmp_path / "model.npz"), "--no-plot", cwd=tmp_path)
+    assert result.returncode == 2 and "pickled" in result.stderr
+    assert not marker.exists()
