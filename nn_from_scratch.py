@@ -314,7 +314,8 @@ def forward_propagation(X, params, activation="relu", head="softmax", dropout=0.
     A = X                                                 # A0 = X, (N, D)
     cache = {"A0": X}
     for l in range(1, L + 1):
-        Z = A @ params[f"W{l}"] + params[f"b{l}"]         # (N, n_l)
+        Z = A @ params[f"W{l}"]                           # (N, n_l)
+        Z += params[f"b{l}"]                              # in place: one array fewer
         A = g(Z) if l < L else output(Z)
         if dropout > 0 and rng is not None and l < L:
             mask = (rng.random(A.shape) >= dropout).astype(A.dtype) / (1 - dropout)
@@ -463,11 +464,10 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     inverse map), measured from the image centre (13.5, 13.5):
         [r_src, c_src] = R(-angle) @ ([r, c] - shift) / scale
     and read the input there by bilinear interpolation: a mix of the 4 pixels
-    around (r_src, c_src), weighted by how close each one is. Outside the image
-    counts as black (0). One map serves the whole mini-batch: the index
-    arithmetic is then done once per batch instead of once per image, which
-    makes this about 5x cheaper in NumPy; every image still sees a fresh map
-    each epoch.
+    around (r_src, c_src), each weighted by how close it is. Outside the image
+    counts as black (0). One map serves the whole mini-batch, so this index
+    arithmetic runs once per batch, not once per image (5x cheaper in NumPy);
+    every image still sees a fresh map each epoch.
     """
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
     scale = rng.uniform(1 - max_scale, 1 + max_scale)
@@ -476,20 +476,18 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     r, c = np.divmod(np.arange(NUM_PIXELS), IMAGE_SIDE)   # output pixel coordinates (D,)
     r, c = r - centre - shift_r, c - centre - shift_c
     cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
-    r_src = cos * r + sin * c + centre                      # (D,)
-    c_src = -sin * r + cos * c + centre
-    r0, c0 = np.floor(r_src).astype(int), np.floor(c_src).astype(int)
-    fr, fc = r_src - r0, c_src - c0                         # position between pixels, 0..1
-    out = np.zeros_like(X)
-    for dr, dc, weight in ((0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc),
-                           (1, 0, fr * (1 - fc)), (1, 1, fr * fc)):
-        rr, cc = r0 + dr, c0 + dc
-        inside = (rr >= 0) & (rr < IMAGE_SIDE) & (cc >= 0) & (cc < IMAGE_SIDE)
-        source = np.clip(rr, 0, IMAGE_SIDE - 1) * IMAGE_SIDE + np.clip(cc, 0, IMAGE_SIDE - 1)
-        # np.take copies the chosen columns into a new row-major (N, D) array;
-        # X[:, source] would give a column-major one that is slow to add up.
-        out += np.take(X, source, axis=1) * (weight * inside).astype(X.dtype)
-    return out
+    r_src, c_src = cos * r + sin * c + centre, -sin * r + cos * c + centre   # (D,) each
+    r0, c0 = np.floor(r_src), np.floor(c_src)            # the top-left neighbour
+    fr, fc = r_src - r0, c_src - c0                      # how far past it, 0..1
+    # The 4 neighbours as rows of (4, D) arrays: offsets (0,0), (0,1), (1,0), (1,1).
+    dr, dc = np.array([[0], [0], [1], [1]]), np.array([[0], [1], [0], [1]])
+    rr, cc = (r0 + dr).astype(int), (c0 + dc).astype(int)
+    weight = np.where(dr, fr, 1 - fr) * np.where(dc, fc, 1 - fc)          # (4, D)
+    inside = (rr >= 0) & (rr < IMAGE_SIDE) & (cc >= 0) & (cc < IMAGE_SIDE)
+    source = np.clip(rr, 0, IMAGE_SIDE - 1) * IMAGE_SIDE + np.clip(cc, 0, IMAGE_SIDE - 1)
+    neighbours = np.take(X, source.ravel(), axis=1).reshape(len(X), 4, NUM_PIXELS)
+    # out[n, p] = sum_j neighbours[n, j, p] * weight[j, p]  (zero weight outside)
+    return np.einsum("njp,jp->np", neighbours, (weight * inside).astype(X.dtype))
 
 
 def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
@@ -503,38 +501,54 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
     steps per epoch; the noise even helps to find minima that generalise.
     After each epoch, on_epoch(epoch, params, stats) is called if given (for
     progress lines, validation, early stopping); it may return True to stop.
-    Returns the trained params. Raises FloatingPointError if the loss stops being
-    a finite number (the learning rate is too large).
+    Trains params in place and returns them. Raises FloatingPointError if the
+    loss stops being a finite number (the learning rate is too large).
     """
-    state = init_optimizer_state(params)
-    steps_per_epoch = -(-len(y) // batch_size)               # ceil(N / batch_size)
-    total_steps = num_epochs * steps_per_epoch
-    labels = np.ndim(y) == 1 and head != "mse" and head != "mae"   # classification?
-    for epoch in range(1, num_epochs + 1):
-        order = rng.permutation(len(y))
-        loss_sum = correct = 0.0
-        for start in range(0, len(y), batch_size):
-            batch = order[start:start + batch_size]
-            X_batch, y_batch = X[batch], y[batch]            # (B, D), (B,)
-            if augment:
-                X_batch = random_affine(X_batch, rng)
-            P, cache = forward_propagation(X_batch, params, activation, head, dropout, rng)
-            grads = backward_propagation(params, cache, P, y_batch, activation, head, l1, l2)
-            rate = learning_rate_at(state["step"], total_steps, learning_rate, schedule, decay)
-            update_parameters(params, grads, state, rate, optimizer)
-            loss = compute_loss(P, y_batch, head)
-            if l1 or l2:
-                loss += weight_penalty(params, l1, l2)
-            if not np.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss} in epoch {epoch}")
-            # Running figures on the batches just seen: free, as P is already here.
-            loss_sum += loss * len(batch)
-            if labels:
-                correct += np.sum(np.argmax(P, axis=1) == y_batch)
-        stats = {"loss": loss_sum / len(y), "train_accuracy": correct / len(y)}
-        if on_epoch is not None and on_epoch(epoch, params, stats):
-            break
+    # Speed: the parameters are copied into one long vector theta, and `net`
+    # holds windows (views) into it shaped like W1, b1, ... The optimizer then
+    # updates one big array per step instead of 2L small ones: the same math,
+    # 2L times fewer NumPy calls. At the end, even on Ctrl-C, they go back to params.
+    theta = np.concatenate([W.ravel() for W in params.values()])
+    net = views_into(theta, params)
+    state = init_optimizer_state({"theta": theta})
+    total_steps = num_epochs * -(-len(y) // batch_size)      # ceil(N / batch_size) per epoch
+    labels = np.ndim(y) == 1 and head not in ("mse", "mae")  # classification?
+    try:
+        for epoch in range(1, num_epochs + 1):
+            order = rng.permutation(len(y))
+            loss_sum = correct = 0.0
+            for start in range(0, len(y), batch_size):
+                batch = order[start:start + batch_size]
+                X_batch, y_batch = X[batch], y[batch]        # (B, D), (B,)
+                if augment:
+                    X_batch = random_affine(X_batch, rng)
+                P, cache = forward_propagation(X_batch, net, activation, head, dropout, rng)
+                grads = backward_propagation(net, cache, P, y_batch, activation, head, l1, l2)
+                rate = learning_rate_at(state["step"], total_steps, learning_rate, schedule, decay)
+                flat_grads = np.concatenate([grads[key].ravel() for key in net])
+                update_parameters({"theta": theta}, {"theta": flat_grads}, state, rate, optimizer)
+                loss = compute_loss(P, y_batch, head) + (weight_penalty(net, l1, l2) if l1 or l2 else 0)
+                if not np.isfinite(loss):
+                    raise FloatingPointError(f"the loss became {loss} in epoch {epoch}")
+                # Running figures on the batches just seen: free, as P is already here.
+                loss_sum += loss * len(batch)
+                correct += np.sum(np.argmax(P, axis=1) == y_batch) if labels else 0
+            stats = {"loss": loss_sum / len(y), "train_accuracy": correct / len(y)}
+            if on_epoch is not None and on_epoch(epoch, net, stats):
+                break
+    finally:
+        for key, W in params.items():
+            W[...] = net[key]
     return params
+
+
+def views_into(theta, params):
+    """Arrays shaped like params' that share theta's memory: writing one writes the other."""
+    views, start = {}, 0
+    for key, W in params.items():
+        views[key] = theta[start:start + W.size].reshape(W.shape)
+        start += W.size
+    return views
 
 
 def predict_probabilities(params, X, activation="relu", head="softmax", batch_size=4096):
