@@ -493,12 +493,15 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
 def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
                      optimizer="adam", augment=False, on_epoch=None, activation="relu",
                      head="softmax", schedule="cosine", decay=1e-3, l1=0.0, l2=0.0,
-                     dropout=0.0):
+                     dropout=0.0, augment_until=2 / 3):
     """Mini-batch gradient descent over X (N, D) and labels y (N,) or targets (N, K).
 
     Each epoch: shuffle, cut into batches of batch_size, and for each batch do
     forward -> loss -> backward -> update. Small batches give many cheap, noisy
     steps per epoch; the noise even helps to find minima that generalise.
+    With augment, batches are randomly distorted (random_affine) during the first
+    `augment_until` share of the epochs; the last ones train on the real images,
+    so that the network settles on what it will really be shown.
     After each epoch, on_epoch(epoch, params, stats) is called if given (for
     progress lines, validation, early stopping); it may return True to stop.
     Trains params in place and returns them. Raises FloatingPointError if the
@@ -520,7 +523,7 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
             for start in range(0, len(y), batch_size):
                 batch = order[start:start + batch_size]
                 X_batch, y_batch = X[batch], y[batch]        # (B, D), (B,)
-                if augment:
+                if augment and epoch <= augment_until * num_epochs:
                     X_batch = random_affine(X_batch, rng)
                 P, cache = forward_propagation(X_batch, net, activation, head, dropout, rng)
                 grads = backward_propagation(net, cache, P, y_batch, activation, head, l1, l2)
@@ -870,79 +873,15 @@ def show_plots_if_possible():
 
 
 # %% Command line
-def parse_args(argv=None):
-    """The command-line flags; each has a default, so `python nn_from_scratch.py` just works."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    p = OneLineErrorParser(
-        description="Train a multilayer perceptron on handwritten digits, from scratch in NumPy.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    data = p.add_argument_group("data")
-    data.add_argument("--csv", default=os.path.join(here, "train.csv"),
-                      help="labelled training CSV: label,pixel0..pixel783, one image per row")
-    data.add_argument("--val-fraction", type=fraction_between_0_and_1, default=0.1,
-                      help="share of the CSV held out for validation")
-    data.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                      help="train on randomly rotated, scaled and shifted copies of the digits")
-    net = p.add_argument_group("network")
-    net.add_argument("--hidden", type=hidden_sizes, default=[256, 128],
-                     help="hidden layer sizes, comma-separated (e.g. 256,128 or 64)")
-    net.add_argument("--activation", choices=list(ACTIVATIONS), default="relu",
-                     help="hidden-layer activation")
-    net.add_argument("--init", choices=["auto", "he", "xavier"], default="auto",
-                     help="weight initialisation; auto: he for relu, xavier for tanh/sigmoid")
-    net.add_argument("--head", choices=list(HEADS), default="softmax",
-                     help="output layer + loss: softmax+cross-entropy, sigmoid+binary "
-                          "cross-entropy, linear+mean squared error, linear+mean absolute error")
-    fit = p.add_argument_group("training")
-    fit.add_argument("--epochs", type=count_at_least(0), default=40,
-                     help="passes over the training data")
-    fit.add_argument("--batch-size", type=count_at_least(1), default=128,
-                     help="examples per gradient step")
-    fit.add_argument("--optimizer", choices=list(DEFAULT_LEARNING_RATES), default="adam",
-                     help="update rule; see update_parameters")
-    fit.add_argument("--lr", type=positive_float, default=None,
-                     help="starting learning rate; default per optimizer: " + ", ".join(
-                         f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()))
-    fit.add_argument("--lr-schedule", choices=["cosine", "step", "inverse", "constant"],
-                     default="cosine", help="how the learning rate changes during training")
-    fit.add_argument("--lr-decay", type=non_negative_float, default=1e-3,
-                     help="decay for --lr-schedule inverse: lr / (1 + decay * step)")
-    fit.add_argument("--l1", type=non_negative_float, default=0.0, help="L1 weight penalty")
-    fit.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 weight penalty")
-    fit.add_argument("--dropout", type=dropout_rate, default=0.0,
-                     help="probability of dropping a hidden unit while training, in [0, 1)")
-    fit.add_argument("--patience", type=count_at_least(1), default=None,
-                     help="early stopping: stop after this many epochs without a better "
-                          "validation accuracy, and keep the best parameters")
-    fit.add_argument("--seed", type=int, default=0,
-                     help="random seed: same seed, same machine, same numbers")
-    use = p.add_argument_group("saving and using the network")
-    use.add_argument("--save", metavar="MODEL.npz", help="save the trained network here")
-    use.add_argument("--load", metavar="MODEL.npz",
-                     help="load a saved network instead of training one")
-    use.add_argument("--test-csv", metavar="PATH",
-                     help="labelled CSV to score after training: prints 'test accuracy'")
-    use.add_argument("--predict", metavar="TEST.csv",
-                     help="unlabelled Kaggle test CSV (pixel0..pixel783) to predict")
-    use.add_argument("--out", metavar="PATH", default="submission.csv",
-                     help="where --predict writes the Kaggle submission (ImageId,Label)")
-    use.add_argument("--image", metavar="PATH", nargs="+",
-                     help="your own digit pictures (PNG, JPEG) to classify")
-    extra = p.add_argument_group("experiments and pictures")
-    extra.add_argument("--robustness", action="store_true",
-                       help="validation accuracy under Gaussian pixel noise, table and plot")
-    extra.add_argument("--compare-architectures", action="store_true",
-                       help="train a few network sizes briefly and compare them")
-    extra.add_argument("--compare-learning-rates", action="store_true",
-                       help="train with a few learning rates briefly and compare them")
-    extra.add_argument("--no-plot", action="store_true",
-                       help="no pictures (otherwise saved as PNG files, and shown on a screen)")
-    extra.add_argument("--plot-dir", default=".", help="folder for the PNG pictures")
-    return p.parse_args(argv)
-
-
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line (no usage dump), exit status 2."""
+
+    class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+        """Show '(default: X)' only where there is a default worth showing."""
+        def _get_help_string(self, action):
+            if action.default in (None, False, argparse.SUPPRESS):
+                return action.help
+            return super()._get_help_string(action)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}; see --help.\n")
@@ -986,6 +925,86 @@ def hidden_sizes(text):
     return sizes
 
 
+def parse_args(argv=None):
+    """The command-line flags; each has a default, so `python nn_from_scratch.py` just works."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = OneLineErrorParser(
+        description="Train a multilayer perceptron on handwritten digits, from scratch in NumPy.",
+        formatter_class=OneLineErrorParser.HelpWithDefaults)
+    data = p.add_argument_group("data")
+    data.add_argument("--csv", default=os.path.join(here, "train.csv"),
+                      help="labelled training CSV: label,pixel0..pixel783, one image per row")
+    data.add_argument("--val-fraction", type=fraction_between_0_and_1, default=0.1,
+                      help="share of the CSV held out for validation")
+    data.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                      help="train on randomly rotated, scaled and shifted copies of the digits "
+                           "(for the first 2/3 of the epochs; the last third sees the real images)")
+    net = p.add_argument_group("network")
+    net.add_argument("--hidden", type=hidden_sizes, default=[256, 128],
+                     help="hidden layer sizes, comma-separated (e.g. 256,128 or 64)")
+    net.add_argument("--activation", choices=list(ACTIVATIONS), default="relu",
+                     help="hidden-layer activation")
+    net.add_argument("--init", choices=["auto", "he", "xavier"], default="auto",
+                     help="weight initialisation; auto: he for relu, xavier for tanh/sigmoid")
+    net.add_argument("--head", choices=list(HEADS), default="softmax",
+                     help="output layer + loss: softmax+cross-entropy, sigmoid+binary "
+                          "cross-entropy, linear+mean squared error, linear+mean absolute error")
+    add_training_flags(p.add_argument_group("training"))
+    add_usage_flags(p.add_argument_group("saving and using the network"),
+                    p.add_argument_group("experiments and pictures"))
+    return p.parse_args(argv)
+
+
+def add_training_flags(fit):
+    """The flags of gradient_descent: epochs, batches, optimizer, schedule, regularisation."""
+    fit.add_argument("--epochs", type=count_at_least(0), default=40,
+                     help="passes over the training data")
+    fit.add_argument("--batch-size", type=count_at_least(1), default=128,
+                     help="examples per gradient step")
+    fit.add_argument("--optimizer", choices=list(DEFAULT_LEARNING_RATES), default="adam",
+                     help="update rule; see update_parameters")
+    fit.add_argument("--lr", type=positive_float, default=None,
+                     help="starting learning rate; default per optimizer: " + ", ".join(
+                         f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()))
+    fit.add_argument("--lr-schedule", choices=["cosine", "step", "inverse", "constant"],
+                     default="cosine", help="how the learning rate changes during training")
+    fit.add_argument("--lr-decay", type=non_negative_float, default=1e-3,
+                     help="decay for --lr-schedule inverse: lr / (1 + decay * step)")
+    fit.add_argument("--l1", type=non_negative_float, default=0.0, help="L1 weight penalty")
+    fit.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 weight penalty")
+    fit.add_argument("--dropout", type=dropout_rate, default=0.0,
+                     help="probability of dropping a hidden unit while training, in [0, 1)")
+    fit.add_argument("--patience", type=count_at_least(1), default=None,
+                     help="early stopping: stop after this many epochs without a better "
+                          "validation accuracy, and keep the best parameters")
+    fit.add_argument("--seed", type=int, default=0,
+                     help="random seed: same seed, same machine, same numbers")
+
+
+def add_usage_flags(use, extra):
+    """The flags for saving, loading and using a network, and for the experiments."""
+    use.add_argument("--save", metavar="MODEL.npz", help="save the trained network here")
+    use.add_argument("--load", metavar="MODEL.npz",
+                     help="load a saved network instead of training one")
+    use.add_argument("--test-csv", metavar="PATH",
+                     help="labelled CSV to score after training: prints 'test accuracy'")
+    use.add_argument("--predict", metavar="TEST.csv",
+                     help="unlabelled Kaggle test CSV (pixel0..pixel783) to predict")
+    use.add_argument("--out", metavar="PATH", default="submission.csv",
+                     help="where --predict writes the Kaggle submission (ImageId,Label)")
+    use.add_argument("--image", metavar="PATH", nargs="+",
+                     help="your own digit pictures (PNG, JPEG) to classify")
+    extra.add_argument("--robustness", action="store_true",
+                       help="validation accuracy under Gaussian pixel noise, table and plot")
+    extra.add_argument("--compare-architectures", action="store_true",
+                       help="train a few network sizes briefly and compare them")
+    extra.add_argument("--compare-learning-rates", action="store_true",
+                       help="train with a few learning rates briefly and compare them")
+    extra.add_argument("--no-plot", action="store_true",
+                       help="no pictures (otherwise saved as PNG files, and shown on a screen)")
+    extra.add_argument("--plot-dir", default=".", help="folder for the PNG pictures")
+
+
 def check_writable(paths):
     """Fail now, not after training, if a file cannot be written where asked."""
     for path in paths:
@@ -997,62 +1016,6 @@ def check_writable(paths):
                              "not writable; choose another path.")
         if os.path.exists(path) and not os.access(path, os.W_OK):
             raise InputError(f"cannot overwrite {path}: it is read-only; choose another path.")
-
-
-def main(args):
-    """Read everything, then train (or load), check, use and plot the network."""
-    picture = lambda name: os.path.join(args.plot_dir, name)               # noqa: E731
-    pictures = planned_pictures(args)
-    check_writable([p for p in (args.save, args.predict and args.out) if p]
-                   + [picture(name) for name in pictures])
-    # 1. Data. Every input is read and checked before training, so a typo in the
-    #    last flag fails in a second, not after a minute of training.
-    X, y = load_digits_csv(args.csv)
-    n_val = int(round(len(y) * args.val_fraction))
-    if n_val < 1 or len(y) - n_val < 1:
-        raise InputError(f"{args.csv} has only {len(y)} row(s), too few to hold out --val-fraction "
-                         f"{args.val_fraction:g} for validation and still train; use more rows.")
-    test = load_digits_csv(args.test_csv, flag="--test-csv") if args.test_csv else None
-    to_predict = (load_digits_csv(args.predict, labelled=False, flag="--predict")
-                  if args.predict else None)
-    images = [preprocess_digit_image(load_image_gray(path), path) for path in args.image or []]
-    model = load_model(args.load) if args.load else None
-    if model and (model[0]["W1"].shape[0] != NUM_PIXELS or model[0]["b" + str(len(model[0]) // 2)].shape[0] != NUM_CLASSES):
-        raise InputError(f"{args.load} was built for other shapes (it expects "
-                         f"{model[0]['W1'].shape[0]} inputs); it needs 784 pixel inputs and "
-                         "10 outputs for digits.")
-    rng = np.random.default_rng(args.seed)
-    X_train, y_train, X_val, y_val = split_train_val(X, y, args.val_fraction, rng)
-    X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)           # convert once
-    del X
-    if args.compare_architectures or args.compare_learning_rates:
-        return run_comparisons(args, X_train, y_train, X_val, y_val, picture)
-    # 2. Train, or load.
-    if model:
-        (params, activation, head), history, seconds, interrupted = model, [], 0.0, False
-        print(f"loaded {args.load}: a {describe(params)} network ({activation}, {head})")
-    else:
-        params, activation, head, history, seconds, interrupted = train_network(
-            args, X_train, y_train, X_val, y_val, rng)
-    # 3. Check, use, save, look.
-    val_predictions = get_predictions(params, X_val, activation, head)
-    C = confusion_matrix(y_val, val_predictions)
-    print("validation accuracy per digit: " + "  ".join(
-        f"{k}:{a:.3f}" for k, a in enumerate(per_class_accuracy(C))))
-    use_network(args, params, activation, head, test, to_predict, images, X_val, y_val, picture)
-    if args.save:
-        save_model(args.save, params, activation, head)
-        print(f"model saved: {args.save}")
-    if not args.no_plot:
-        plot_sample_predictions(X_val, y_val, val_predictions, picture("predictions.png"))
-        plot_confusion_matrix(C, picture("confusion_matrix.png"), "validation confusion matrix")
-        if history:
-            plot_training_curves(history, picture("training_curves.png"))
-        print("plots saved: " + ", ".join(picture(name) for name in pictures))
-        show_plots_if_possible()
-    print(f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}")
-    print(f"train seconds: {seconds:.2f}")
-    return 130 if interrupted else 0                 # 130: the usual status after Ctrl-C
 
 
 def planned_pictures(args):
@@ -1191,6 +1154,62 @@ def run_comparisons(args, X_train, y_train, X_val, y_val, picture):
                        f"{name} after {epochs} epochs", log_x=name == "learning rate")
     if not args.no_plot:
         print("plots saved: " + ", ".join(picture(n) for n in planned_pictures(args)))
+
+
+def main(args):
+    """Read everything, then train (or load), check, use and plot the network."""
+    picture = lambda name: os.path.join(args.plot_dir, name)               # noqa: E731
+    pictures = planned_pictures(args)
+    check_writable([p for p in (args.save, args.predict and args.out) if p]
+                   + [picture(name) for name in pictures])
+    # 1. Data. Every input is read and checked before training, so a typo in the
+    #    last flag fails in a second, not after a minute of training.
+    X, y = load_digits_csv(args.csv)
+    n_val = int(round(len(y) * args.val_fraction))
+    if n_val < 1 or len(y) - n_val < 1:
+        raise InputError(f"{args.csv} has only {len(y)} row(s), too few to hold out --val-fraction "
+                         f"{args.val_fraction:g} for validation and still train; use more rows.")
+    test = load_digits_csv(args.test_csv, flag="--test-csv") if args.test_csv else None
+    to_predict = (load_digits_csv(args.predict, labelled=False, flag="--predict")
+                  if args.predict else None)
+    images = [preprocess_digit_image(load_image_gray(path), path) for path in args.image or []]
+    model = load_model(args.load) if args.load else None
+    if model and (model[0]["W1"].shape[0] != NUM_PIXELS or model[0]["b" + str(len(model[0]) // 2)].shape[0] != NUM_CLASSES):
+        raise InputError(f"{args.load} was built for other shapes (it expects "
+                         f"{model[0]['W1'].shape[0]} inputs); it needs 784 pixel inputs and "
+                         "10 outputs for digits.")
+    rng = np.random.default_rng(args.seed)
+    X_train, y_train, X_val, y_val = split_train_val(X, y, args.val_fraction, rng)
+    X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)           # convert once
+    del X
+    if args.compare_architectures or args.compare_learning_rates:
+        return run_comparisons(args, X_train, y_train, X_val, y_val, picture)
+    # 2. Train, or load.
+    if model:
+        (params, activation, head), history, seconds, interrupted = model, [], 0.0, False
+        print(f"loaded {args.load}: a {describe(params)} network ({activation}, {head})")
+    else:
+        params, activation, head, history, seconds, interrupted = train_network(
+            args, X_train, y_train, X_val, y_val, rng)
+    # 3. Check, use, save, look.
+    val_predictions = get_predictions(params, X_val, activation, head)
+    C = confusion_matrix(y_val, val_predictions)
+    print("validation accuracy per digit: " + "  ".join(
+        f"{k}:{a:.3f}" for k, a in enumerate(per_class_accuracy(C))))
+    use_network(args, params, activation, head, test, to_predict, images, X_val, y_val, picture)
+    if args.save:
+        save_model(args.save, params, activation, head)
+        print(f"model saved: {args.save}")
+    if not args.no_plot:
+        plot_sample_predictions(X_val, y_val, val_predictions, picture("predictions.png"))
+        plot_confusion_matrix(C, picture("confusion_matrix.png"), "validation confusion matrix")
+        if history:
+            plot_training_curves(history, picture("training_curves.png"))
+        print("plots saved: " + ", ".join(picture(name) for name in pictures))
+        show_plots_if_possible()
+    print(f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}")
+    print(f"train seconds: {seconds:.2f}")
+    return 130 if interrupted else 0                 # 130: the usual status after Ctrl-C
 
 
 def use_headless_backend_if_no_display():
