@@ -372,9 +372,10 @@ def backward_propagation(params, cache, P, y, activation="relu", head="softmax",
 
 
 def init_optimizer_state(params):
-    """Zeroed running averages for the optimizers that keep some (all but plain SGD)."""
+    """Zeroed running averages for the optimizers that keep some, and a scratch array each."""
     zeros = {key: np.zeros_like(value) for key, value in params.items()}
-    return {"step": 0, "m": zeros, "v": {key: z.copy() for key, z in zeros.items()}}
+    return {"step": 0, "m": zeros, "v": {key: z.copy() for key, z in zeros.items()},
+            "scratch": {key: np.empty_like(z) for key, z in zeros.items()}}
 
 
 def update_parameters(params, grads, state, learning_rate, optimizer="adam",
@@ -395,36 +396,46 @@ def update_parameters(params, grads, state, learning_rate, optimizer="adam",
               with m_hat = m / (1-beta1**t), v_hat = v / (1-beta2**t) undoing
               the pull toward the zeros m and v start from. Each weight gets its
               own step size, about lr whatever the gradient's scale.
-    In place (`-=`, `*=`) because a fresh copy of every array per step costs time.
+    Written with in-place operations (`*=`, `out=s`) into a scratch array s: on
+    big arrays, asking the system for fresh memory for every intermediate result
+    costs more than the arithmetic itself.
     """
     state["step"] += 1
     t = state["step"]
     for key, W in params.items():
-        g, m, v = grads[key], state["m"][key], state["v"][key]
+        g, m, v, s = grads[key], state["m"][key], state["v"][key], state["scratch"][key]
         if optimizer == "sgd":
-            W -= learning_rate * g
+            np.multiply(g, learning_rate, out=s)                 # s = lr * g
         elif optimizer == "momentum":
             m *= beta1
             m += g
-            W -= learning_rate * m
+            np.multiply(m, learning_rate, out=s)                 # s = lr * m
         elif optimizer in ("adagrad", "rmsprop"):
+            np.multiply(g, g, out=s)
             if optimizer == "rmsprop":
-                v *= 0.9                                  # rho = 0.9, Hinton's choice
-                v += 0.1 * (g * g)
-            else:
-                v += g * g
-            W -= learning_rate * g / (np.sqrt(v) + eps)
+                v *= 0.9                                         # rho = 0.9, Hinton's choice
+                s *= 0.1
+            v += s                                               # v (+)= g**2
+            np.sqrt(v, out=s)
+            s += eps
+            np.divide(g, s, out=s)
+            s *= learning_rate                                   # s = lr * g / (sqrt(v) + eps)
         elif optimizer == "adam":
             m *= beta1
-            m += (1 - beta1) * g
+            np.multiply(g, 1 - beta1, out=s)
+            m += s                                               # m = beta1*m + (1-beta1)*g
             v *= beta2
-            v += (1 - beta2) * (g * g)
-            step = learning_rate * (1 - beta2 ** t) ** 0.5 / (1 - beta1 ** t)
-            denominator = np.sqrt(v)                      # both bias corrections are folded
-            denominator += eps                            # into the scalar `step`
-            W -= step * m / denominator
+            np.multiply(g, g, out=s)
+            s *= 1 - beta2
+            v += s                                               # v = beta2*v + (1-beta2)*g**2
+            np.sqrt(v, out=s)
+            s += eps
+            np.divide(m, s, out=s)
+            # Both bias corrections fold into one scalar step size.
+            s *= learning_rate * (1 - beta2 ** t) ** 0.5 / (1 - beta1 ** t)
         else:
             raise ValueError(f"unknown optimizer {optimizer!r}")
+        W -= s
     return params
 
 
@@ -514,6 +525,7 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
     theta = np.concatenate([W.ravel() for W in params.values()])
     net = views_into(theta, params)
     state = init_optimizer_state({"theta": theta})
+    flat_grads = np.empty_like(theta)                        # reused every step
     total_steps = num_epochs * -(-len(y) // batch_size)      # ceil(N / batch_size) per epoch
     labels = np.ndim(y) == 1 and head not in ("mse", "mae")  # classification?
     try:
@@ -528,7 +540,7 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
                 P, cache = forward_propagation(X_batch, net, activation, head, dropout, rng)
                 grads = backward_propagation(net, cache, P, y_batch, activation, head, l1, l2)
                 rate = learning_rate_at(state["step"], total_steps, learning_rate, schedule, decay)
-                flat_grads = np.concatenate([grads[key].ravel() for key in net])
+                np.concatenate([grads[key].ravel() for key in net], out=flat_grads)
                 update_parameters({"theta": theta}, {"theta": flat_grads}, state, rate, optimizer)
                 loss = compute_loss(P, y_batch, head) + (weight_penalty(net, l1, l2) if l1 or l2 else 0)
                 if not np.isfinite(loss):
