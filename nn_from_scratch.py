@@ -827,7 +827,7 @@ def plot_training_curves(history, path):
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [h["loss"] for h in history])
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
-    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train (running, augmented)")
+    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train (running, on the training batches)")
     ax_acc.plot(epochs, [h["val_accuracy"] for h in history], label="validation")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     ax_acc.legend()
