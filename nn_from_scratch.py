@@ -385,20 +385,16 @@ def update_parameters(params, grads, state, learning_rate, optimizer="adam",
     sgd:      W -= lr * dW                         the plain gradient step
     momentum: m = beta1*m + dW;  W -= lr * m       a heavy ball: steps that agree
                                                    add up, zig-zags cancel out
-    adagrad:  v += dW**2;  W -= lr * dW / (sqrt(v) + eps)
-                                                   per-weight steps that shrink
-                                                   as gradients pile up
-    rmsprop:  v = 0.9*v + 0.1*dW**2;  W -= lr * dW / (sqrt(v) + eps)
-                                                   the same, forgetting old ones
+    adagrad:  v += dW**2;  W -= lr * dW / (sqrt(v) + eps)   per-weight steps, shrinking
+    rmsprop:  v = 0.9*v + 0.1*dW**2;  then as adagrad       ... and forgetting old ones
     adam:     m = beta1*m + (1-beta1)*dW           mean of recent gradients
               v = beta2*v + (1-beta2)*dW**2        mean of their squares
               W -= lr * m_hat / (sqrt(v_hat) + eps)
               with m_hat = m / (1-beta1**t), v_hat = v / (1-beta2**t) undoing
               the pull toward the zeros m and v start from. Each weight gets its
               own step size, about lr whatever the gradient's scale.
-    Written with in-place operations (`*=`, `out=s`) into a scratch array s: on
-    big arrays, asking the system for fresh memory for every intermediate result
-    costs more than the arithmetic itself.
+    In place (`*=`, `out=s` into a scratch array s): on big arrays, fresh memory
+    for every intermediate result costs more than the arithmetic itself.
     """
     state["step"] += 1
     t = state["step"]
@@ -1186,10 +1182,10 @@ def main(args):
                   if args.predict else None)
     images = [preprocess_digit_image(load_image_gray(path), path) for path in args.image or []]
     model = load_model(args.load) if args.load else None
-    if model and (model[0]["W1"].shape[0] != NUM_PIXELS or model[0]["b" + str(len(model[0]) // 2)].shape[0] != NUM_CLASSES):
-        raise InputError(f"{args.load} was built for other shapes (it expects "
-                         f"{model[0]['W1'].shape[0]} inputs); it needs 784 pixel inputs and "
-                         "10 outputs for digits.")
+    sizes = describe(model[0]).split("-") if model else [str(NUM_PIXELS), str(NUM_CLASSES)]
+    if (sizes[0], sizes[-1]) != (str(NUM_PIXELS), str(NUM_CLASSES)):
+        raise InputError(f"{args.load} was built for other shapes ({describe(model[0])}); "
+                         "digits need 784 pixel inputs and 10 outputs.")
     rng = np.random.default_rng(args.seed)
     X_train, y_train, X_val, y_val = split_train_val(X, y, args.val_fraction, rng)
     X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)           # convert once
@@ -1215,7 +1211,7 @@ def main(args):
     if not args.no_plot:
         plot_sample_predictions(X_val, y_val, val_predictions, picture("predictions.png"))
         plot_confusion_matrix(C, picture("confusion_matrix.png"), "validation confusion matrix")
-        if history:
+        if not model:
             plot_training_curves(history, picture("training_curves.png"))
         print("plots saved: " + ", ".join(picture(name) for name in pictures))
         show_plots_if_possible()
