@@ -19,7 +19,8 @@ Shape convention (used in every docstring and line-end comment):
 Layers are numbered 1..L; parameters are keyed "W1", "b1", ..., "WL", "bL".
 
 Every function takes what it needs as arguments and returns what it makes (no
-globals, randomness through an `rng` argument), so you can copy any one out.
+global state, randomness through an `rng` argument), so you can copy any one
+out, with the constants and name tables (ACTIVATIONS, HEADS) it mentions.
 Importing this file only defines things.
 """
 import argparse
