@@ -83,6 +83,9 @@ def _read_csv_carefully(path):
         reason = str(err).strip().splitlines()[-1].rstrip(".")
         raise InputError(f"{path} is not a readable CSV ({reason}); save it as plain "
                          "comma-separated text.")
+    if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
+        raise InputError(f"{path} is separated by semicolons; save it with commas "
+                         "(in Excel: CSV UTF-8, comma delimited).")
     values = frame.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
     bad = values.isna().to_numpy()
     if bad.any():
@@ -1014,10 +1017,14 @@ def add_usage_flags(use, extra):
     extra.add_argument("--plot-dir", default=".", help="folder for the PNG pictures")
 
 
-def check_writable(paths):
-    """Fail now, not after training, if a file cannot be written where asked."""
+def check_writable(paths, inputs=()):
+    """Fail now, not after training, if a file cannot be written where asked,
+    or if writing it would overwrite one of the inputs (the user's data)."""
     for path in paths:
         folder = os.path.dirname(os.path.abspath(path))
+        if any(os.path.abspath(path) == os.path.abspath(given) for given in inputs if given):
+            raise InputError(f"{path} is also an input of this run; writing it would destroy "
+                             "it, so choose another output path.")
         if os.path.isdir(path):
             raise InputError(f"{path} is a folder; give a file name to write to.")
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
@@ -1170,7 +1177,8 @@ def main(args):
     picture = lambda name: os.path.join(args.plot_dir, name)               # noqa: E731
     pictures = planned_pictures(args)
     check_writable([p for p in (args.save, args.predict and args.out) if p]
-                   + [picture(name) for name in pictures])
+                   + [picture(name) for name in pictures],
+                   [args.csv, args.test_csv, args.predict, args.load, *(args.image or [])])
     # 1. Data. Every input is read and checked before training, so a typo in the
     #    last flag fails in a second, not after a minute of training.
     X, y = load_digits_csv(args.csv)

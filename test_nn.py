@@ -525,6 +525,8 @@ BAD_INPUTS = {
     "bad test csv": lambda folder: bad_csv(GOOD_ROW, "x" + GOOD_ROW[1:])(folder)[1:] and
     ["--test-csv", "bad.csv"],
     "missing csv to predict": flags("--predict", "missing.csv"),
+    "submission over the training data": flags("--predict", "train.csv", "--out", "train.csv"),
+    "semicolon-separated csv": bad_csv(GOOD_ROW.replace(",", ";"), header=HEADER.replace(",", ";")),
 }
 
 
@@ -548,7 +550,8 @@ EXPECTED = {
     "unreadable image": "cannot be read", "blank image": "looks blank",
     "save into a missing folder": "cannot write", "submission into a missing folder": "cannot write",
     "missing test csv": "--test-csv", "bad test csv": "'x', not a number",
-    "missing csv to predict": "--predict",
+    "missing csv to predict": "--predict", "submission over the training data": "also an input",
+    "semicolon-separated csv": "semicolons",
 }
 
 
