@@ -79,6 +79,8 @@ def _read_csv_carefully(path):
                             dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path} is empty; it needs a header line and one image per row.")
+    except OSError as err:
+        raise InputError(f"{path} cannot be read ({err.strerror or err}); check its permissions.")
     except (UnicodeDecodeError, pd.errors.ParserError) as err:
         reason = str(err).strip().splitlines()[-1].rstrip(".")
         raise InputError(f"{path} is not a readable CSV ({reason}); save it as plain "
