@@ -479,7 +479,7 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     and read the input there by bilinear interpolation: a mix of the 4 pixels
     around (r_src, c_src), each weighted by how close it is. Outside the image
     counts as black (0). One map serves the whole mini-batch, so this index
-    arithmetic runs once per batch, not once per image (5x cheaper in NumPy);
+    arithmetic runs once per batch, not once per image (4x cheaper in NumPy);
     every image still sees a fresh map each epoch.
     """
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
