@@ -332,10 +332,12 @@ def forward_propagation(X, params, activation="relu", head="softmax", dropout=0.
 
 
 def backward_propagation(params, cache, P, y, activation="relu", head="softmax",
-                         l1=0.0, l2=0.0):
+                         l1=0.0, l2=0.0, grads=None):
     """Gradients of the mean loss with respect to every parameter.
 
-    Returns grads with the same keys and shapes as params (grads["W1"] is dL/dW1).
+    Returns grads with the same keys and shapes as params (grads["W1"] is dL/dW1),
+    written into the arrays of `grads` if given (the training loop reuses them:
+    fresh memory for a 784 x 256 gradient every step costs more than the product).
     The chain rule, from the output back:
         dZ_L     = (P - Y) / N             output layer + its matched loss (below)
         dW_l     = A_{l-1}.T @ dZ_l        (n_{l-1}, n_l), the shape of W_l
@@ -363,10 +365,11 @@ def backward_propagation(params, cache, P, y, activation="relu", head="softmax",
             dZ = np.sign(dZ)
     dZ /= N                                               # (N, K)
     g_backward = ACTIVATIONS[activation][1]
-    grads = {}
+    if grads is None:
+        grads = {key: np.empty_like(value) for key, value in params.items()}
     for l in range(L, 0, -1):
-        grads[f"W{l}"] = cache[f"A{l - 1}"].T @ dZ       # (n_{l-1}, n_l)
-        grads[f"b{l}"] = dZ.sum(axis=0)                  # (n_l,)
+        np.matmul(cache[f"A{l - 1}"].T, dZ, out=grads[f"W{l}"])  # dW_l = A_{l-1}.T @ dZ_l
+        np.sum(dZ, axis=0, out=grads[f"b{l}"])                 # db_l = sum over rows
         if l1 or l2:      # d/dW of l1 sum|W| + (l2/2) sum W^2  =  l1 sign(W) + l2 W
             grads[f"W{l}"] += l1 * np.sign(params[f"W{l}"]) + l2 * params[f"W{l}"]
         if l > 1:                                        # no gradient needed for X itself
@@ -484,20 +487,22 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     """
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
     scale = rng.uniform(1 - max_scale, 1 + max_scale)
-    shift_r, shift_c = rng.uniform(-max_shift, max_shift, size=2)
+    shift = rng.uniform(-max_shift, max_shift, size=(2, 1))
     centre = (IMAGE_SIDE - 1) / 2
-    r, c = np.divmod(np.arange(NUM_PIXELS), IMAGE_SIDE)   # output pixel coordinates (D,)
-    r, c = r - centre - shift_r, c - centre - shift_c
-    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
-    r_src, c_src = cos * r + sin * c + centre, -sin * r + cos * c + centre   # (D,) each
-    r0, c0 = np.floor(r_src), np.floor(c_src)            # the top-left neighbour
-    fr, fc = r_src - r0, c_src - c0                      # how far past it, 0..1
-    # The 4 neighbours as rows of (4, D) arrays: offsets (0,0), (0,1), (1,0), (1,1).
-    dr, dc = np.array([[0], [0], [1], [1]]), np.array([[0], [1], [0], [1]])
-    rr, cc = (r0 + dr).astype(int), (c0 + dc).astype(int)
-    weight = np.where(dr, fr, 1 - fr) * np.where(dc, fc, 1 - fc)          # (4, D)
-    inside = (rr >= 0) & (rr < IMAGE_SIDE) & (cc >= 0) & (cc < IMAGE_SIDE)
-    source = np.clip(rr, 0, IMAGE_SIDE - 1) * IMAGE_SIDE + np.clip(cc, 0, IMAGE_SIDE - 1)
+    cos, sin = np.cos(angle), np.sin(angle)
+    rotate_back = np.array([[cos, sin], [-sin, cos]]) / scale           # R(-angle) / scale
+    pixel = np.indices((IMAGE_SIDE, IMAGE_SIDE)).reshape(2, NUM_PIXELS)  # rows: r, c  (2, D)
+    src = rotate_back @ (pixel - centre - shift) + centre               # (2, D): r_src, c_src
+    top_left = np.floor(src)
+    frac = src - top_left                                # how far past it, 0..1   (2, D)
+    # The 4 neighbours, offsets (0,0), (0,1), (1,0), (1,1) in (row, column):
+    offset = np.array([[0, 0, 1, 1], [0, 1, 0, 1]])[:, :, None]          # (2, 4, 1)
+    corner = (top_left[:, None, :] + offset).astype(int)                 # (2, 4, D)
+    # bilinear weight = (1 - fr or fr) * (1 - fc or fc), for each neighbour  (4, D)
+    weight = np.prod(np.where(offset, frac[:, None, :], 1 - frac[:, None, :]), axis=0)
+    inside = np.all((corner >= 0) & (corner < IMAGE_SIDE), axis=0)      # (4, D)
+    corner = np.clip(corner, 0, IMAGE_SIDE - 1)
+    source = corner[0] * IMAGE_SIDE + corner[1]          # flat pixel index     (4, D)
     # Gather from X.T (D, N): copying whole rows of it is faster than picking
     # scattered columns of X. neighbours[j, p, n] = X[n, source[j, p]].
     neighbours = np.take(X.T, source.ravel(), axis=0).reshape(4, NUM_PIXELS, len(X))
@@ -530,7 +535,8 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
     theta = np.concatenate([W.ravel() for W in params.values()])
     net = views_into(theta, params)
     state = init_optimizer_state({"theta": theta})
-    flat_grads = np.empty_like(theta)                        # reused every step
+    flat_grads = np.empty_like(theta)                        # reused every step,
+    grads = views_into(flat_grads, params)                   # through these windows
     total_steps = num_epochs * -(-len(y) // batch_size)      # ceil(N / batch_size) per epoch
     labels = np.ndim(y) == 1 and head not in ("mse", "mae")  # classification?
     try:
@@ -543,9 +549,8 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
                 if augment and epoch <= augment_until * num_epochs:
                     X_batch = random_affine(X_batch, rng)
                 P, cache = forward_propagation(X_batch, net, activation, head, dropout, rng)
-                grads = backward_propagation(net, cache, P, y_batch, activation, head, l1, l2)
+                backward_propagation(net, cache, P, y_batch, activation, head, l1, l2, grads)
                 rate = learning_rate_at(state["step"], total_steps, learning_rate, schedule, decay)
-                np.concatenate([grads[key].ravel() for key in net], out=flat_grads)
                 update_parameters({"theta": theta}, {"theta": flat_grads}, state, rate, optimizer)
                 loss = compute_loss(P, y_batch, head) + (weight_penalty(net, l1, l2) if l1 or l2 else 0)
                 if not np.isfinite(loss):
