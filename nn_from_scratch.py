@@ -458,7 +458,8 @@ def learning_rate_at(step, total_steps, base_rate, schedule="cosine", decay=1e-3
     if schedule == "cosine":
         rate = base_rate * 0.5 * (1.0 + np.cos(np.pi * step / total_steps))
     elif schedule == "step":
-        rate = base_rate * (0.1 if step >= total_steps / 2 else 1) * (0.1 if step >= 0.75 * total_steps else 1)
+        drops = (step >= total_steps / 2) + (step >= 0.75 * total_steps)    # 0, 1 or 2
+        rate = base_rate * 0.1 ** drops
     elif schedule == "inverse":
         rate = base_rate / (1.0 + decay * step)
     elif schedule == "constant":
@@ -529,14 +530,15 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
     loss stops being a finite number (the learning rate is too large).
     """
     # Speed: the parameters are copied into one long vector theta, and `net`
-    # holds windows (views) into it shaped like W1, b1, ... The optimizer then
-    # updates one big array per step instead of 2L small ones: the same math,
-    # 2L times fewer NumPy calls. At the end, even on Ctrl-C, they go back to params.
+    # holds windows (views) into it shaped like W1, b1, ...; the gradients land
+    # the same way in flat_grads, reused every step. The optimizer then updates
+    # one big array per step instead of 2L small ones: the same math, 2L times
+    # fewer NumPy calls. At the end, even on Ctrl-C, the values go back to params.
     theta = np.concatenate([W.ravel() for W in params.values()])
     net = views_into(theta, params)
+    flat_grads = np.empty_like(theta)
+    grads = views_into(flat_grads, params)
     state = init_optimizer_state({"theta": theta})
-    flat_grads = np.empty_like(theta)                        # reused every step,
-    grads = views_into(flat_grads, params)                   # through these windows
     total_steps = num_epochs * -(-len(y) // batch_size)      # ceil(N / batch_size) per epoch
     labels = np.ndim(y) == 1 and head not in ("mse", "mae")  # classification?
     try:
@@ -552,7 +554,9 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
                 backward_propagation(net, cache, P, y_batch, activation, head, l1, l2, grads)
                 rate = learning_rate_at(state["step"], total_steps, learning_rate, schedule, decay)
                 update_parameters({"theta": theta}, {"theta": flat_grads}, state, rate, optimizer)
-                loss = compute_loss(P, y_batch, head) + (weight_penalty(net, l1, l2) if l1 or l2 else 0)
+                loss = compute_loss(P, y_batch, head)
+                if l1 or l2:
+                    loss += weight_penalty(net, l1, l2)
                 if not np.isfinite(loss):
                     raise FloatingPointError(f"the loss became {loss} in epoch {epoch}")
                 # Running figures on the batches just seen: free, as P is already here.
@@ -817,8 +821,8 @@ def plot_sample_predictions(X, y, predictions, path, count=24):
     """A grid of digits titled 'pred (true)', mistakes in red. X (N, D) in 0..1."""
     import matplotlib.pyplot as plt
     count, columns = min(count, len(y)), 8
-    fig, axes = plt.subplots(-(-count // columns), columns, figsize=(10.4, 1.5 * -(-count // columns)),
-                             squeeze=False)
+    rows = -(-count // columns)                          # ceil(count / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(10.4, 1.5 * rows), squeeze=False)
     for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if i < count:
@@ -837,7 +841,7 @@ def plot_training_curves(history, path):
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [h["loss"] for h in history])
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
-    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train (running, on the training batches)")
+    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train (running, on batches)")
     ax_acc.plot(epochs, [h["val_accuracy"] for h in history], label="validation")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     ax_acc.legend()
@@ -1136,8 +1140,9 @@ def use_network(args, params, activation, head, test, to_predict, images, X_val,
         for sigma, accuracy in zip(sigmas, accuracies):
             print(f"{sigma:11.1f}  {accuracy:.4f}")
         if not args.no_plot:
-            plot_lines(sigmas, accuracies, picture("robustness.png"), "noise sigma (pixels in 0..1)",
-                       "validation accuracy", "accuracy under Gaussian pixel noise")
+            plot_lines(sigmas, accuracies, picture("robustness.png"),
+                       "noise sigma (pixels in 0..1)", "validation accuracy",
+                       "accuracy under Gaussian pixel noise")
     if to_predict is not None:
         X_test, labels = to_predict
         if labels is not None:
@@ -1168,9 +1173,10 @@ def run_comparisons(args, X_train, y_train, X_val, y_val, picture):
         print(f"{name:>16}  validation accuracy  seconds   ({epochs} epochs, {args.optimizer})")
         accuracies = []
         for setting in settings:
-            hidden, rate = (setting, base_rate) if name == "hidden layers" else (args.hidden, setting)
-            accuracy, seconds = train_and_score(X_train, y_train, X_val, y_val, hidden, rate, epochs,
-                                                args.batch_size, args.seed, args.optimizer)
+            by_size = name == "hidden layers"
+            hidden, rate = (setting, base_rate) if by_size else (args.hidden, setting)
+            accuracy, seconds = train_and_score(X_train, y_train, X_val, y_val, hidden, rate,
+                                                epochs, args.batch_size, args.seed, args.optimizer)
             label = ",".join(map(str, setting)) if name == "hidden layers" else f"{setting:g}"
             print(f"{label:>16}  {accuracy:19.4f}  {seconds:7.2f}", flush=True)
             accuracies.append(accuracy)
