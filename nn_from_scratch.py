@@ -818,18 +818,21 @@ def save_figure(fig, path):
 
 
 def plot_sample_predictions(X, y, predictions, path, count=24):
-    """A grid of digits titled 'pred (true)', mistakes in red. X (N, D) in 0..1."""
+    """A grid of digits titled 'pred (true)': up to half of it mistakes (in red), then
+    correct ones, since the mistakes teach the most. X (N, D) in 0..1."""
     import matplotlib.pyplot as plt
     count, columns = min(count, len(y)), 8
+    wrong = np.flatnonzero(predictions != y)[:count // 2]
+    shown = np.concatenate([wrong, np.flatnonzero(predictions == y)[:count - len(wrong)]])
     rows = -(-count // columns)                          # ceil(count / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(10.4, 1.5 * rows), squeeze=False)
-    for i, ax in enumerate(axes.ravel()):
+    for ax in axes.ravel():
         ax.axis("off")
-        if i < count:
-            ax.imshow(X[i].reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="gray_r")
-            ax.set_title(f"{predictions[i]} ({y[i]})",
-                         color="red" if predictions[i] != y[i] else "black")
-    fig.suptitle("validation digits: predicted (true); mistakes in red")
+    for ax, i in zip(axes.ravel(), shown):
+        ax.imshow(X[i].reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="gray_r")
+        ax.set_title(f"{predictions[i]} ({y[i]})",
+                     color="red" if predictions[i] != y[i] else "black")
+    fig.suptitle("validation digits: predicted (true); mistakes first, in red")
     fig.tight_layout()
     save_figure(fig, path)
 
