@@ -702,6 +702,11 @@ def per_class_accuracy(C):
     return np.divide(np.diag(C), totals, out=np.full(len(C), np.nan), where=totals > 0)
 
 
+def per_class_text(C):
+    """Per-class accuracy as one line: '0:0.990  1:0.995  ...'."""
+    return "  ".join(f"{k}:{a:.3f}" for k, a in enumerate(per_class_accuracy(C)))
+
+
 def accuracy_under_noise(params, X, y, sigmas, rng, activation="relu", head="softmax"):
     """Accuracy on X (N, D) in 0..1 after adding Gaussian noise N(0, sigma^2) to every pixel.
 
@@ -1130,8 +1135,7 @@ def use_network(args, params, activation, head, test, to_predict, images, X_val,
     if test is not None:
         predictions = get_predictions(params, scale_pixels(test[0]), activation, head)
         C = confusion_matrix(test[1], predictions)
-        print("test accuracy per digit: " + "  ".join(
-            f"{k}:{a:.3f}" for k, a in enumerate(per_class_accuracy(C))))
+        print("test accuracy per digit: " + per_class_text(C))
         print(f"test accuracy: {get_accuracy(predictions, test[1]):.4f}")
         if not args.no_plot:
             plot_confusion_matrix(C, picture("test_confusion_matrix.png"), "test confusion matrix")
@@ -1230,8 +1234,7 @@ def main(args):
     # 3. Check, use, save, look.
     val_predictions = get_predictions(params, X_val, activation, head)
     C = confusion_matrix(y_val, val_predictions)
-    print("validation accuracy per digit: " + "  ".join(
-        f"{k}:{a:.3f}" for k, a in enumerate(per_class_accuracy(C))))
+    print("validation accuracy per digit: " + per_class_text(C))
     use_network(args, params, activation, head, test, to_predict, images, X_val, y_val, picture)
     if args.save:
         save_model(args.save, params, activation, head)
