@@ -396,12 +396,14 @@ def update_parameters(params, grads, state, learning_rate, optimizer="adam",
                                                    add up, zig-zags cancel out
     adagrad:  v += dW**2;  W -= lr * dW / (sqrt(v) + eps)   per-weight steps, shrinking
     rmsprop:  v = 0.9*v + 0.1*dW**2;  then as adagrad       ... and forgetting old ones
-    adam:     m = beta1*m + (1-beta1)*dW           mean of recent gradients
-              v = beta2*v + (1-beta2)*dW**2        mean of their squares
+    adam:     m = beta1*m + dW                     decayed sum of recent gradients
+              v = beta2*v + dW**2                  ... and of their squares
               W -= lr * m_hat / (sqrt(v_hat) + eps)
-              with m_hat = m / (1-beta1**t), v_hat = v / (1-beta2**t) undoing
-              the pull toward the zeros m and v start from. Each weight gets its
-              own step size, about lr whatever the gradient's scale.
+              m_hat and v_hat are weighted means: each sum divided by the sum of
+              its weights, 1 + beta + ... + beta**(t-1) = (1-beta**t) / (1-beta).
+              (Kingma and Ba keep (1-beta) * our m and v; their "bias correction"
+              is this same division.) Each weight gets its own step size, about
+              lr whatever the gradient's scale.
     In place (`*=`, `out=s` into a scratch array s): on big arrays, fresh memory
     for every intermediate result costs more than the arithmetic itself.
     """
@@ -427,17 +429,18 @@ def update_parameters(params, grads, state, learning_rate, optimizer="adam",
             s *= learning_rate                                   # s = lr * g / (sqrt(v) + eps)
         elif optimizer == "adam":
             m *= beta1
-            np.multiply(g, 1 - beta1, out=s)
-            m += s                                               # m = beta1*m + (1-beta1)*g
+            m += g                                               # m = beta1*m + g
             v *= beta2
             np.multiply(g, g, out=s)
-            s *= 1 - beta2
-            v += s                                               # v = beta2*v + (1-beta2)*g**2
+            v += s                                               # v = beta2*v + g**2
+            m_weights = (1 - beta1 ** t) / (1 - beta1)
+            v_weights = (1 - beta2 ** t) / (1 - beta2)
+            # lr * (m / m_weights) / (sqrt(v / v_weights) + eps), with the scalars
+            # gathered:  c * m / (sqrt(v) + eps * sqrt(v_weights)),  one pass each.
             np.sqrt(v, out=s)
-            s += eps
+            s += eps * v_weights ** 0.5
             np.divide(m, s, out=s)
-            # Both bias corrections fold into one scalar step size.
-            s *= learning_rate * (1 - beta2 ** t) ** 0.5 / (1 - beta1 ** t)
+            s *= learning_rate * v_weights ** 0.5 / m_weights   # s = c * m / (...)
         else:
             raise ValueError(f"unknown optimizer {optimizer!r}")
         W -= s
@@ -496,19 +499,20 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     src = rotate_back @ (pixel - centre - shift) + centre               # (2, D): r_src, c_src
     top_left = np.floor(src)
     frac = src - top_left                                # how far past it, 0..1   (2, D)
-    # The 4 neighbours, offsets (0,0), (0,1), (1,0), (1,1) in (row, column):
-    offset = np.array([[0, 0, 1, 1], [0, 1, 0, 1]])[:, :, None]          # (2, 4, 1)
-    corner = (top_left[:, None, :] + offset).astype(int)                 # (2, 4, D)
-    # bilinear weight = (1 - fr or fr) * (1 - fc or fc), for each neighbour  (4, D)
-    weight = np.prod(np.where(offset, frac[:, None, :], 1 - frac[:, None, :]), axis=0)
-    inside = np.all((corner >= 0) & (corner < IMAGE_SIDE), axis=0)      # (4, D)
-    corner = np.clip(corner, 0, IMAGE_SIDE - 1)
-    source = corner[0] * IMAGE_SIDE + corner[1]          # flat pixel index     (4, D)
+    # Along each axis (row, column) the two neighbours are top_left + 0 and + 1,
+    # weighted 1 - frac and frac: the nearer one counts more.
+    near = top_left.astype(int)[:, None, :] + np.array([[0], [1]])        # (2, 2, D)
+    near_weight = np.stack([1 - frac, frac], axis=1)                      # (2, 2, D)
+    near_weight *= (near >= 0) & (near < IMAGE_SIDE)     # outside the image: black
+    near = near.clip(0, IMAGE_SIDE - 1)
+    # The 4 neighbours in 2-D: each row neighbour with each column neighbour.
+    source = (near[0][:, None] * IMAGE_SIDE + near[1][None, :]).reshape(4, NUM_PIXELS)
+    weight = (near_weight[0][:, None] * near_weight[1][None, :]).reshape(4, NUM_PIXELS)
     # Gather from X.T (D, N): copying whole rows of it is faster than picking
     # scattered columns of X. neighbours[j, p, n] = X[n, source[j, p]].
     neighbours = np.take(X.T, source.ravel(), axis=0).reshape(4, NUM_PIXELS, len(X))
     # out[p, n] = sum_j neighbours[j, p, n] * weight[j, p]  (zero weight outside)
-    out = np.einsum("jpn,jp->pn", neighbours, (weight * inside).astype(X.dtype))
+    out = np.einsum("jpn,jp->pn", neighbours, weight.astype(X.dtype))
     return out.T                                        # (N, D), stored column by column
 
 

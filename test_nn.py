@@ -119,6 +119,20 @@ def test_each_optimizer_lowers_the_loss(optimizer):
     assert nn.cross_entropy(nn.forward_propagation(X, params)[0], y) < 0.7 * before
 
 
+
+def test_adam_takes_the_same_steps_as_kingma_and_ba_write_it():
+    rng = np.random.default_rng(4)
+    W = rng.normal(size=(5, 3))
+    params, state = {"W": W.copy()}, nn.init_optimizer_state({"W": W})
+    m = v = np.zeros_like(W)
+    for t in range(1, 8):
+        g = rng.normal(size=W.shape) * 10.0 ** rng.integers(-6, 2)   # tiny to large gradients
+        m = 0.9 * m + 0.1 * g                                  # the paper's Algorithm 1
+        v = 0.999 * v + 0.001 * g ** 2
+        W = W - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        nn.update_parameters(params, {"W": g}, state, 0.01, "adam")
+        np.testing.assert_allclose(params["W"], W, rtol=1e-12, atol=1e-15)
+
 def test_same_seed_gives_identical_parameters_and_another_seed_does_not():
     def trained(seed):
         rng = np.random.default_rng(seed)
