@@ -223,7 +223,7 @@ def cross_entropy(P, y):
     guess over 10 digits has loss log(10) = 2.30, the value training starts near.
     """
     # The 1e-12 keeps log() finite when a probability underflows to exactly 0.
-    return float(-np.mean(np.log(P[np.arange(len(y)), y] + 1e-12)))
+    return float(-np.log(P[np.arange(len(y)), y] + 1e-12).mean())
 
 
 def binary_cross_entropy(A, Y):
@@ -369,7 +369,7 @@ def backward_propagation(params, cache, P, y, activation="relu", head="softmax",
         grads = {key: np.empty_like(value) for key, value in params.items()}
     for l in range(L, 0, -1):
         np.matmul(cache[f"A{l - 1}"].T, dZ, out=grads[f"W{l}"])  # dW_l = A_{l-1}.T @ dZ_l
-        np.sum(dZ, axis=0, out=grads[f"b{l}"])                 # db_l = sum over rows
+        dZ.sum(axis=0, out=grads[f"b{l}"])                     # db_l = sum over rows
         if l1 or l2:      # d/dW of l1 sum|W| + (l2/2) sum W^2  =  l1 sign(W) + l2 W
             grads[f"W{l}"] += l1 * np.sign(params[f"W{l}"]) + l2 * params[f"W{l}"]
         if l > 1:                                        # no gradient needed for X itself
@@ -565,7 +565,7 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
                     raise FloatingPointError(f"the loss became {loss} in epoch {epoch}")
                 # Running figures on the batches just seen: free, as P is already here.
                 loss_sum += loss * len(batch)
-                correct += np.sum(np.argmax(P, axis=1) == y_batch) if labels else 0
+                correct += np.count_nonzero(P.argmax(axis=1) == y_batch) if labels else 0
             stats = {"loss": loss_sum / len(y), "train_accuracy": correct / len(y)}
             if on_epoch is not None and on_epoch(epoch, net, stats):
                 break
