@@ -504,16 +504,17 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     near = top_left.astype(int)[:, None, :] + np.array([[0], [1]])        # (2, 2, D)
     near_weight = np.stack([1 - frac, frac], axis=1)                      # (2, 2, D)
     near_weight *= (near >= 0) & (near < IMAGE_SIDE)     # outside the image: black
-    near = near.clip(0, IMAGE_SIDE - 1)
     # The 4 neighbours in 2-D: each row neighbour with each column neighbour.
     source = (near[0][:, None] * IMAGE_SIDE + near[1][None, :]).reshape(4, NUM_PIXELS)
     weight = (near_weight[0][:, None] * near_weight[1][None, :]).reshape(4, NUM_PIXELS)
     # Gather from X.T (D, N): copying whole rows of it is faster than picking
-    # scattered columns of X. neighbours[j, p, n] = X[n, source[j, p]].
-    neighbours = np.take(X.T, source.ravel(), axis=0).reshape(4, NUM_PIXELS, len(X))
-    # out[p, n] = sum_j neighbours[j, p, n] * weight[j, p]  (zero weight outside)
-    out = np.einsum("jpn,jp->pn", neighbours, weight.astype(X.dtype))
-    return out.T                                        # (N, D), stored column by column
+    # scattered columns of X. neighbours[j, p, n] = X[n, source[j, p]]. An index
+    # off the image reads some edge pixel (mode="clip"), but its weight is 0.
+    neighbours = np.take(X.T, source, axis=0, mode="clip")                # (4, D, N)
+    # out[p, n] = sum_j weight[j, p] * neighbours[j, p, n]: for each pixel p a
+    # (1, 4) @ (4, N) product, and one matmul call does all D of them.
+    out = weight.T[:, None, :].astype(X.dtype) @ neighbours.transpose(1, 0, 2)  # (D, 1, N)
+    return out[:, 0, :].T                               # (N, D), stored column by column
 
 
 def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
