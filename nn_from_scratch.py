@@ -998,7 +998,7 @@ def add_training_flags(fit):
     """The flags of gradient_descent: epochs, batches, optimizer, schedule, regularisation."""
     fit.add_argument("--epochs", type=count_at_least(0), default=40,
                      help="passes over the training data")
-    fit.add_argument("--batch-size", type=count_at_least(1), default=128,
+    fit.add_argument("--batch-size", type=count_at_least(1), default=64,
                      help="examples per gradient step")
     fit.add_argument("--optimizer", choices=list(DEFAULT_LEARNING_RATES), default="adam",
                      help="update rule; see update_parameters")
