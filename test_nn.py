@@ -403,8 +403,9 @@ def test_cli_classifies_pictures_in_order_with_a_probability(default_model, tmp_
     result = run_cli("--load", default_model, "--image", *paths, "--no-plot")
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if ": prediction " in line]
-    assert lines[0].startswith(f"{paths[0]}: prediction 3 (probability 0.")
+    assert lines[0].startswith(f"{paths[0]}: prediction 3 (probability ")
     assert lines[1].startswith(f"{paths[1]}: prediction 7 (probability ")
+    assert all(0.1 < float(line.split("probability ")[1].rstrip(")")) <= 1 for line in lines)
 
 
 def test_preprocessing_puts_the_centre_of_mass_at_the_centre():
