@@ -555,8 +555,8 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
             loss_sum = correct = 0.0
             for start in range(0, len(y), batch_size):
                 batch = order[start:start + batch_size]
-                # X[batch], y[batch], the first into batch_rows; mode="clip" lets
-                # take write there directly (the rows of a permutation are all valid).
+                # X_batch = X[batch], written into the reused batch_rows; mode="clip"
+                # lets take write there directly (a permutation's indices are all valid).
                 X_batch = np.take(X, batch, axis=0, out=batch_rows[:len(batch)], mode="clip")
                 y_batch = y[batch]                               # X_batch (B, D), y_batch (B,)
                 if augment and epoch <= augment_until * num_epochs:

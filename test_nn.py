@@ -120,6 +120,23 @@ def test_each_optimizer_lowers_the_loss(optimizer):
 
 
 
+def test_an_epoch_of_gradient_descent_is_the_same_steps_done_one_by_one():
+    rng = np.random.default_rng(7)
+    X, y = rng.random((50, 12)).astype(np.float32), rng.integers(0, 3, 50)
+    params = nn.initialize_parameters([12, 8, 3], rng)
+    by_hand = {key: W.copy() for key, W in params.items()}
+    nn.gradient_descent(params, X, y, 1, 16, 0.1, np.random.default_rng(1), optimizer="sgd",
+                        schedule="constant")
+    order, state = np.random.default_rng(1).permutation(50), nn.init_optimizer_state(by_hand)
+    for start in range(0, 50, 16):                      # batches of 16, 16, 16 and 2
+        batch = order[start:start + 16]
+        P, cache = nn.forward_propagation(X[batch], by_hand)
+        grads = nn.backward_propagation(by_hand, cache, P, y[batch])
+        nn.update_parameters(by_hand, grads, state, 0.1, "sgd")
+    for key in params:
+        np.testing.assert_allclose(params[key], by_hand[key], rtol=1e-5, atol=1e-6)
+
+
 def test_adam_takes_the_same_steps_as_kingma_and_ba_write_it():
     rng = np.random.default_rng(4)
     W = rng.normal(size=(5, 3))
