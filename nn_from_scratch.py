@@ -396,14 +396,12 @@ def update_parameters(params, grads, state, learning_rate, optimizer="adam",
                                                    add up, zig-zags cancel out
     adagrad:  v += dW**2;  W -= lr * dW / (sqrt(v) + eps)   per-weight steps, shrinking
     rmsprop:  v = 0.9*v + 0.1*dW**2;  then as adagrad       ... and forgetting old ones
-    adam:     m = beta1*m + dW                     decayed sum of recent gradients
-              v = beta2*v + dW**2                  ... and of their squares
-              W -= lr * m_hat / (sqrt(v_hat) + eps)
-              m_hat and v_hat are weighted means: each sum divided by the sum of
-              its weights, 1 + beta + ... + beta**(t-1) = (1-beta**t) / (1-beta).
-              (Kingma and Ba keep (1-beta) * our m and v; their "bias correction"
-              is this same division.) Each weight gets its own step size, about
-              lr whatever the gradient's scale.
+    adam:     m = beta1*m + dW;  v = beta2*v + dW**2   decayed sums of recent gradients
+              W -= lr * m_hat / (sqrt(v_hat) + eps)    and of their squares, where
+              m_hat, v_hat are weighted means: each sum over the sum of its weights,
+              1 + beta + ... + beta**(t-1) = (1-beta**t) / (1-beta). (Kingma and Ba's m, v
+              are (1-beta) times ours: their "bias correction" is this same division.)
+              Each weight gets its own step size, about lr whatever the gradient's scale.
     In place (`*=`, `out=s` into a scratch array s): on big arrays, fresh memory
     for every intermediate result costs more than the arithmetic itself.
     """
@@ -524,23 +522,19 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
     """Mini-batch gradient descent over X (N, D) and labels y (N,) or targets (N, K).
 
     Each epoch: shuffle, cut into batches of batch_size, and for each batch do
-    forward -> loss -> backward -> update. Small batches give many cheap, noisy
-    steps per epoch; the noise even helps to find minima that generalise.
-    With augment, batches are randomly distorted (random_affine) during the first
-    `augment_until` share of the epochs; the last ones train on the real images,
-    so that the network settles on what it will really be shown.
-    After each epoch, on_epoch(epoch, params, stats) is called if given (for
-    progress lines, validation, early stopping); it may return True to stop.
-    Trains params in place and returns them. Raises FloatingPointError if the
-    loss stops being a finite number (the learning rate is too large).
+    forward -> loss -> backward -> update. Small batches give many cheap, noisy steps
+    per epoch; the noise even helps to find minima that generalise. With augment,
+    batches are randomly distorted (random_affine) in the first `augment_until` of
+    the epochs; the rest settle on the real images. After each epoch, on_epoch(epoch,
+    params, stats) is called if given (progress, validation, early stopping); it may
+    return True to stop. Trains params in place and returns them. Raises
+    FloatingPointError if the loss stops being a finite number (lr too large).
     """
-    # Speed: the parameters are copied into one long vector theta, and `net`
-    # holds windows (views) into it shaped like W1, b1, ...; the gradients land
-    # the same way in flat_grads, reused every step. The optimizer then updates
-    # one big array per step instead of 2L small ones: the same math, 2L times
-    # fewer NumPy calls. At the end, even on Ctrl-C, the values go back to params.
-    # Each batch of images is copied into the same array too: at batch 256,
-    # fresh memory every step cost 140 page faults and a fifth of the time.
+    # Speed: the parameters are copied into one long vector theta; `net` holds views
+    # into it shaped like W1, b1, ... and the gradients land the same way in flat_grads,
+    # so the optimizer updates one big array instead of 2L small ones. Gradients and
+    # batches go into arrays reused every step (fresh ones cost 1/5 of the time at
+    # batch 256). At the end, even on Ctrl-C, the values go back to params.
     theta = np.concatenate([W.ravel() for W in params.values()])
     net = views_into(theta, params)
     flat_grads = np.empty_like(theta)
@@ -555,8 +549,7 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
             loss_sum = correct = 0.0
             for start in range(0, len(y), batch_size):
                 batch = order[start:start + batch_size]
-                # X_batch = X[batch], written into the reused batch_rows; mode="clip"
-                # lets take write there directly (a permutation's indices are all valid).
+                # X[batch] into batch_rows; mode="clip" writes there without a temporary
                 X_batch = np.take(X, batch, axis=0, out=batch_rows[:len(batch)], mode="clip")
                 y_batch = y[batch]                               # X_batch (B, D), y_batch (B,)
                 if augment and epoch <= augment_until * num_epochs:
