@@ -1,47 +1,656 @@
 """A neural network from scratch: an MLP that reads handwritten digits, in NumPy.
 
-Run it:   python nn_from_scratch.py            (trains, validates, plots)
-          python nn_from_scratch.py --help     (every flag, explained)
+Run it:   python nn_from_scratch.py                    (trains, validates, plots)
+          python nn_from_scratch.py --check-gradients  (is backpropagation right?)
+          python nn_from_scratch.py --help             (every flag, explained)
 
 The data is a Kaggle-style CSV: a header `label,pixel0,...,pixel783`, then one
 image per row: the digit (0-9) and its 28 x 28 = 784 gray levels (0-255), row by row.
 
-The story, in the order the file tells it:
-    data -> initialize -> forward -> loss -> backward -> update -> accuracy -> plots
-Everything past that story (more activations, optimizers, saving, your own
-pictures, ...) is opt-in and comes after the core, one small function each.
+FIRST READING. The story is  data -> initialise -> forward -> loss -> backward ->
+update -> accuracy, and it is told by the first five cells, about 400 lines:
+    1. split_train_val, scale_pixels, one_hot          the data, as arrays
+    2. relu, relu_backward, softmax, cross_entropy,    the building blocks
+       cross_entropy_backward
+    3. initialize_parameters, forward_propagation,     the model
+       backward_propagation, update_parameters, update_parameters_with_adam
+    4. gradient_descent, get_predictions, get_accuracy the training loop
+    5. gradient_check                                  is the gradient right?
+then jump to `main` at the very end, which uses them in that order. Every cell
+after "Beyond the core" is opt-in (other activations and optimizers, augmentation,
+careful CSV reading, saving, pictures, the command line): skip it the first time.
 
-Shape convention (used in every docstring and line-end comment):
-    one example per ROW, as the CSV arrives and as PyTorch does it.
-    N  examples in a batch          D  = 784 input pixels
-    H  units in a hidden layer      K  = 10 classes
-    X (N, D)   y (N,) integer labels   Y (N, K) one-hot   W (fan_in, fan_out)   b (fan_out,)
-Layers are numbered 1..L; parameters are keyed "W1", "b1", ..., "WL", "bL".
+LEFT OUT, on purpose (as Nielsen and makemore leave things out): convolutions
+(an MLP is the smallest network that learns digits well, and every line of it is
+the textbook's), automatic differentiation (the point is to write each gradient by
+hand and check it), batch normalisation, and GPUs. Each would hide the math.
+
+SHAPES, one convention used in every docstring and line-end comment:
+    one example per ROW, as the CSV arrives.
+    N   examples in a batch            D = 784 input pixels      K = 10 classes
+    n_l units in layer l (n_0 = D, n_L = K); layers are numbered 1..L
+    X (N, D)  y (N,) integer labels  Y (N, K) one-hot  W_l (n_{l-1}, n_l)  b_l (n_l,)
+Parameters are keyed "W1", "b1", ..., "WL", "bL"; the gradient dL/dW1 is grads["W1"].
+
+CONVENTIONS, to map this file onto the notes in your other hand:
+  Andrew Ng (deeplearning.ai): one example per COLUMN, Z = W A + b with W (n_l, n_{l-1}).
+      Ours is the transpose: Z = A W + b with W (n_{l-1}, n_l). The 1/m of his dW and
+      db is our 1/N, applied once in cross_entropy_backward. His keep_prob is our
+      1 - dropout; his L2 cost (lambda / 2m) sum W^2 is our (l2 / 2) sum W^2, with
+      l2 = lambda / m. update_parameters_with_momentum/adam are his names and forms.
+  CS231n: the same layout as ours (X (N, D), W (D, H), scores = X W + b).
+  PyTorch: data is batch-first like ours, but nn.Linear stores its weight as
+      (out, in) = our W.T and computes x @ weight.T + bias.
+  Kingma and Ba (Adam): m, v, m_hat, v_hat and t exactly as in their Algorithm 1.
 
 Every function takes what it needs as arguments and returns what it makes (no
-global state, randomness through an `rng` argument), so you can copy any one
-out, with the constants and name tables (ACTIVATIONS, HEADS) it mentions.
+global state; randomness comes through an `rng` argument), so you can copy any
+one out. Options are functions with the default in the signature
+(activation=relu, output=softmax), so a copy brings only what it uses.
 Importing this file only defines things.
 """
 import argparse
+import functools
+import math
 import os
 import sys
 import tempfile
 import time
 
+if __name__ == "__main__":
+    # One BLAS thread for the matrix products, unless you set it yourself. This
+    # network's products are small (64 x 784 times 784 x 256): a second thread
+    # saves little when the machine is quiet and costs a lot when anything else
+    # is running, since the threads then wait for each other. (Must be set
+    # before NumPy loads; importing this file as a module changes nothing.)
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+
 import numpy as np
 import pandas as pd
 
-IMAGE_SIDE = 28
+IMAGE_SIDE = 28                        # the images are 28 x 28 pixels
 NUM_PIXELS = IMAGE_SIDE * IMAGE_SIDE   # D = 784
 NUM_CLASSES = 10                       # K = 10 digits
-# Good starting learning rates differ by optimizer: Adam's steps are about lr
-# per weight whatever the gradient's size, plain SGD's are lr * gradient.
-DEFAULT_LEARNING_RATES = {"sgd": 0.3, "momentum": 0.05, "adagrad": 0.01, "rmsprop": 0.001,
+
+
+# %% 1. Data: split, scale, one-hot
+# load_digits_csv (in "Reading the CSV carefully", far below) turns the CSV into
+# X (N, 784) of gray levels 0..255 and y (N,) of digits 0..9. From there:
+def split_train_val(X, y, val_fraction, rng):
+    """Shuffle, then hold out a fraction for validation: (X_train, y_train, X_val, y_val).
+
+    The validation digits are never trained on, so their accuracy estimates how
+    the network does on digits it has never seen. Shuffling first matters when
+    the file is sorted by label: the held-out part must look like the rest.
+    """
+    order = rng.permutation(len(y))
+    n_val = int(round(len(y) * val_fraction))
+    val, train = order[:n_val], order[n_val:]
+    return X[train], y[train], X[val], y[val]
+
+
+def scale_pixels(X, dtype=np.float32):
+    """Gray levels 0..255 -> 0..1: (N, D) -> (N, D) float32.
+
+    The weight initialisation assumes inputs of about unit size; raw 0..255
+    would make the first layer's Z 255 times too large. float32 halves the
+    memory of float64 and doubles the speed of the products, and a network
+    needs no more than its 7 significant digits.
+    """
+    return X.astype(dtype) / 255
+
+
+def one_hot(y, num_classes, dtype=np.float32):
+    """Labels (N,) -> one-hot Y (N, K): Y[i, y[i]] = 1, every other entry 0.
+
+    num_classes is explicit: a mini-batch without a 9 still needs 10 columns.
+    """
+    Y = np.zeros((len(y), num_classes), dtype=dtype)
+    Y[np.arange(len(y)), y] = 1
+    return Y
+
+
+# %% 2. Building blocks: ReLU, softmax, cross-entropy
+# Each function f comes with f_backward, which turns dL/d(output) into
+# dL/d(input) by the chain rule. Other activations and losses come later
+# ("Beyond the core"), written the same way.
+def relu(Z):
+    """ReLU(z) = max(0, z), elementwise. (N, n) -> (N, n).
+
+    Cheap, and for z > 0 its slope is 1, so gradients pass through many layers
+    without shrinking (sigmoid's slope is at most 1/4: four times less per layer).
+    """
+    return np.maximum(Z, 0)
+
+
+def relu_backward(dA, Z):
+    """dL/dZ = dL/dA * relu'(Z), where relu'(z) = 1 if z > 0 else 0. (N, n)."""
+    return dA * (Z > 0)
+
+
+def softmax(Z):
+    """Row-wise probabilities P[i, k] = exp(Z[i, k]) / sum_j exp(Z[i, j]). (N, K) -> (N, K)."""
+    # exp(1000) is inf, and inf / inf is nan. Subtracting each row's maximum
+    # cancels in the ratio, so P is unchanged, but every exp() is now <= 1.
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def cross_entropy(P, y):
+    """Mean negative log-probability of the true class: L = -(1/N) sum_i log P[i, y_i].
+
+    P (N, K) from softmax, y (N,) labels. Right with certainty gives 0; a uniform
+    guess over 10 digits gives log(10) = 2.30, where training starts.
+    """
+    # The 1e-12 keeps log() finite when a probability underflows to exactly 0.
+    return float(-np.mean(np.log(P[np.arange(len(y)), y] + 1e-12)))
+
+
+# The famous short gradient. For one example, write a = softmax(z) and y for
+# its one-hot row; then L = -sum_j y_j log a_j. The chain rule through a_j:
+#   dL/dz_k = sum_j (dL/da_j) (da_j/dz_k)
+#           = sum_j (-y_j / a_j) * a_j (1[j=k] - a_k)     softmax's derivative
+#           = -sum_j y_j 1[j=k] + a_k sum_j y_j           the a_j cancel
+#           = -y_k + a_k                                  (the y_j sum to 1)
+# The loss is a mean over N examples, so each row also gets a factor 1/N.
+def cross_entropy_backward(P, y):
+    """dL/dZ_L for softmax followed by cross-entropy: (P - Y) / N. (N, K) -> (N, K)."""
+    return (P - one_hot(y, P.shape[1], P.dtype)) / len(y)
+
+
+# %% 3. The model: initialise, forward, backward, update
+def initialize_parameters(layer_sizes, rng, dtype=np.float32, init="he"):
+    """Weights and biases for an MLP with layer_sizes = [D, n_1, ..., K] (any depth).
+
+    W_l (n_{l-1}, n_l) ~ Normal(0, std^2), b_l = 0.
+        he:     std = sqrt(2 / n_{l-1})           for relu (the default)
+        xavier: std = sqrt(2 / (n_{l-1} + n_l))   for tanh and sigmoid (Glorot)
+    Zero biases are fine: the random weights already make every unit different.
+    """
+    # What He keeps constant: the mean square of Z, layer after layer. A unit
+    # sums n_{l-1} terms w * a, so E[z^2] = n_{l-1} Var(w) E[a^2]; relu zeroes
+    # the negative half of z, so E[a^2] = E[z_prev^2] / 2. Var(w) = 2 / n_{l-1}
+    # makes E[z^2] = E[z_prev^2]: the signal neither fades nor explodes with depth.
+    params = {}
+    for l in range(1, len(layer_sizes)):
+        fan_in, fan_out = layer_sizes[l - 1], layer_sizes[l]
+        std = np.sqrt(2 / fan_in) if init == "he" else np.sqrt(2 / (fan_in + fan_out))
+        params[f"W{l}"] = (rng.standard_normal((fan_in, fan_out)) * std).astype(dtype)
+        params[f"b{l}"] = np.zeros(fan_out, dtype=dtype)
+    return params
+
+
+def forward_propagation(X, params, activation=relu, output=softmax, dropout=0.0, rng=None):
+    """Run a batch through the network: (P, cache). X (N, D) -> P (N, K).
+
+    For l = 1..L, starting from A0 = X:
+        Z_l = A_{l-1} @ W_l + b_l     (N, n_l); b_l is added to every row
+        A_l = relu(Z_l)               hidden layers
+        P   = softmax(Z_L)            output layer: each row sums to 1
+    cache keeps every A_l and Z_l: backpropagation needs them.
+    dropout > 0 (training only, with an rng): see the comment in the loop.
+    """
+    L = len(params) // 2
+    A, cache = X, {"A0": X}
+    for l in range(1, L + 1):
+        Z = A @ params[f"W{l}"] + params[f"b{l}"]           # (N, n_l)
+        A = activation(Z) if l < L else output(Z)           # (N, n_l)
+        if dropout > 0 and l < L:
+            # Inverted dropout: zero each hidden unit with probability `dropout`
+            # and scale the survivors by 1 / (1 - dropout), so the expected value
+            # of A is unchanged and prediction needs no rescaling. A unit that
+            # cannot count on its neighbours must be useful on its own.
+            mask = (rng.random(A.shape) >= dropout) / (1 - dropout)
+            A = A * mask.astype(A.dtype)
+            cache[f"M{l}"] = mask.astype(A.dtype)
+        cache[f"Z{l}"], cache[f"A{l}"] = Z, A
+    return A, cache
+
+
+# Backpropagation is the chain rule, applied layer by layer from the output back.
+# Knowing dZ_l = dL/dZ_l (N, n_l) and Z_l = A_{l-1} @ W_l + b_l:
+#   dW_l = A_{l-1}.T @ dZ_l     entry (i, j) sums, over the batch, input i times
+#                               the error of unit j: W_l[i, j] touched every row
+#   db_l = dZ_l summed over rows  b_l is added to every row, so every row's
+#                               error pushes on it, and the pushes add up
+#   dA_{l-1} = dZ_l @ W_l.T     each input passes its share back along its weights
+#   dZ_{l-1} = relu_backward(dA_{l-1}, Z_{l-1})
+# Each gradient has the shape of what it is the gradient of (dW_l like W_l).
+def backward_propagation(params, cache, dZ, activation_backward=relu_backward, l1=0.0, l2=0.0):
+    """Gradients of the loss for every parameter, from dZ = dL/dZ_L (N, K) at the output.
+
+    Returns grads with the keys and shapes of params: grads["W1"] is dL/dW1.
+    With l1 or l2 > 0, the gradient of the penalty l1 sum|W| + (l2 / 2) sum W^2,
+    which is l1 sign(W) + l2 W, is added to each dW (biases are not penalised).
+    """
+    L = len(params) // 2
+    grads = {}
+    for l in range(L, 0, -1):
+        grads[f"W{l}"] = cache[f"A{l - 1}"].T @ dZ                # (n_{l-1}, n_l)
+        grads[f"b{l}"] = dZ.sum(axis=0)                          # (n_l,)
+        if l1 or l2:
+            grads[f"W{l}"] += l1 * np.sign(params[f"W{l}"]) + l2 * params[f"W{l}"]
+        if l > 1:                                 # no gradient needed for X itself
+            dA = dZ @ params[f"W{l}"].T                          # (N, n_{l-1})
+            if f"M{l - 1}" in cache:
+                dA = dA * cache[f"M{l - 1}"]      # a dropped unit passes nothing back
+            dZ = activation_backward(dA, cache[f"Z{l - 1}"])     # (N, n_{l-1})
+    return grads
+
+
+def update_parameters(params, grads, learning_rate, state=None):
+    """Plain gradient descent: W = W - learning_rate * dW, for every W and b.
+
+    Updates params in place (so a caller holding them sees the change) and
+    returns them. `state` is unused; the other update rules keep memory in it,
+    and taking it here lets gradient_descent call any of them the same way.
+    """
+    for key in params:
+        params[key] -= learning_rate * grads[key]          # W = W - lr * dW
+    return params
+
+
+# Adam (Kingma and Ba, 2015) keeps two running means per weight: m of the
+# gradients (which way to go, smoothed like momentum) and v of the squared
+# gradients (how big they usually are). The step m_hat / sqrt(v_hat) is then
+# about +-1 whatever the gradient's scale, so every weight moves by about
+# learning_rate: rarely-used weights learn as fast as busy ones.
+# Bias correction: m and v start at 0, so early on they are too small. After
+# the first step m = 0.1 g and v = 0.001 g^2, and without correction the step
+# would be 0.1 / sqrt(0.001) = 3.2 times too big. Dividing by 1 - beta^t (0.1
+# and 0.001 at t = 1, near 1 later) makes m_hat = g and v_hat = g^2 at first.
+def update_parameters_with_adam(params, grads, learning_rate, state,
+                                beta1=0.9, beta2=0.999, eps=1e-8):
+    """One Adam step, as Kingma and Ba's Algorithm 1; updates params in place and returns them.
+
+    state starts as {} and keeps t (steps taken) and m, v (one array per parameter).
+    """
+    if not state:                                   # first step: m = v = 0
+        state.update(t=0, m={key: np.zeros_like(W) for key, W in params.items()},
+                     v={key: np.zeros_like(W) for key, W in params.items()})
+    state["t"] += 1
+    t, m, v = state["t"], state["m"], state["v"]
+    for key in params:
+        g = grads[key]
+        m[key] = beta1 * m[key] + (1 - beta1) * g             # mean of gradients
+        v[key] = beta2 * v[key] + (1 - beta2) * g ** 2        # mean of squared gradients
+        m_hat = m[key] / (1 - beta1 ** t)                     # bias-corrected
+        v_hat = v[key] / (1 - beta2 ** t)
+        params[key] -= learning_rate * m_hat / (np.sqrt(v_hat) + eps)
+    return params
+
+
+# %% 4. Training: mini-batch gradient descent, predictions, accuracy
+def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
+                     optimizer=update_parameters_with_adam, schedule=None, transform=None,
+                     on_epoch=None, activation=relu, activation_backward=relu_backward,
+                     output=softmax, loss=cross_entropy, loss_backward=cross_entropy_backward,
+                     dropout=0.0, l1=0.0, l2=0.0):
+    """Train params on X (N, D) and labels y (N,) with mini-batch gradient descent.
+
+    Each epoch shuffles the rows, cuts them into batches of batch_size, and for
+    each batch does forward -> loss -> backward -> update. Updates params in
+    place and returns them. Raises FloatingPointError if the loss stops being a
+    number (a learning rate far too large). Options, all off by default:
+      optimizer(params, grads, rate, state)   the update rule (update_parameters: plain SGD)
+      schedule(step, total_steps)             a factor for the learning rate, e.g. 1 -> 0
+      transform(X_batch, epoch, rng)          e.g. random distortions (augmentation)
+      on_epoch(epoch, params, stats)          called after each epoch; True stops training
+      activation..loss_backward, dropout, l1, l2   passed on to the model functions
+    """
+    state = {}                                     # the optimizer's memory (Adam's m, v)
+    total_steps = num_epochs * math.ceil(len(X) / batch_size)
+    step = 0
+    for epoch in range(1, num_epochs + 1):
+        order = rng.permutation(len(X))            # a new order every epoch
+        loss_sum = correct = 0
+        for start in range(0, len(X), batch_size):
+            batch = order[start:start + batch_size]
+            X_batch, y_batch = X[batch], y[batch]               # (B, D), (B,)
+            if transform is not None:
+                X_batch = transform(X_batch, epoch, rng)
+            P, cache = forward_propagation(X_batch, params, activation, output, dropout, rng)
+            batch_loss = loss(P, y_batch)
+            dZ = loss_backward(P, y_batch)                      # dL/dZ_L, (B, K)
+            grads = backward_propagation(params, cache, dZ, activation_backward, l1, l2)
+            rate = learning_rate * (schedule(step, total_steps) if schedule else 1)
+            optimizer(params, grads, rate, state)               # W -= rate * (step) for each W, b
+            step += 1
+            if not np.isfinite(batch_loss):
+                raise FloatingPointError(f"the loss became {batch_loss} in epoch {epoch}")
+            # Running figures on the batches just seen: free, since P is here.
+            loss_sum += batch_loss * len(batch)
+            if y.ndim == 1:
+                correct += np.count_nonzero(P.argmax(axis=1) == y_batch)
+        stats = {"epoch": epoch, "loss": loss_sum / len(X), "train_accuracy": correct / len(X)}
+        if on_epoch is not None and on_epoch(epoch, params, stats):
+            break
+    return params
+
+
+def get_predictions(params, X, activation=relu, output=softmax):
+    """The most probable class for each row of X (N, D): (N,) integers."""
+    P, _ = forward_propagation(X, params, activation, output)
+    return P.argmax(axis=1)
+
+
+def get_accuracy(predictions, y):
+    """The fraction of predictions equal to the labels, 0..1."""
+    return float(np.mean(predictions == y))
+
+
+# %% 5. Is my gradient right? A gradient check
+# Backpropagation bugs are quiet: a wrong gradient often still lowers the loss,
+# just worse. The check: nudge one weight w by +-eps and watch the loss.
+#   dL/dw ~ (L(w + eps) - L(w - eps)) / (2 eps)       central difference
+# Its error shrinks like eps^2 (the one-sided (L(w + eps) - L(w)) / eps errs
+# like eps), so eps = 1e-6 leaves an error near 1e-12. That needs float64:
+# float32 keeps 7 digits, and the difference of two nearly equal losses would
+# lose all of them. Then compare the whole gradient of each parameter, as
+# Ng's course does, with the relative error
+#   ||analytic - numeric|| / (||analytic|| + ||numeric||)      (|| || = sqrt of sum of squares)
+# which does not care how big the gradient is. In float64 a right backward pass
+# gives about 1e-8 (up to 1e-7 when some z lies within eps of relu's kink at 0);
+# a wrong one (a missing 1/N, a forgotten dropout mask) gives 1e-3 to 1. So:
+# below 1e-6 is right. (Comparing one entry at a time would be fooled by entries
+# that are exactly 0, where rounding alone makes the numeric one about 1e-10.)
+def gradient_check(loss_of, params, grads, eps=1e-6):
+    """Relative error between grads and central differences, per parameter.
+
+    loss_of(params) -> the loss as a float; params in float64; grads from
+    backward_propagation at the same params. Returns {"W1": error, ...}; every
+    value below 1e-6 means backward_propagation is right.
+    """
+    errors = {}
+    for key, W in params.items():
+        numeric = np.zeros_like(W)
+        for index in np.ndindex(W.shape):                 # every entry of W in turn
+            saved = W[index]
+            W[index] = saved + eps
+            loss_up = loss_of(params)
+            W[index] = saved - eps
+            loss_down = loss_of(params)
+            W[index] = saved                              # put it back
+            numeric[index] = (loss_up - loss_down) / (2 * eps)
+        difference = np.linalg.norm(grads[key] - numeric)
+        size = np.linalg.norm(grads[key]) + np.linalg.norm(numeric)
+        errors[key] = float(difference / size) if size > 0 else 0.0
+    return errors
+
+
+# %% Beyond the core: making it fast (Adam in fewer passes over memory)
+# Everything from here on is opt-in: a faster Adam, the command line's
+# --activation, --head, --optimizer, --lr-schedule, --augment and the rest.
+# The first reading can jump to `main` at the end.
+#
+# The core is written as the math reads, and most of it is also as fast as
+# NumPy gets: a training step is a few matrix products on float32 mini-batches.
+# Adam is the exception. Each NumPy operation is one pass over a whole array,
+# and the textbook form makes 14 passes over all 235,000 parameters per step,
+# half of them into fresh temporary arrays: in this network, more time than
+# the forward pass. Kingma and Ba themselves (end of their section 2) give a
+# cheaper order of the same computation: fold both bias corrections into one
+# step size,
+#     step = learning_rate * sqrt(1 - beta2^t) / (1 - beta1^t)
+#     W   -= step * m / (sqrt(v) + eps * sqrt(1 - beta2^t))
+# which is exactly lr * m_hat / (sqrt(v_hat) + eps), rearranged. Writing every
+# result into arrays kept from step to step (out=, *=, +=) avoids the
+# temporaries. The command line uses this version; a test checks that it takes
+# the same steps as update_parameters_with_adam.
+def update_parameters_with_adam_in_place(params, grads, learning_rate, state,
+                                         beta1=0.9, beta2=0.999, eps=1e-8):
+    """update_parameters_with_adam in 12 in-place passes per array; same steps, same state keys."""
+    if not state:
+        state.update(t=0, m={key: np.zeros_like(W) for key, W in params.items()},
+                     v={key: np.zeros_like(W) for key, W in params.items()},
+                     scratch={key: np.empty_like(W) for key, W in params.items()})
+    state["t"] += 1
+    t = state["t"]
+    step = learning_rate * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+    eps_t = eps * math.sqrt(1 - beta2 ** t)
+    for key, W in params.items():
+        g, m, v, s = grads[key], state["m"][key], state["v"][key], state["scratch"][key]
+        m *= beta1
+        m += np.multiply(g, 1 - beta1, out=s)                # m = beta1 m + (1 - beta1) g
+        v *= beta2
+        np.multiply(g, g, out=s)
+        v += np.multiply(s, 1 - beta2, out=s)               # v = beta2 v + (1 - beta2) g^2
+        np.sqrt(v, out=s)
+        s += eps_t
+        np.divide(m, s, out=s)
+        W -= np.multiply(s, step, out=s)                    # W -= step m / (sqrt(v) + eps_t)
+    return params
+
+
+# %% Beyond the core: other activations, output layers and losses
+def tanh(Z):
+    """tanh(z) = (e^z - e^-z) / (e^z + e^-z), in (-1, 1) and centred on 0."""
+    return np.tanh(Z)
+
+
+def tanh_backward(dA, Z):
+    """tanh'(z) = 1 - tanh(z)^2: near 0 for large |z|, so saturated units learn slowly."""
+    return dA * (1 - np.tanh(Z) ** 2)
+
+
+def sigmoid(Z):
+    """sigmoid(z) = 1 / (1 + e^-z), in (0, 1). Written as (1 + tanh(z / 2)) / 2, which is
+    equal and never overflows (e^-z does for z < -710)."""
+    return 0.5 * (1 + np.tanh(0.5 * Z))
+
+
+def sigmoid_backward(dA, Z):
+    """sigmoid'(z) = s (1 - s), at most 1/4: through many layers gradients shrink."""
+    S = sigmoid(Z)
+    return dA * S * (1 - S)
+
+
+def identity(Z):
+    """The linear output, for regression: A = Z."""
+    return Z
+
+
+def as_targets(y, num_outputs):
+    """Labels (N,) -> one-hot (N, K); targets that are already (N, K) pass through."""
+    return one_hot(y, num_outputs) if np.ndim(y) == 1 else y
+
+
+def binary_cross_entropy(A, y):
+    """For sigmoid outputs, each an independent yes/no with target Y in {0, 1}:
+    L = -(1/N) sum_i sum_k [Y log A + (1 - Y) log(1 - A)]."""
+    Y = as_targets(y, A.shape[1])
+    A = np.clip(A, 1e-7, 1 - 1e-7)          # log(0) = -inf; float32 rounds 1 - 1e-12 to 1
+    return float(-np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A)) / len(A))
+
+
+def mean_squared_error(A, y):
+    """L = (1 / 2N) sum_i sum_k (A - Y)^2; the 1/2 cancels the 2 of the derivative."""
+    return float(0.5 * np.sum((A - as_targets(y, A.shape[1])) ** 2) / len(A))
+
+
+def mean_absolute_error(A, y):
+    """L = (1/N) sum_i sum_k |A - Y|: less swayed by outliers than squared error."""
+    return float(np.sum(np.abs(A - as_targets(y, A.shape[1]))) / len(A))
+
+
+# Sigmoid + binary cross-entropy and linear + squared error are "matched pairs",
+# like softmax + cross-entropy: the output's derivative cancels against the
+# loss's, and dL/dZ_L is the same (A - Y) / N. For sigmoid + BCE, one output:
+#   dL/da = (a - y) / (a (1 - a)),  da/dz = a (1 - a),  so dL/dz = a - y.
+# For linear + MSE, a = z and dL/dz = a - y directly.
+def matched_output_backward(A, y):
+    """dL/dZ_L = (A - Y) / N for sigmoid + binary cross-entropy and linear + squared error."""
+    return (A - as_targets(y, A.shape[1])) / len(A)
+
+
+def mean_absolute_error_backward(A, y):
+    """dL/dZ_L for linear + absolute error: sign(A - Y) / N (not a matched pair)."""
+    return np.sign(A - as_targets(y, A.shape[1])) / len(A)
+
+
+def weight_penalty(params, l1=0.0, l2=0.0):
+    """Regularisation added to the loss: l1 sum|W| + (l2 / 2) sum W^2, weights only.
+
+    Both pull weights toward 0 and so toward smoother functions; L1 pushes many
+    to exactly 0, L2 shrinks all in proportion. Biases are left alone: they do
+    not make the function any more wiggly. Its gradient is in backward_propagation.
+    """
+    weights = [W for key, W in params.items() if key.startswith("W")]
+    return float(sum(l1 * np.sum(np.abs(W)) + 0.5 * l2 * np.sum(W * W) for W in weights))
+
+
+# Names -> functions, for the command line and for saved models.
+ACTIVATIONS = {"relu": (relu, relu_backward), "tanh": (tanh, tanh_backward),
+               "sigmoid": (sigmoid, sigmoid_backward)}
+# An output layer, its loss and the loss's gradient at Z_L.
+HEADS = {"softmax": (softmax, cross_entropy, cross_entropy_backward),
+         "sigmoid": (sigmoid, binary_cross_entropy, matched_output_backward),
+         "mse": (identity, mean_squared_error, matched_output_backward),
+         "mae": (identity, mean_absolute_error, mean_absolute_error_backward)}
+
+
+def network_functions(activation="relu", head="softmax"):
+    """The keyword arguments of gradient_descent for an activation and a head, by name."""
+    (forward, backward), (output, loss, loss_backward) = ACTIVATIONS[activation], HEADS[head]
+    return dict(activation=forward, activation_backward=backward, output=output,
+                loss=loss, loss_backward=loss_backward)
+
+
+def predict_probabilities(params, X, activation="relu", head="softmax"):
+    """The network's outputs (N, K) for X (N, D), with the activation and head named."""
+    return forward_propagation(X, params, ACTIVATIONS[activation][0], HEADS[head][0])[0]
+
+
+# %% Beyond the core: more update rules and learning-rate schedules
+# Momentum, as Ng's course writes it: v is a running mean of the gradients.
+# The other common form (Sutskever; PyTorch's SGD) sums instead, v = beta v + dW,
+# which is 1 / (1 - beta) = 10 times larger: the same steps need a learning
+# rate 10 times smaller there.
+def update_parameters_with_momentum(params, grads, learning_rate, state, beta=0.9):
+    """v = beta v + (1 - beta) dW;  W = W - learning_rate v.  In place; returns params.
+
+    A heavy ball: steps that agree add up, zig-zags cancel out.
+    """
+    v = state.setdefault("v", {key: np.zeros_like(W) for key, W in params.items()})
+    for key in params:
+        v[key] = beta * v[key] + (1 - beta) * grads[key]
+        params[key] -= learning_rate * v[key]
+    return params
+
+
+def update_parameters_with_adagrad(params, grads, learning_rate, state, eps=1e-8):
+    """s = s + dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).  In place; returns params.
+
+    Each weight gets its own step size, shrinking as its gradients add up.
+    """
+    s = state.setdefault("s", {key: np.zeros_like(W) for key, W in params.items()})
+    for key in params:
+        s[key] = s[key] + grads[key] ** 2
+        params[key] -= learning_rate * grads[key] / (np.sqrt(s[key]) + eps)
+    return params
+
+
+def update_parameters_with_rmsprop(params, grads, learning_rate, state, rho=0.9, eps=1e-8):
+    """s = rho s + (1 - rho) dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).
+
+    AdaGrad that forgets: s is a running mean, so steps do not shrink for ever.
+    (rho = 0.9 is Hinton's choice.) In place; returns params.
+    """
+    s = state.setdefault("s", {key: np.zeros_like(W) for key, W in params.items()})
+    for key in params:
+        s[key] = rho * s[key] + (1 - rho) * grads[key] ** 2
+        params[key] -= learning_rate * grads[key] / (np.sqrt(s[key]) + eps)
+    return params
+
+
+# A schedule gives the factor for the learning rate at step `step` of
+# `total_steps`: big steps early cover ground, small steps late settle into a
+# minimum instead of bouncing around it.
+def cosine_schedule(step, total_steps):
+    """(1 + cos(pi t / T)) / 2: from 1 down to 0 along half a cosine (the default)."""
+    return 0.5 * (1 + math.cos(math.pi * step / total_steps))
+
+
+def step_schedule(step, total_steps):
+    """1, then 1/10 from half-way, then 1/100 from three quarters of the way."""
+    return 0.1 ** ((step >= total_steps / 2) + (step >= 0.75 * total_steps))
+
+
+def inverse_schedule(step, total_steps, decay=1e-3):
+    """1 / (1 + decay t): the classic books' "learning-rate decay"."""
+    return 1 / (1 + decay * step)
+
+
+OPTIMIZERS = {"sgd": update_parameters, "momentum": update_parameters_with_momentum,
+              "adagrad": update_parameters_with_adagrad,
+              "rmsprop": update_parameters_with_rmsprop,
+              "adam": update_parameters_with_adam_in_place}   # the same steps as the core's Adam
+# Good starting learning rates differ: Adam, AdaGrad and RMSprop move each weight
+# by about the learning rate; SGD and momentum move it by rate * gradient.
+DEFAULT_LEARNING_RATES = {"sgd": 0.3, "momentum": 0.3, "adagrad": 0.01, "rmsprop": 0.001,
                           "adam": 0.002}
+SCHEDULES = {"cosine": cosine_schedule, "step": step_schedule, "inverse": inverse_schedule,
+             "constant": None}
 
 
-# %% Data: read the CSV, check it, split it, scale it
+# %% Beyond the core: data augmentation
+# An MLP has no idea that a digit moved one pixel to the left is the same
+# digit: each pixel is a separate input with its own weights. (A convolutional
+# network slides the same small filters over every position, so it gets shifts
+# for free and gains less from this.) Showing the MLP slightly moved, turned
+# and resized copies teaches it what it cannot see: on 10,000 digits it is the
+# biggest single gain. Only training batches are distorted: validation digits
+# must stay as they come, or their accuracy no longer measures real digits.
+def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
+    """Rotate, scale and shift a batch of images by one random map: (N, D) -> (N, D).
+
+    For one image, ask where each output pixel (r, c) comes from (the inverse
+    map), measured from the centre (13.5, 13.5) of the 28 x 28 grid:
+        [r_src, c_src] = centre + R(-angle) @ ([r, c] - centre - shift) / scale
+    That point usually lies between four pixels. Bilinear interpolation mixes
+    them, each weighted by how close it is: with r0 = floor(r_src), fr = r_src - r0
+    (and c0, fc alike), the value is
+        (1-fr)(1-fc) I[r0, c0] + (1-fr) fc I[r0, c0+1] + fr (1-fc) I[r0+1, c0] + fr fc I[r0+1, c0+1]
+    Pixels off the image count as black (0).
+    Batched: one map serves the whole batch, so this arithmetic runs once for
+    all 784 pixels, and each of the 4 neighbours is one gather: out += w * X[:, source].
+    """
+    angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
+    scale = rng.uniform(1 - max_scale, 1 + max_scale)
+    shift_r, shift_c = rng.uniform(-max_shift, max_shift, size=2)
+    centre = (IMAGE_SIDE - 1) / 2
+    r, c = np.indices((IMAGE_SIDE, IMAGE_SIDE)).reshape(2, NUM_PIXELS)   # (D,) each
+    dr, dc = r - centre - shift_r, c - centre - shift_c
+    r_src = centre + (np.cos(angle) * dr + np.sin(angle) * dc) / scale   # R(-angle): rotate back
+    c_src = centre + (-np.sin(angle) * dr + np.cos(angle) * dc) / scale
+    r0, c0 = np.floor(r_src).astype(int), np.floor(c_src).astype(int)
+    fr, fc = r_src - r0, c_src - c0                   # how far past (r0, c0), 0..1
+    # Work on X.T (D, N), one row per pixel: gathering whole rows is 4x faster
+    # than gathering scattered columns of X, and the result is the same.
+    pixels = X.T.copy()                                                 # (D, N)
+    out = np.zeros_like(pixels)
+    for down, right, weight in [(0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc),
+                                (1, 0, fr * (1 - fc)), (1, 1, fr * fc)]:
+        rows, cols = r0 + down, c0 + right
+        inside = (rows >= 0) & (rows < IMAGE_SIDE) & (cols >= 0) & (cols < IMAGE_SIDE)
+        # Off the image the weight is 0, so any index will do: clip it to the edge.
+        source = np.clip(rows, 0, IMAGE_SIDE - 1) * IMAGE_SIDE + np.clip(cols, 0, IMAGE_SIDE - 1)
+        neighbour = np.take(pixels, source, axis=0)                     # (D, N)
+        neighbour *= (weight * inside).astype(X.dtype)[:, None]         # times its weight
+        out += neighbour
+    return out.T                                                        # (N, D)
+
+
+def augment_first_epochs(num_epochs, share=2 / 3):
+    """A transform for gradient_descent: random_affine in the first `share` of the
+    epochs, the real images after, so that the network settles on real digits."""
+    def transform(X_batch, epoch, rng):
+        return random_affine(X_batch, rng) if epoch <= share * num_epochs else X_batch
+    return transform
+
+
+# %% Beyond the core: reading the CSV carefully
 class InputError(Exception):
     """A problem with the user's input, worded as one sentence that says how to fix it."""
 
@@ -132,472 +741,6 @@ def _check_digits(columns, data, path, labelled):
                          "digits 0..9.")
     return X, y
 
-
-def split_train_val(X, y, val_fraction, rng):
-    """Shuffle, then hold out a fraction for validation: (X_train, y_train, X_val, y_val).
-
-    The validation set is never trained on, so its accuracy estimates how the
-    network does on digits it has never seen. Shuffling first matters when the
-    file is sorted by label: the held-out part must look like the rest.
-    """
-    order = rng.permutation(len(y))
-    n_val = int(round(len(y) * val_fraction))
-    val, train = order[:n_val], order[n_val:]
-    return X[train], y[train], X[val], y[val]
-
-
-def scale_pixels(X, dtype=np.float32):
-    """Map gray levels 0..255 to 0..1: (N, D) uint8 -> (N, D) float.
-
-    Inputs near 0..1 keep the first layer's pre-activations at the scale the
-    weight initialisation assumes; raw 0..255 would make them 255x too large.
-    """
-    scaled = X.astype(dtype)                # one new array; dividing in place avoids a second
-    scaled /= dtype(255)
-    return scaled
-
-
-def one_hot(y, num_classes, dtype=np.float32):
-    """Labels (N,) -> one-hot Y (N, K): Y[i, y[i]] = 1, every other entry 0.
-
-    num_classes is explicit: a mini-batch without a 9 still needs 10 columns.
-    """
-    Y = np.zeros((len(y), num_classes), dtype=dtype)
-    Y[np.arange(len(y)), y] = 1.0
-    return Y
-
-
-# %% Building blocks: activations, output layers, losses
-# The default network uses relu, softmax and cross_entropy. The others are here so
-# that the same forward/backward code can also run the classic alternatives
-# (--activation, --head); each comes with its derivative.
-def relu(Z):
-    """ReLU(z) = max(0, z), elementwise. Cheap, and its gradient does not fade for z > 0."""
-    return np.maximum(Z, 0)
-
-
-def relu_backward(dA, Z):
-    """dL/dZ = dL/dA * ReLU'(Z), where ReLU'(z) = 1 if z > 0 else 0."""
-    return dA * (Z > 0)
-
-
-def tanh(Z):
-    """tanh(z) = (e^z - e^-z) / (e^z + e^-z), in (-1, 1) and centred on 0."""
-    return np.tanh(Z)
-
-
-def tanh_backward(dA, Z):
-    """tanh'(z) = 1 - tanh(z)^2: near 0 for large |z|, so deep tanh nets learn slowly."""
-    return dA * (1 - np.tanh(Z) ** 2)
-
-
-def sigmoid(Z):
-    """sigmoid(z) = 1 / (1 + e^-z), in (0, 1); written as (1 + tanh(z/2)) / 2, which equals it
-    and never overflows (exp(-z) does for z < -710)."""
-    return 0.5 * (1 + np.tanh(0.5 * Z))
-
-
-def sigmoid_backward(dA, Z):
-    """sigmoid'(z) = s (1 - s), at most 1/4: gradients shrink 4x per layer at best."""
-    S = sigmoid(Z)
-    return dA * S * (1 - S)
-
-
-def identity(Z):
-    """The linear output for regression: A = Z."""
-    return Z
-
-
-def softmax(Z):
-    """Row-wise probabilities: P[i, k] = exp(Z[i, k]) / sum_j exp(Z[i, j]). (N, K) -> (N, K)."""
-    # exp(1000) is inf, and inf / inf is nan. Subtracting each row's maximum
-    # cancels in the ratio, so P is unchanged, but every exp() is now <= 1.
-    E = np.exp(Z - Z.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
-
-
-def cross_entropy(P, y):
-    """Mean negative log-probability of the true class: L = -(1/N) sum_i log P[i, y_i].
-
-    A network that puts probability 1 on the right digit has loss 0; a uniform
-    guess over 10 digits has loss log(10) = 2.30, the value training starts near.
-    """
-    # The 1e-12 keeps log() finite when a probability underflows to exactly 0.
-    return float(-np.log(P[np.arange(len(y)), y] + 1e-12).mean())
-
-
-def binary_cross_entropy(A, Y):
-    """For sigmoid outputs, each an independent yes/no: (N, K) targets Y in {0, 1}.
-
-    L = -(1/N) sum_i sum_k [Y log A + (1 - Y) log(1 - A)]
-    """
-    A = np.clip(A, 1e-7, 1 - 1e-7)          # log(0) = -inf; float32 rounds 1 - 1e-12 to 1
-    return float(-np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A)) / len(Y))
-
-
-def mean_squared_error(A, Y):
-    """L = (1/2N) sum_i sum_k (A - Y)^2; the 1/2 cancels the 2 of the derivative."""
-    return float(0.5 * np.sum((A - Y) ** 2) / len(Y))
-
-
-def mean_absolute_error(A, Y):
-    """L = (1/N) sum_i sum_k |A - Y|: less swayed by outliers than squared error."""
-    return float(np.sum(np.abs(A - Y)) / len(Y))
-
-
-def weight_penalty(params, l1=0.0, l2=0.0):
-    """Regularisation added to the loss: l1 * sum |W| + (l2 / 2) * sum W^2 (weights only).
-
-    Both pull weights toward 0 and so toward simpler functions; L1 pushes many to
-    exactly 0 (sparse), L2 shrinks all in proportion. Biases are left alone:
-    they do not make the function any more wiggly.
-    """
-    weights = [W for key, W in params.items() if key.startswith("W")]
-    return float(sum(l1 * np.sum(np.abs(W)) + 0.5 * l2 * np.sum(W * W) for W in weights))
-
-
-# Names -> functions, for the command line and for saved models.
-ACTIVATIONS = {"relu": (relu, relu_backward), "tanh": (tanh, tanh_backward),
-               "sigmoid": (sigmoid, sigmoid_backward)}
-# Output layer and its loss. softmax + cross-entropy, sigmoid + binary cross-entropy
-# and linear + squared error are "matched": in all three the gradient of the loss
-# with respect to the output layer's Z is the same short (A - Y) / N (worked out
-# in backward_propagation). Mean absolute error has sign(A - Y) / N instead.
-HEADS = {"softmax": (softmax, cross_entropy), "sigmoid": (sigmoid, binary_cross_entropy),
-         "mse": (identity, mean_squared_error), "mae": (identity, mean_absolute_error)}
-
-
-def as_targets(y, num_outputs):
-    """Integer labels (N,) -> one-hot (N, K); targets that are already (N, K) pass through."""
-    return one_hot(y, num_outputs) if np.ndim(y) == 1 else y
-
-
-def compute_loss(A, y, head="softmax"):
-    """The loss of the head's choice; integer labels are one-hot encoded where needed."""
-    if head == "softmax" and np.ndim(y) == 1:
-        return cross_entropy(A, y)
-    return HEADS[head][1](A, as_targets(y, A.shape[1]))
-
-
-# %% The model: initialise, forward, backward, update
-def initialize_parameters(layer_sizes, rng, dtype=np.float32, init="he"):
-    """Weights and biases for an MLP with layer_sizes = [D, H1, ..., K] (any depth).
-
-    W_l (n_{l-1}, n_l) drawn from N(0, std^2), b_l zeros. Each unit sums n_{l-1}
-    inputs, so the variance of Z grows with the fan-in; scaling by it keeps Z
-    at unit size, layer after layer. Too small and the signal fades; too large
-    and it explodes.
-        he:     std = sqrt(2 / n_{l-1})              for ReLU, which zeroes about
-                                                     half its inputs: hence the 2
-        xavier: std = sqrt(2 / (n_{l-1} + n_l))      for tanh and sigmoid (Glorot)
-    Zero biases are fine: the random weights already make every unit different.
-    """
-    params = {}
-    for l in range(1, len(layer_sizes)):
-        fan_in, fan_out = layer_sizes[l - 1], layer_sizes[l]
-        std = np.sqrt(2.0 / fan_in) if init == "he" else np.sqrt(2.0 / (fan_in + fan_out))
-        params[f"W{l}"] = (rng.standard_normal((fan_in, fan_out)) * std).astype(dtype)
-        params[f"b{l}"] = np.zeros(fan_out, dtype=dtype)
-    return params
-
-
-def forward_propagation(X, params, activation="relu", head="softmax", dropout=0.0, rng=None):
-    """Run a batch through the network; return the output A_L (N, K) and a cache for backprop.
-
-    Math, for layers l = 1..L, starting from A0 = X (N, D):
-        Z_l = A_{l-1} @ W_l + b_l          (N, n_l); b_l broadcasts over the rows
-        A_l = relu(Z_l)                    hidden layers (or tanh, sigmoid)
-        P   = softmax(Z_L)                 (N, K), each row sums to 1
-    With dropout > 0 (training only, and an rng), each hidden unit is zeroed with
-    probability `dropout` and the survivors are scaled by 1 / (1 - dropout), so
-    the expected activation is unchanged and evaluation needs no rescaling
-    ("inverted" dropout). A unit that cannot count on its neighbours has to be
-    useful on its own: a strong regulariser for big layers.
-    """
-    g = ACTIVATIONS[activation][0]
-    output = HEADS[head][0]
-    L = len(params) // 2
-    A = X                                                 # A0 = X, (N, D)
-    cache = {"A0": X}
-    for l in range(1, L + 1):
-        Z = A @ params[f"W{l}"]                           # (N, n_l)
-        Z += params[f"b{l}"]                              # in place: one array fewer
-        A = g(Z) if l < L else output(Z)
-        if dropout > 0 and rng is not None and l < L:
-            mask = (rng.random(A.shape) >= dropout).astype(A.dtype) / (1 - dropout)
-            A = A * mask                                  # (N, n_l); mask kept for backprop
-            cache[f"M{l}"] = mask
-        cache[f"Z{l}"], cache[f"A{l}"] = Z, A
-    return A, cache
-
-
-def backward_propagation(params, cache, P, y, activation="relu", head="softmax",
-                         l1=0.0, l2=0.0, grads=None):
-    """Gradients of the mean loss with respect to every parameter.
-
-    Returns grads with the same keys and shapes as params (grads["W1"] is dL/dW1),
-    written into the arrays of `grads` if given (the training loop reuses them:
-    fresh memory for a 784 x 256 gradient every step costs more than the product).
-    The chain rule, from the output back:
-        dZ_L     = (P - Y) / N             output layer + its matched loss (below)
-        dW_l     = A_{l-1}.T @ dZ_l        (n_{l-1}, n_l), the shape of W_l
-        db_l     = sum over rows of dZ_l   (n_l,)
-        dA_{l-1} = dZ_l @ W_l.T            (N, n_{l-1})
-        dZ_{l-1} = dA_{l-1} * g'(Z_{l-1})  (times the dropout mask, if any)
-    Why (P - Y) / N at the output, for all three matched pairs (per example, z one
-    row of Z_L, a = output(z), y one row of Y; the 1/N is from averaging):
-        softmax + CE:   L = -sum_k y_k log a_k,  da_j/dz_k = a_j (1[j=k] - a_k)
-                        dL/dz_k = -sum_j y_j (1[j=k] - a_k) = a_k sum_j y_j - y_k = a_k - y_k
-        sigmoid + BCE:  L = -[y log a + (1-y) log(1-a)],  da/dz = a (1 - a)
-                        dL/dz = (a - y) / (a (1 - a)) * a (1 - a) = a - y
-        linear + MSE:   L = (a - y)^2 / 2,  a = z:  dL/dz = a - y
-    In each, the output's derivative cancels against the loss's: that is why these
-    pairs go together. MAE, |a - y|, gives sign(a - y) instead.
-    """
-    L = len(params) // 2
-    N = len(y)
-    if head == "softmax" and np.ndim(y) == 1:
-        dZ = P.copy()
-        dZ[np.arange(N), y] -= 1                          # P - Y without building Y
-    else:
-        dZ = P - as_targets(y, P.shape[1]).astype(P.dtype)
-        if head == "mae":
-            dZ = np.sign(dZ)
-    dZ /= N                                               # (N, K)
-    g_backward = ACTIVATIONS[activation][1]
-    if grads is None:
-        grads = {key: np.empty_like(value) for key, value in params.items()}
-    for l in range(L, 0, -1):
-        np.matmul(cache[f"A{l - 1}"].T, dZ, out=grads[f"W{l}"])  # dW_l = A_{l-1}.T @ dZ_l
-        dZ.sum(axis=0, out=grads[f"b{l}"])                     # db_l = sum over rows
-        if l1 or l2:      # d/dW of l1 sum|W| + (l2/2) sum W^2  =  l1 sign(W) + l2 W
-            grads[f"W{l}"] += l1 * np.sign(params[f"W{l}"]) + l2 * params[f"W{l}"]
-        if l > 1:                                        # no gradient needed for X itself
-            dA = dZ @ params[f"W{l}"].T                  # (N, n_{l-1})
-            if f"M{l - 1}" in cache:
-                dA *= cache[f"M{l - 1}"]                 # dropped units pass no gradient
-            dZ = g_backward(dA, cache[f"Z{l - 1}"])
-    return grads
-
-
-def init_optimizer_state(params):
-    """Zeroed running averages for the optimizers that keep some, and a scratch array each."""
-    zeros = {key: np.zeros_like(value) for key, value in params.items()}
-    return {"step": 0, "m": zeros, "v": {key: z.copy() for key, z in zeros.items()},
-            "scratch": {key: np.empty_like(z) for key, z in zeros.items()}}
-
-
-def update_parameters(params, grads, state, learning_rate, optimizer="adam",
-                      beta1=0.9, beta2=0.999, eps=1e-8):
-    """One optimisation step; updates params and state in place, returns params.
-
-    sgd:      W -= lr * dW                         the plain gradient step
-    momentum: m = beta1*m + dW;  W -= lr * m       a heavy ball: steps that agree
-                                                   add up, zig-zags cancel out
-    adagrad:  v += dW**2;  W -= lr * dW / (sqrt(v) + eps)   per-weight steps, shrinking
-    rmsprop:  v = 0.9*v + 0.1*dW**2;  then as adagrad       ... and forgetting old ones
-    adam:     m = beta1*m + dW;  v = beta2*v + dW**2   decayed sums of recent gradients
-              W -= lr * m_hat / (sqrt(v_hat) + eps)    and of their squares, where
-              m_hat, v_hat are weighted means: each sum over the sum of its weights,
-              1 + beta + ... + beta**(t-1) = (1-beta**t) / (1-beta). (Kingma and Ba's m, v
-              are (1-beta) times ours: their "bias correction" is this same division.)
-              Each weight gets its own step size, about lr whatever the gradient's scale.
-    In place (`*=`, `out=s` into a scratch array s): on big arrays, fresh memory
-    for every intermediate result costs more than the arithmetic itself.
-    """
-    state["step"] += 1
-    t = state["step"]
-    for key, W in params.items():
-        g, m, v, s = grads[key], state["m"][key], state["v"][key], state["scratch"][key]
-        if optimizer == "sgd":
-            np.multiply(g, learning_rate, out=s)                 # s = lr * g
-        elif optimizer == "momentum":
-            m *= beta1
-            m += g
-            np.multiply(m, learning_rate, out=s)                 # s = lr * m
-        elif optimizer in ("adagrad", "rmsprop"):
-            np.multiply(g, g, out=s)
-            if optimizer == "rmsprop":
-                v *= 0.9                                         # rho = 0.9, Hinton's choice
-                s *= 0.1
-            v += s                                               # v (+)= g**2
-            np.sqrt(v, out=s)
-            s += eps
-            np.divide(g, s, out=s)
-            s *= learning_rate                                   # s = lr * g / (sqrt(v) + eps)
-        elif optimizer == "adam":
-            m *= beta1
-            m += g                                               # m = beta1*m + g
-            v *= beta2
-            np.multiply(g, g, out=s)
-            v += s                                               # v = beta2*v + g**2
-            m_weights = (1 - beta1 ** t) / (1 - beta1)
-            v_weights = (1 - beta2 ** t) / (1 - beta2)
-            # lr * (m / m_weights) / (sqrt(v / v_weights) + eps), with the scalars
-            # gathered:  c * m / (sqrt(v) + eps * sqrt(v_weights)),  one pass each.
-            np.sqrt(v, out=s)
-            s += eps * v_weights ** 0.5
-            np.divide(m, s, out=s)
-            s *= learning_rate * v_weights ** 0.5 / m_weights   # s = c * m / (...)
-        else:
-            raise ValueError(f"unknown optimizer {optimizer!r}")
-        W -= s
-    return params
-
-
-# %% Training: learning-rate schedule, augmentation, mini-batch gradient descent
-def learning_rate_at(step, total_steps, base_rate, schedule="cosine", decay=1e-3):
-    """The learning rate for optimisation step `step` of `total_steps`.
-
-    cosine:   base * (1 + cos(pi * t / T)) / 2   from base down to 0 along a half
-              cosine: big steps early cover ground, small steps late settle into
-              a minimum instead of bouncing around it (the default)
-    step:     base, then base / 10 from half-way, base / 100 from 3/4 of the way
-    inverse:  base / (1 + decay * t)             the classic books' "decay"
-    constant: base
-    """
-    if schedule == "cosine":
-        rate = base_rate * 0.5 * (1.0 + np.cos(np.pi * step / total_steps))
-    elif schedule == "step":
-        drops = (step >= total_steps / 2) + (step >= 0.75 * total_steps)    # 0, 1 or 2
-        rate = base_rate * 0.1 ** drops
-    elif schedule == "inverse":
-        rate = base_rate / (1.0 + decay * step)
-    elif schedule == "constant":
-        rate = base_rate
-    else:
-        raise ValueError(f"unknown schedule {schedule!r}")
-    # float(): a NumPy float64 scalar would silently turn float32 updates into float64.
-    return float(rate)
-
-
-def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
-    """Rotate, scale and shift a batch of images by one random affine map. (N, D) -> (N, D).
-
-    An MLP has no idea that a digit moved one pixel to the left is the same
-    digit: every pixel is a separate input. Showing it slightly moved, turned and
-    resized copies teaches it that, and is the biggest single gain on 10,000 digits.
-
-    For each output pixel (r, c) we ask where it comes from in the input (the
-    inverse map), measured from the image centre (13.5, 13.5):
-        [r_src, c_src] = R(-angle) @ ([r, c] - shift) / scale
-    and read the input there by bilinear interpolation: a mix of the 4 pixels
-    around (r_src, c_src), each weighted by how close it is. Outside the image
-    counts as black (0). One map serves the whole mini-batch, so this index
-    arithmetic runs once per batch, not once per image (4x cheaper in NumPy);
-    every image still sees a fresh map each epoch.
-    """
-    angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
-    scale = rng.uniform(1 - max_scale, 1 + max_scale)
-    shift = rng.uniform(-max_shift, max_shift, size=(2, 1))
-    centre = (IMAGE_SIDE - 1) / 2
-    cos, sin = np.cos(angle), np.sin(angle)
-    rotate_back = np.array([[cos, sin], [-sin, cos]]) / scale           # R(-angle) / scale
-    pixel = np.indices((IMAGE_SIDE, IMAGE_SIDE)).reshape(2, NUM_PIXELS)  # rows: r, c  (2, D)
-    src = rotate_back @ (pixel - centre - shift) + centre               # (2, D): r_src, c_src
-    top_left = np.floor(src)
-    frac = src - top_left                                # how far past it, 0..1   (2, D)
-    # Along each axis (row, column) the two neighbours are top_left + 0 and + 1,
-    # weighted 1 - frac and frac: the nearer one counts more.
-    near = top_left.astype(int)[:, None, :] + np.array([[0], [1]])        # (2, 2, D)
-    near_weight = np.stack([1 - frac, frac], axis=1)                      # (2, 2, D)
-    near_weight *= (near >= 0) & (near < IMAGE_SIDE)     # outside the image: black
-    # The 4 neighbours in 2-D: each row neighbour with each column neighbour.
-    source = (near[0][:, None] * IMAGE_SIDE + near[1][None, :]).reshape(4, NUM_PIXELS)
-    weight = (near_weight[0][:, None] * near_weight[1][None, :]).reshape(4, NUM_PIXELS)
-    # Gather from X.T (D, N): copying whole rows of it is faster than picking
-    # scattered columns of X. neighbours[j, p, n] = X[n, source[j, p]]. An index
-    # off the image reads some edge pixel (mode="clip"), but its weight is 0.
-    neighbours = np.take(X.T, source, axis=0, mode="clip")                # (4, D, N)
-    # out[p, n] = sum_j weight[j, p] * neighbours[j, p, n]: for each pixel p a
-    # (1, 4) @ (4, N) product, and one matmul call does all D of them.
-    out = weight.T[:, None, :].astype(X.dtype) @ neighbours.transpose(1, 0, 2)  # (D, 1, N)
-    return out[:, 0, :].T                               # (N, D), stored column by column
-
-
-def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
-                     optimizer="adam", augment=False, on_epoch=None, activation="relu",
-                     head="softmax", schedule="cosine", decay=1e-3, l1=0.0, l2=0.0,
-                     dropout=0.0, augment_until=2 / 3):
-    """Mini-batch gradient descent over X (N, D) and labels y (N,) or targets (N, K).
-
-    Each epoch: shuffle, cut into batches of batch_size, and for each batch do
-    forward -> loss -> backward -> update. Small batches give many cheap, noisy steps
-    per epoch; the noise even helps to find minima that generalise. With augment,
-    batches are randomly distorted (random_affine) in the first `augment_until` of
-    the epochs; the rest settle on the real images. After each epoch, on_epoch(epoch,
-    params, stats) is called if given (progress, validation, early stopping); it may
-    return True to stop. Trains params in place and returns them. Raises
-    FloatingPointError if the loss stops being a finite number (lr too large).
-    """
-    # Speed: the parameters are copied into one long vector theta; `net` holds views
-    # into it shaped like W1, b1, ... and the gradients land the same way in flat_grads,
-    # so the optimizer updates one big array instead of 2L small ones. Gradients and
-    # batches go into arrays reused every step (fresh ones cost 1/5 of the time at
-    # batch 256). At the end, even on Ctrl-C, the values go back to params.
-    theta = np.concatenate([W.ravel() for W in params.values()])
-    net = views_into(theta, params)
-    flat_grads = np.empty_like(theta)
-    grads = views_into(flat_grads, params)
-    batch_rows = np.empty((min(batch_size, len(X)),) + X.shape[1:], X.dtype)
-    state = init_optimizer_state({"theta": theta})
-    total_steps = num_epochs * -(-len(y) // batch_size)      # ceil(N / batch_size) per epoch
-    labels = np.ndim(y) == 1 and head not in ("mse", "mae")  # classification?
-    try:
-        for epoch in range(1, num_epochs + 1):
-            order = rng.permutation(len(y))
-            loss_sum = correct = 0.0
-            for start in range(0, len(y), batch_size):
-                batch = order[start:start + batch_size]
-                # X[batch] into batch_rows; mode="clip" writes there without a temporary
-                X_batch = np.take(X, batch, axis=0, out=batch_rows[:len(batch)], mode="clip")
-                y_batch = y[batch]                               # X_batch (B, D), y_batch (B,)
-                if augment and epoch <= augment_until * num_epochs:
-                    X_batch = random_affine(X_batch, rng)
-                P, cache = forward_propagation(X_batch, net, activation, head, dropout, rng)
-                backward_propagation(net, cache, P, y_batch, activation, head, l1, l2, grads)
-                rate = learning_rate_at(state["step"], total_steps, learning_rate, schedule, decay)
-                update_parameters({"theta": theta}, {"theta": flat_grads}, state, rate, optimizer)
-                loss = compute_loss(P, y_batch, head)
-                if l1 or l2:
-                    loss += weight_penalty(net, l1, l2)
-                if not np.isfinite(loss):
-                    raise FloatingPointError(f"the loss became {loss} in epoch {epoch}")
-                # Running figures on the batches just seen: free, as P is already here.
-                loss_sum += loss * len(batch)
-                correct += np.count_nonzero(P.argmax(axis=1) == y_batch) if labels else 0
-            stats = {"loss": loss_sum / len(y), "train_accuracy": correct / len(y)}
-            if on_epoch is not None and on_epoch(epoch, net, stats):
-                break
-    finally:
-        for key, W in params.items():
-            W[...] = net[key]
-    return params
-
-
-def views_into(theta, params):
-    """Arrays shaped like params' that share theta's memory: writing one writes the other."""
-    views, start = {}, 0
-    for key, W in params.items():
-        views[key] = theta[start:start + W.size].reshape(W.shape)
-        start += W.size
-    return views
-
-
-def predict_probabilities(params, X, activation="relu", head="softmax", batch_size=4096):
-    """The network's outputs for X (N, D): (N, K). Batched, so 60,000 rows need little memory."""
-    return np.concatenate([forward_propagation(X[i:i + batch_size], params, activation, head)[0]
-                           for i in range(0, len(X), batch_size)])
-
-
-def get_predictions(params, X, activation="relu", head="softmax"):
-    """Most probable class for each row of X (N, D): (N,) ints."""
-    return np.argmax(predict_probabilities(params, X, activation, head), axis=1)
-
-
-def get_accuracy(predictions, y):
-    """Fraction of predictions equal to the labels, 0..1."""
-    return float(np.mean(predictions == y))
 
 
 # %% Beyond the core: early stopping, saving and loading a model
@@ -720,7 +863,8 @@ def accuracy_under_noise(params, X, y, sigmas, rng, activation="relu", head="sof
     accuracies = []
     for sigma in sigmas:
         noisy = np.clip(X + rng.normal(0.0, sigma, X.shape).astype(X.dtype), 0, 1)
-        accuracies.append(get_accuracy(get_predictions(params, noisy, activation, head), y))
+        predictions = predict_probabilities(params, noisy, activation, head).argmax(axis=1)
+        accuracies.append(get_accuracy(predictions, y))
     return accuracies
 
 
@@ -730,8 +874,8 @@ def train_and_score(X_train, y_train, X_val, y_val, hidden, learning_rate, num_e
     rng = np.random.default_rng(seed)
     params = initialize_parameters([X_train.shape[1]] + list(hidden) + [NUM_CLASSES], rng)
     started = time.perf_counter()
-    params = gradient_descent(params, X_train, y_train, num_epochs, batch_size,
-                              learning_rate, rng, optimizer)
+    params = gradient_descent(params, X_train, y_train, num_epochs, batch_size, learning_rate,
+                              rng, OPTIMIZERS[optimizer], cosine_schedule)
     seconds = time.perf_counter() - started
     return get_accuracy(get_predictions(params, X_val), y_val), seconds
 
@@ -1032,6 +1176,10 @@ def add_usage_flags(use, extra):
                      help="where --predict writes the Kaggle submission (ImageId,Label)")
     use.add_argument("--image", metavar="PATH", nargs="+",
                      help="your own digit pictures (PNG, JPEG) to classify")
+    extra.add_argument("--check-gradients", action="store_true",
+                       help="check backward_propagation against central differences on a "
+                            "small network with the chosen --activation, --head, --dropout, "
+                            "--l1 and --l2; exit status 0 if it passes, 1 if not")
     extra.add_argument("--robustness", action="store_true",
                        help="validation accuracy under Gaussian pixel noise, table and plot")
     extra.add_argument("--compare-architectures", action="store_true",
@@ -1062,7 +1210,7 @@ def check_writable(paths, inputs=()):
 
 def planned_pictures(args):
     """File names of the pictures this run will save (checked before training)."""
-    if args.no_plot:
+    if args.no_plot or args.check_gradients:
         return []
     if args.compare_architectures or args.compare_learning_rates:
         return (["compare_architectures.png"] * args.compare_architectures
@@ -1098,10 +1246,16 @@ def train_network(args, X_train, y_train, X_val, y_val, rng):
     params = initialize_parameters(sizes, rng, init=init)
     history, best, started = [], {}, time.perf_counter()
 
+    functions = network_functions(activation, head)
+    schedule = SCHEDULES[args.lr_schedule]
+    if args.lr_schedule == "inverse":
+        schedule = functools.partial(inverse_schedule, decay=args.lr_decay)
+    transform = augment_first_epochs(args.epochs) if args.augment else None
+
     def on_epoch(epoch, params, stats):
-        stats["epoch"] = epoch
-        stats["val_accuracy"] = get_accuracy(get_predictions(params, X_val, activation, head),
-                                             y_val)
+        val_predictions = get_predictions(params, X_val, functions["activation"],
+                                          functions["output"])
+        stats["val_accuracy"] = get_accuracy(val_predictions, y_val)
         history.append(stats)
         waited = keep_best(best, epoch, params, stats["val_accuracy"])
         elapsed = time.perf_counter() - started
@@ -1115,9 +1269,9 @@ def train_network(args, X_train, y_train, X_val, y_val, rng):
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             gradient_descent(params, X_train, y_train, args.epochs, args.batch_size,
-                             learning_rate, rng, args.optimizer, args.augment, on_epoch,
-                             activation, head, args.lr_schedule, args.lr_decay, args.l1,
-                             args.l2, args.dropout)
+                             learning_rate, rng, OPTIMIZERS[args.optimizer], schedule,
+                             transform, on_epoch, dropout=args.dropout, l1=args.l1,
+                             l2=args.l2, **functions)
     except KeyboardInterrupt:
         interrupted = True
         print("interrupted: keeping the best parameters so far (Ctrl-C again aborts)",
@@ -1137,7 +1291,8 @@ def use_network(args, params, activation, head, test, to_predict, images, X_val,
                 picture):
     """The opt-in uses: a test CSV, noise robustness, a Kaggle submission, your pictures."""
     if test is not None:
-        predictions = get_predictions(params, scale_pixels(test[0]), activation, head)
+        predictions = predict_probabilities(params, scale_pixels(test[0]), activation,
+                                            head).argmax(axis=1)
         C = confusion_matrix(test[1], predictions)
         print("test accuracy per digit: " + per_class_text(C))
         print(f"test accuracy: {get_accuracy(predictions, test[1]):.4f}")
@@ -1158,7 +1313,8 @@ def use_network(args, params, activation, head, test, to_predict, images, X_val,
         X_test, labels = to_predict
         if labels is not None:
             print(f"note: {args.predict} has a 'label' column; it is ignored for predicting.")
-        predictions = get_predictions(params, scale_pixels(X_test), activation, head)
+        predictions = predict_probabilities(params, scale_pixels(X_test), activation,
+                                            head).argmax(axis=1)
         write_submission(args.out, predictions)
         print(f"submission written: {args.out} ({len(predictions)} rows, ImageId,Label)")
     if images:
@@ -1199,8 +1355,49 @@ def run_comparisons(args, X_train, y_train, X_val, y_val, picture):
         print("plots saved: " + ", ".join(picture(n) for n in planned_pictures(args)))
 
 
+def check_gradients_of_small_network(activation="relu", head="softmax", dropout=0.0, l1=0.0,
+                                     l2=0.0, seed=0):
+    """gradient_check on a 12-8-6-10 float64 network and 8 random examples: {key: error}."""
+    rng = np.random.default_rng(seed)
+    functions = network_functions(activation, head)
+    init = "he" if activation == "relu" else "xavier"
+    params = initialize_parameters([12, 8, 6, NUM_CLASSES], rng, np.float64, init)
+    for key in params:            # biases away from 0, so that a row whose units were all
+        if key.startswith("b"):   # dropped does not sit exactly on relu's kink
+            params[key] += rng.uniform(0.1, 0.2, params[key].shape)
+    X, y = rng.normal(size=(8, 12)), rng.integers(0, NUM_CLASSES, 8)
+
+    def forward(p):               # the same seed every call: the same dropout mask
+        return forward_propagation(X, p, functions["activation"], functions["output"],
+                                   dropout, np.random.default_rng(seed + 1))
+
+    def loss_of(p):
+        return functions["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2)
+    P, cache = forward(params)
+    grads = backward_propagation(params, cache, functions["loss_backward"](P, y),
+                                 functions["activation_backward"], l1, l2)
+    return gradient_check(loss_of, params, grads)
+
+
+def report_gradient_check(args):
+    """--check-gradients: print the relative error per parameter; 0 if all pass."""
+    errors = check_gradients_of_small_network(args.activation, args.head, args.dropout,
+                                              args.l1, args.l2, args.seed)
+    print(f"gradient check: {args.activation} hidden layers, {args.head} output, "
+          f"dropout {args.dropout:g}, l1 {args.l1:g}, l2 {args.l2:g}; float64, eps 1e-6")
+    for key, error in errors.items():
+        print(f"{key:>4}: relative error {error:.1e}  "
+              f"{'ok' if error < 1e-6 else 'WRONG (should be below 1e-6)'}")
+    passed = max(errors.values()) < 1e-6
+    print("gradient check passed" if passed else "gradient check FAILED: backward_propagation "
+          "disagrees with the loss it should differentiate")
+    return 0 if passed else 1
+
+
 def main(args):
     """Read everything, then train (or load), check, use and plot the network."""
+    if args.check_gradients:
+        return report_gradient_check(args)
     picture = lambda name: os.path.join(args.plot_dir, name)               # noqa: E731
     pictures = planned_pictures(args)
     check_writable([p for p in (args.save, args.predict and args.out) if p]
@@ -1236,7 +1433,7 @@ def main(args):
         params, activation, head, history, seconds, interrupted = train_network(
             args, X_train, y_train, X_val, y_val, rng)
     # 3. Check, use, save, look.
-    val_predictions = get_predictions(params, X_val, activation, head)
+    val_predictions = predict_probabilities(params, X_val, activation, head).argmax(axis=1)
     C = confusion_matrix(y_val, val_predictions)
     print("validation accuracy per digit: " + per_class_text(C))
     use_network(args, params, activation, head, test, to_predict, images, X_val, y_val, picture)

@@ -1,4 +1,5 @@
 """Tests for nn_from_scratch.py; each name is a sentence about behaviour. Run: python -m pytest -q"""
+import functools
 import os
 import subprocess
 import sys
@@ -40,36 +41,47 @@ def small_csv(tmp_path_factory):
     return str(path)
 
 
-def numeric_gradient(loss_of_params, params, key, index, eps=1e-6):
-    """Central difference (L(w + eps) - L(w - eps)) / (2 eps); its error is O(eps**2)."""
-    saved = params[key][index]
-    params[key][index] = saved + eps
-    loss_up = loss_of_params(params)
-    params[key][index] = saved - eps
-    loss_down = loss_of_params(params)
-    params[key][index] = saved
-    return (loss_up - loss_down) / (2 * eps)
-
-
-def assert_gradients_match(loss_of_params, params, grads, tolerance=1e-6):
-    """Every analytic gradient entry agrees with central differences (relative error)."""
-    for key in params:
-        for index in np.ndindex(params[key].shape):
-            numeric = numeric_gradient(loss_of_params, params, key, index)
-            analytic = grads[key][index]
-            error = abs(numeric - analytic) / max(abs(numeric) + abs(analytic), 1e-8)
-            assert error < tolerance, (key, index, numeric, analytic)
+def small_float64_net(rng, sizes=(5, 4, 3, 3), init="he"):
+    """A tiny float64 network and 6 random examples, for gradient checks."""
+    params = nn.initialize_parameters(list(sizes), rng, dtype=np.float64, init=init)
+    X, y = rng.normal(size=(6, sizes[0])), np.array([0, 2, 1, 2, 0, 1])
+    return params, X, y
 
 
 # --- the core ----------------------------------------------------------------------------
-def test_backpropagation_matches_finite_differences_for_every_parameter_of_a_two_hidden_layer_net():
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(6, 5)), np.array([0, 2, 1, 2, 0, 1])
-    params = nn.initialize_parameters([5, 4, 3, 3], rng, dtype=np.float64)
+def test_backpropagation_passes_the_gradient_check_for_every_parameter_of_a_two_hidden_layer_net():
+    params, X, y = small_float64_net(np.random.default_rng(0))
     P, cache = nn.forward_propagation(X, params)
-    grads = nn.backward_propagation(params, cache, P, y)
-    assert_gradients_match(lambda p: nn.cross_entropy(nn.forward_propagation(X, p)[0], y),
-                           params, grads)
+    grads = nn.backward_propagation(params, cache, nn.cross_entropy_backward(P, y))
+    errors = nn.gradient_check(lambda p: nn.cross_entropy(nn.forward_propagation(X, p)[0], y),
+                               params, grads)
+    assert set(errors) == set(params)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_the_gradient_check_catches_a_backward_pass_with_a_planted_bug():
+    params, X, y = small_float64_net(np.random.default_rng(0))
+    P, cache = nn.forward_propagation(X, params)
+    dZ_without_the_mean = nn.cross_entropy_backward(P, y) * len(y)     # forgot the 1/N
+    wrong = nn.backward_propagation(params, cache, dZ_without_the_mean)
+    errors = nn.gradient_check(lambda p: nn.cross_entropy(nn.forward_propagation(X, p)[0], y),
+                               params, wrong)
+    assert min(errors.values()) > 0.1, errors
+
+
+def test_softmax_and_cross_entropy_gradient_is_p_minus_y_over_n_by_central_differences():
+    rng = np.random.default_rng(12)
+    Z, y = rng.normal(size=(4, 3)), np.array([1, 0, 2, 1])
+    numeric = np.zeros_like(Z)
+    for index in np.ndindex(Z.shape):
+        up, down = Z.copy(), Z.copy()
+        up[index] += 1e-6
+        down[index] -= 1e-6
+        numeric[index] = (nn.cross_entropy(nn.softmax(up), y)
+                          - nn.cross_entropy(nn.softmax(down), y)) / 2e-6
+    P, Y = nn.softmax(Z), nn.one_hot(y, 3, np.float64)
+    np.testing.assert_allclose(nn.cross_entropy_backward(P, y), numeric, atol=1e-8)
+    np.testing.assert_allclose(nn.cross_entropy_backward(P, y), (P - Y) / 4)
 
 
 def test_softmax_is_finite_and_sums_to_one_on_huge_logits():
@@ -99,23 +111,23 @@ def test_network_overfits_twenty_random_examples():
     y = rng.integers(0, 10, 20)
     params = nn.initialize_parameters([30, 64, 10], rng)
     params = nn.gradient_descent(params, X, y, num_epochs=300, batch_size=20,
-                                 learning_rate=0.01, rng=rng, optimizer="adam")
+                                 learning_rate=0.01, rng=rng)
     P, _ = nn.forward_propagation(X, params)
     assert nn.get_accuracy(nn.get_predictions(params, X), y) == 1.0
     assert nn.cross_entropy(P, y) < 0.05
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "rmsprop", "adagrad", "adam"])
-def test_each_optimizer_lowers_the_loss(optimizer):
+def test_each_update_rule_lowers_the_loss(optimizer):
     rng = np.random.default_rng(3)
     X = rng.random((64, 20)).astype(np.float32)
     y = (X[:, 0] > X[:, 1]).astype(int)
     params = nn.initialize_parameters([20, 16, 2], rng)
     before = nn.cross_entropy(nn.forward_propagation(X, params)[0], y)
     params = nn.gradient_descent(params, X, y, num_epochs=20, batch_size=16,
-                                 learning_rate={"sgd": 0.5, "momentum": 0.1, "rmsprop": 0.01,
+                                 learning_rate={"sgd": 0.5, "momentum": 0.5, "rmsprop": 0.01,
                                                 "adagrad": 0.1, "adam": 0.01}[optimizer],
-                                 rng=rng, optimizer=optimizer)
+                                 rng=rng, optimizer=nn.OPTIMIZERS[optimizer])
     assert nn.cross_entropy(nn.forward_propagation(X, params)[0], y) < 0.7 * before
 
 
@@ -125,14 +137,15 @@ def test_an_epoch_of_gradient_descent_is_the_same_steps_done_one_by_one():
     X, y = rng.random((50, 12)).astype(np.float32), rng.integers(0, 3, 50)
     params = nn.initialize_parameters([12, 8, 3], rng)
     by_hand = {key: W.copy() for key, W in params.items()}
-    nn.gradient_descent(params, X, y, 1, 16, 0.1, np.random.default_rng(1), optimizer="sgd",
-                        schedule="constant")
-    order, state = np.random.default_rng(1).permutation(50), nn.init_optimizer_state(by_hand)
+    nn.gradient_descent(params, X, y, 1, 16, 0.1, np.random.default_rng(1),
+                        optimizer=nn.update_parameters)
+    order = np.random.default_rng(1).permutation(50)
     for start in range(0, 50, 16):                      # batches of 16, 16, 16 and 2
         batch = order[start:start + 16]
         P, cache = nn.forward_propagation(X[batch], by_hand)
-        grads = nn.backward_propagation(by_hand, cache, P, y[batch])
-        nn.update_parameters(by_hand, grads, state, 0.1, "sgd")
+        grads = nn.backward_propagation(by_hand, cache, nn.cross_entropy_backward(P, y[batch]))
+        for key in by_hand:
+            by_hand[key] = by_hand[key] - 0.1 * grads[key]
     for key in params:
         np.testing.assert_allclose(params[key], by_hand[key], rtol=1e-5, atol=1e-6)
 
@@ -140,15 +153,39 @@ def test_an_epoch_of_gradient_descent_is_the_same_steps_done_one_by_one():
 def test_adam_takes_the_same_steps_as_kingma_and_ba_write_it():
     rng = np.random.default_rng(4)
     W = rng.normal(size=(5, 3))
-    params, state = {"W": W.copy()}, nn.init_optimizer_state({"W": W})
+    params, state = {"W": W.copy()}, {}
     m = v = np.zeros_like(W)
     for t in range(1, 8):
         g = rng.normal(size=W.shape) * 10.0 ** rng.integers(-6, 2)   # tiny to large gradients
         m = 0.9 * m + 0.1 * g                                  # the paper's Algorithm 1
         v = 0.999 * v + 0.001 * g ** 2
         W = W - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
-        nn.update_parameters(params, {"W": g}, state, 0.01, "adam")
+        nn.update_parameters_with_adam(params, {"W": g}, 0.01, state)
         np.testing.assert_allclose(params["W"], W, rtol=1e-12, atol=1e-15)
+
+def test_momentum_is_the_running_mean_of_gradients_as_the_courses_write_it():
+    rng = np.random.default_rng(5)
+    W = rng.normal(size=(4, 2))
+    params, state, v = {"W": W.copy()}, {}, np.zeros_like(W)
+    for _ in range(5):
+        g = rng.normal(size=W.shape)
+        v = 0.9 * v + 0.1 * g
+        W = W - 0.3 * v
+        nn.update_parameters_with_momentum(params, {"W": g}, 0.3, state)
+        np.testing.assert_allclose(params["W"], W, rtol=1e-12)
+
+
+def test_a_callback_sees_the_network_as_it_is_after_each_epoch():
+    rng = np.random.default_rng(6)
+    X, y = rng.random((40, 6)), rng.integers(0, 3, 40)
+    params = nn.initialize_parameters([6, 5, 3], rng, dtype=np.float64)
+    seen = []
+    nn.gradient_descent(params, X, y, 3, 8, 0.01, rng,
+                        on_epoch=lambda epoch, p, stats: seen.append((stats, p["W1"].copy())))
+    assert [stats["epoch"] for stats, _ in seen] == [1, 2, 3]
+    assert not np.array_equal(seen[0][1], seen[1][1])           # it changed between epochs
+    np.testing.assert_array_equal(seen[-1][1], params["W1"])    # and it is what was returned
+
 
 def test_same_seed_gives_identical_parameters_and_another_seed_does_not():
     def trained(seed):
@@ -156,7 +193,8 @@ def test_same_seed_gives_identical_parameters_and_another_seed_does_not():
         X = rng.random((50, 784)).astype(np.float32)
         y = rng.integers(0, 10, 50)
         params = nn.initialize_parameters([784, 8, 10], rng)
-        return nn.gradient_descent(params, X, y, 2, 10, 0.01, rng, augment=True)
+        return nn.gradient_descent(params, X, y, 2, 10, 0.01, rng,
+                                   transform=nn.augment_first_epochs(2))
     first, again, other = trained(5), trained(5), trained(6)
     assert all(np.array_equal(first[k], again[k]) for k in first)
     assert not np.array_equal(first["W1"], other["W1"])
@@ -173,6 +211,35 @@ def test_random_affine_with_no_range_returns_the_images_unchanged():
     X = np.random.default_rng(5).random((3, 784)).astype(np.float32)
     same = nn.random_affine(X, np.random.default_rng(0), 0.0, 0.0, 0.0)
     assert np.allclose(same, X, atol=1e-5)
+
+
+def affine_one_pixel_at_a_time(image, degrees, scale, shift):
+    """The per-image idea of random_affine, written as slowly and plainly as possible."""
+    angle, centre, out = np.deg2rad(degrees), 13.5, np.zeros((28, 28))
+    for r in range(28):
+        for c in range(28):
+            dr, dc = r - centre - shift[0], c - centre - shift[1]
+            r_src = centre + (np.cos(angle) * dr + np.sin(angle) * dc) / scale
+            c_src = centre + (-np.sin(angle) * dr + np.cos(angle) * dc) / scale
+            r0, c0 = int(np.floor(r_src)), int(np.floor(c_src))
+            fr, fc = r_src - r0, c_src - c0
+            for rr, cc, weight in [(r0, c0, (1 - fr) * (1 - fc)), (r0, c0 + 1, (1 - fr) * fc),
+                                   (r0 + 1, c0, fr * (1 - fc)), (r0 + 1, c0 + 1, fr * fc)]:
+                if 0 <= rr < 28 and 0 <= cc < 28:
+                    out[r, c] += weight * image[rr, cc]
+    return out.ravel()
+
+
+def test_random_affine_matches_a_pixel_by_pixel_reference():
+    X = np.random.default_rng(8).random((3, 784))
+    for seed in range(3):
+        draws = np.random.default_rng(seed)        # the same draws, in random_affine's order
+        degrees, scale = draws.uniform(-10, 10), draws.uniform(0.9, 1.1)
+        shift = draws.uniform(-2, 2, size=2)
+        batch = nn.random_affine(X, np.random.default_rng(seed))
+        for image, result in zip(X, batch):
+            expected = affine_one_pixel_at_a_time(image.reshape(28, 28), degrees, scale, shift)
+            np.testing.assert_allclose(result, expected, atol=1e-12)
 
 
 def test_random_affine_moves_ink_but_keeps_most_of_it():
@@ -234,52 +301,51 @@ def test_same_seed_gives_the_same_cli_output(small_csv):
 
 # --- everything the classic projects teach (opt-in) -----------------------------------------
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
-@pytest.mark.parametrize("head", ["softmax", "sigmoid", "mse"])
-def test_backpropagation_matches_finite_differences_for_each_activation_and_head(activation, head):
-    rng = np.random.default_rng(10)
-    X, y = rng.normal(size=(6, 5)), np.array([0, 2, 1, 2, 0, 1])
-    params = nn.initialize_parameters([5, 4, 3, 3], rng, dtype=np.float64, init="xavier")
-    P, cache = nn.forward_propagation(X, params, activation, head)
-    grads = nn.backward_propagation(params, cache, P, y, activation, head)
-    loss = lambda p: nn.compute_loss(nn.forward_propagation(X, p, activation, head)[0], y, head)
-    assert_gradients_match(loss, params, grads)
+@pytest.mark.parametrize("head", ["softmax", "sigmoid", "mse", "mae"])
+def test_backpropagation_passes_the_gradient_check_for_each_activation_and_head(activation, head):
+    errors = nn.check_gradients_of_small_network(activation, head, seed=10)
+    assert max(errors.values()) < 1e-6, errors
 
 
-def test_backpropagation_includes_l1_l2_penalties_and_a_fixed_dropout_mask():
+def test_backpropagation_passes_the_gradient_check_with_l1_l2_and_dropout():
+    for seed in range(3):
+        errors = nn.check_gradients_of_small_network(dropout=0.3, l1=0.01, l2=0.05, seed=seed)
+        assert max(errors.values()) < 1e-6, (seed, errors)
+
+
+def test_dropout_zeroes_some_units_and_scales_the_rest_to_keep_the_mean():
     rng = np.random.default_rng(11)
-    X, y = rng.normal(size=(8, 5)), np.array([0, 2, 1, 2, 0, 1, 1, 0])
-    params = nn.initialize_parameters([5, 6, 4, 3], rng, dtype=np.float64)
-    for key in ("b1", "b2", "b3"):      # nonzero biases: a row of dropped units must not
-        params[key] += 0.1 + 0.1 * rng.random(params[key].shape)   # sit exactly on relu's kink
-    l1, l2, rate = 0.01, 0.05, 0.3
-
-    def forward(p):        # the same seed each call: the same dropout mask
-        return nn.forward_propagation(X, p, dropout=rate, rng=np.random.default_rng(99))
-    P, cache = forward(params)
-    assert "M1" in cache and (cache["M1"] == 0).any()     # some units really were dropped
-    grads = nn.backward_propagation(params, cache, P, y, l1=l1, l2=l2)
-    loss = lambda p: nn.cross_entropy(forward(p)[0], y) + nn.weight_penalty(p, l1, l2)
-    assert_gradients_match(loss, params, grads)
+    params = nn.initialize_parameters([20, 400, 3], rng, dtype=np.float64)
+    params["b1"] += 1.0                                   # every unit active before dropout
+    X = rng.normal(size=(50, 20)) * 0.01
+    _, plain = nn.forward_propagation(X, params)
+    _, dropped = nn.forward_propagation(X, params, dropout=0.3, rng=rng)
+    share_dropped = np.mean(dropped["A1"] == 0)
+    assert 0.25 < share_dropped < 0.35
+    assert dropped["A1"].mean() == pytest.approx(plain["A1"].mean(), rel=0.05)
 
 
-def test_softmax_sigmoid_and_linear_heads_all_give_a_minus_y_over_n_at_the_output():
+def test_matched_output_layers_give_a_minus_y_over_n_by_central_differences():
     rng = np.random.default_rng(12)
-    X, y = rng.normal(size=(4, 3)), np.array([1, 0, 1, 1])
-    Y = nn.one_hot(y, 2)
-    for head in ["softmax", "sigmoid", "mse"]:
-        params = nn.initialize_parameters([3, 2], rng, dtype=np.float64)   # no hidden layer
-        A, cache = nn.forward_propagation(X, params, head=head)
-        grads = nn.backward_propagation(params, cache, A, y, head=head)
-        assert np.allclose(grads["b1"], ((A - Y) / len(y)).sum(axis=0)), head
+    Z, y = rng.normal(size=(4, 3)), np.array([1, 0, 2, 1])
+    for head in ["softmax", "sigmoid", "mse", "mae"]:
+        output, loss, loss_backward = nn.HEADS[head]
+        numeric = np.zeros_like(Z)
+        for index in np.ndindex(Z.shape):
+            up, down = Z.copy(), Z.copy()
+            up[index] += 1e-6
+            down[index] -= 1e-6
+            numeric[index] = (loss(output(up), y) - loss(output(down), y)) / 2e-6
+        np.testing.assert_allclose(loss_backward(output(Z), y), numeric, atol=1e-7, err_msg=head)
 
 
-def test_learning_rate_schedules_start_at_the_base_rate_and_shrink():
-    for schedule in ["cosine", "step", "inverse"]:
-        start = nn.learning_rate_at(0, 100, 0.1, schedule)
-        end = nn.learning_rate_at(99, 100, 0.1, schedule, decay=0.1)
-        assert start == pytest.approx(0.1) and end < 0.02, schedule
-    assert nn.learning_rate_at(99, 100, 0.1, "constant") == 0.1
-    assert nn.learning_rate_at(10, 100, 0.1, "inverse", decay=0.1) == pytest.approx(0.05)
+def test_learning_rate_schedules_start_at_one_and_shrink():
+    for schedule in [nn.cosine_schedule, nn.step_schedule,
+                     functools.partial(nn.inverse_schedule, decay=0.1)]:
+        assert schedule(0, 100) == pytest.approx(1.0)
+        assert schedule(99, 100) < 0.2
+    assert nn.inverse_schedule(10, 100, decay=0.1) == pytest.approx(0.5)
+    assert nn.cosine_schedule(50, 100) == pytest.approx(0.5)
 
 
 def test_the_network_learns_xor_with_a_sigmoid_output():
@@ -287,9 +353,9 @@ def test_the_network_learns_xor_with_a_sigmoid_output():
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     Y = np.array([[0], [1], [1], [0]], dtype=np.float64)
     params = nn.initialize_parameters([2, 8, 1], rng, dtype=np.float64, init="xavier")
-    params = nn.gradient_descent(params, X, Y, 500, 4, 0.05, rng, activation="tanh",
-                                 head="sigmoid", schedule="constant")
-    A, _ = nn.forward_propagation(X, params, "tanh", "sigmoid")
+    params = nn.gradient_descent(params, X, Y, 500, 4, 0.05, rng,
+                                 **nn.network_functions("tanh", "sigmoid"))
+    A, _ = nn.forward_propagation(X, params, nn.tanh, nn.sigmoid)
     assert np.array_equal(A > 0.5, Y > 0.5)
     assert nn.binary_cross_entropy(A, Y) < 0.1
 
@@ -299,15 +365,17 @@ def test_the_network_fits_a_sine_curve_with_a_linear_output():
     X = np.linspace(-np.pi, np.pi, 64)[:, None]
     Y = np.sin(X)
     params = nn.initialize_parameters([1, 32, 32, 1], rng, dtype=np.float64, init="xavier")
-    params = nn.gradient_descent(params, X, Y, 600, 16, 0.01, rng, activation="tanh", head="mse")
-    A, _ = nn.forward_propagation(X, params, "tanh", "mse")
+    params = nn.gradient_descent(params, X, Y, 600, 16, 0.01, rng, schedule=nn.cosine_schedule,
+                                 **nn.network_functions("tanh", "mse"))
+    A, _ = nn.forward_propagation(X, params, nn.tanh, nn.identity)
     assert nn.mean_squared_error(A, Y) < 0.005                # sin varies by +-1
 
 
 def test_xavier_keeps_tanh_activations_away_from_saturation():
     rng = np.random.default_rng(15)
     params = nn.initialize_parameters([784, 256, 256, 10], rng, init="xavier")
-    _, cache = nn.forward_propagation(rng.normal(size=(200, 784)).astype(np.float32), params, "tanh")
+    X = rng.normal(size=(200, 784)).astype(np.float32)
+    _, cache = nn.forward_propagation(X, params, nn.tanh)
     assert np.mean(np.abs(cache["A2"]) > 0.99) < 0.05
 
 
@@ -371,6 +439,26 @@ def test_cli_comparisons_print_a_row_per_setting(small_csv, flag):
     assert len(result.stdout.strip().splitlines()) == 6
 
 
+def test_cli_gradient_check_prints_relative_errors_and_passes():
+    result = run_cli("--check-gradients", "--activation", "tanh", "--dropout", "0.2", "--l2", "0.1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if "relative error" in line]
+    assert [line.split(":")[0].strip() for line in lines] == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    assert "gradient check passed" in result.stdout
+
+
+def test_cli_gradient_check_fails_with_status_1_when_backpropagation_is_wrong(monkeypatch, capsys):
+    right = nn.backward_propagation
+
+    def forgets_the_dropout_mask(params, cache, dZ, *args):
+        return right(params, {k: v for k, v in cache.items() if not k.startswith("M")}, dZ, *args)
+    monkeypatch.setattr(nn, "backward_propagation", forgets_the_dropout_mask)
+    with pytest.raises(SystemExit) as exit_status:
+        nn.run(["--check-gradients", "--dropout", "0.5"])
+    assert exit_status.value.code == 1
+    assert "gradient check FAILED" in capsys.readouterr().out
+
+
 # --- use it: Kaggle submissions, test sets, your own pictures -------------------------------
 @pytest.fixture(scope="module")
 def default_model(tmp_path_factory):
@@ -408,7 +496,8 @@ def test_default_model_reads_digits_written_out_as_pictures(default_model, tmp_p
     for i in range(count):
         path = save_gray_png(tmp_path / f"{i}.png", digit_as_photo(X_val[i], rng))
         digit = nn.preprocess_digit_image(nn.load_image_gray(path), path)
-        correct += nn.get_predictions(params, digit[None], activation, head)[0] == y_val[i]
+        correct += nn.predict_probabilities(params, digit[None], activation,
+                                            head).argmax() == y_val[i]
     assert correct / count >= 0.95
 
 
