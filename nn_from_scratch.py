@@ -8,7 +8,7 @@ The data is a Kaggle-style CSV: a header `label,pixel0,...,pixel783`, then one
 image per row: the digit (0-9) and its 28 x 28 = 784 gray levels (0-255), row by row.
 
 FIRST READING. The story is  data -> initialise -> forward -> loss -> backward ->
-update -> accuracy, and it is told by the first five cells, about 400 lines:
+update -> accuracy, and the first five cells tell it, in under 400 lines:
     1. split_train_val, scale_pixels, one_hot          the data, as arrays
     2. relu, relu_backward, softmax, cross_entropy,    the building blocks
        cross_entropy_backward
@@ -16,31 +16,45 @@ update -> accuracy, and it is told by the first five cells, about 400 lines:
        backward_propagation, update_parameters, update_parameters_with_adam
     4. gradient_descent, get_predictions, get_accuracy the training loop
     5. gradient_check                                  is the gradient right?
-then jump to `main` at the very end, which uses them in that order. Every cell
-after "Beyond the core" is opt-in (other activations and optimizers, augmentation,
-careful CSV reading, saving, pictures, the command line): skip it the first time.
+Put together, in Python (rng = np.random.default_rng(0)):
+    X, y = load_digits_csv("train.csv")                        # X (N, 784), y (N,)
+    X_train, y_train, X_val, y_val = split_train_val(X, y, 0.1, rng)
+    params = initialize_parameters([784, 256, 128, 10], rng)
+    gradient_descent(params, scale_pixels(X_train), y_train, 10, 64, 0.002, rng)
+    print(get_accuracy(get_predictions(params, scale_pixels(X_val)), y_val))   # ~0.97
+Every cell marked "Beyond the core" is opt-in: skip them the first time. `main`,
+at the very end, tells the same story with the command line's extras (a faster
+Adam, augmentation, a learning-rate schedule, pictures).
 
 LEFT OUT, on purpose (as Nielsen and makemore leave things out): convolutions
 (an MLP is the smallest network that learns digits well, and every line of it is
 the textbook's), automatic differentiation (the point is to write each gradient by
 hand and check it), batch normalisation, and GPUs. Each would hide the math.
 
-SHAPES, one convention used in every docstring and line-end comment:
+NOTATION, used in every docstring and line-end comment:
     one example per ROW, as the CSV arrives.
-    N   examples in a batch            D = 784 input pixels      K = 10 classes
-    n_l units in layer l (n_0 = D, n_L = K); layers are numbered 1..L
+    N   rows of X (a mini-batch, or all the data: whatever is passed in)
+    D = 784 input pixels     K = 10 classes     n_l units in layer l (n_0 = D, n_L = K)
+    L   the number of layers, numbered 1..L     J   the loss, a mean over the N rows
     X (N, D)  y (N,) integer labels  Y (N, K) one-hot  W_l (n_{l-1}, n_l)  b_l (n_l,)
-Parameters are keyed "W1", "b1", ..., "WL", "bL"; the gradient dL/dW1 is grads["W1"].
+    dW_l means dJ/dW_l and has the shape of W_l; grads["W1"] holds dW_1.
+Parameters are keyed "W1", "b1", ..., "WL", "bL".
 
 CONVENTIONS, to map this file onto the notes in your other hand:
   Andrew Ng (deeplearning.ai): one example per COLUMN, Z = W A + b with W (n_l, n_{l-1}).
-      Ours is the transpose: Z = A W + b with W (n_{l-1}, n_l). The 1/m of his dW and
-      db is our 1/N, applied once in cross_entropy_backward. His keep_prob is our
-      1 - dropout; his L2 cost (lambda / 2m) sum W^2 is our (l2 / 2) sum W^2, with
-      l2 = lambda / m. update_parameters_with_momentum/adam are his names and forms.
-  CS231n: the same layout as ours (X (N, D), W (D, H), scores = X W + b).
+      Ours is the transpose: Z = A W + b with W (n_{l-1}, n_l). He writes the loss J
+      (so do we) and m for the number of examples (our N). His dZ has no 1/m; he
+      puts it into dW = (1/m) dZ A.T. Ours puts the 1/N into dZ_L once, in
+      cross_entropy_backward, so dW = A.T dZ. His keep_prob is our 1 - dropout;
+      his L2 cost (lambda / 2m) sum W^2 is our (l2 / 2) sum W^2 with l2 = lambda / m,
+      m being the examples the cost averages over (the mini-batch, when training
+      on mini-batches). update_parameters_with_momentum/adam are his names; his
+      Adam calls the two running means v and s, where Kingma and Ba (and we) say m, v.
+  CS231n: the same layout as ours (X (N, D), W (D, H), scores = X W + b), and L for
+      the loss where we say J.
   PyTorch: data is batch-first like ours, but nn.Linear stores its weight as
-      (out, in) = our W.T and computes x @ weight.T + bias.
+      (out, in) = our W.T and computes x @ weight.T + bias. Its CrossEntropyLoss
+      takes the scores Z_L and applies softmax itself; our cross_entropy takes P.
   Kingma and Ba (Adam): m, v, m_hat, v_hat and t exactly as in their Algorithm 1.
 
 Every function takes what it needs as arguments and returns what it makes (no
@@ -57,12 +71,7 @@ import sys
 import tempfile
 import time
 
-if __name__ == "__main__":
-    # One BLAS thread for the matrix products, unless you set it yourself. This
-    # network's products are small (64 x 784 times 784 x 256): a second thread
-    # saves little when the machine is quiet and costs a lot when anything else
-    # is running, since the threads then wait for each other. (Must be set
-    # before NumPy loads; importing this file as a module changes nothing.)
+if __name__ == "__main__":    # one BLAS thread unless you chose: see "Making it fast"
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
 
@@ -94,9 +103,8 @@ def scale_pixels(X, dtype=np.float32):
     """Gray levels 0..255 -> 0..1: (N, D) -> (N, D) float32.
 
     The weight initialisation assumes inputs of about unit size; raw 0..255
-    would make the first layer's Z 255 times too large. float32 halves the
-    memory of float64 and doubles the speed of the products, and a network
-    needs no more than its 7 significant digits.
+    would make the first layer's Z 255 times too large. float32 (7 significant
+    digits) is plenty for training, and fast: see "Making it fast".
     """
     return X.astype(dtype) / 255
 
@@ -112,20 +120,16 @@ def one_hot(y, num_classes, dtype=np.float32):
 
 
 # %% 2. Building blocks: ReLU, softmax, cross-entropy
-# Each function f comes with f_backward, which turns dL/d(output) into
-# dL/d(input) by the chain rule. Other activations and losses come later
-# ("Beyond the core"), written the same way.
+# Each function f comes with f_backward, which turns dJ/d(output) into dJ/d(input)
+# by the chain rule. Other activations and losses, written the same way, come later.
 def relu(Z):
-    """ReLU(z) = max(0, z), elementwise. (N, n) -> (N, n).
-
-    Cheap, and for z > 0 its slope is 1, so gradients pass through many layers
-    without shrinking (sigmoid's slope is at most 1/4: four times less per layer).
-    """
+    """ReLU(z) = max(0, z), elementwise: (N, n) -> (N, n). Its slope is 1 for z > 0, so
+    gradients pass through many layers undiminished (sigmoid's slope is at most 1/4)."""
     return np.maximum(Z, 0)
 
 
 def relu_backward(dA, Z):
-    """dL/dZ = dL/dA * relu'(Z), where relu'(z) = 1 if z > 0 else 0. (N, n)."""
+    """dJ/dZ = dJ/dA * relu'(Z), where relu'(z) = 1 if z > 0 else 0. (N, n)."""
     return dA * (Z > 0)
 
 
@@ -138,24 +142,28 @@ def softmax(Z):
 
 
 def cross_entropy(P, y):
-    """Mean negative log-probability of the true class: L = -(1/N) sum_i log P[i, y_i].
+    """Mean negative log-probability of the true class: J = -(1/N) sum_i log P[i, y_i].
 
     P (N, K) from softmax, y (N,) labels. Right with certainty gives 0; a uniform
     guess over 10 digits gives log(10) = 2.30, where training starts.
     """
-    # The 1e-12 keeps log() finite when a probability underflows to exactly 0.
-    return float(-np.mean(np.log(P[np.arange(len(y)), y] + 1e-12)))
+    p_true = P[np.arange(len(y)), y]                  # (N,) probability of the right class
+    # A probability that underflowed to exactly 0 would give log(0) = -inf; the
+    # smallest positive float keeps it finite and changes no other value (adding
+    # a constant such as 1e-12 instead would make cross_entropy_backward wrong).
+    return float(-np.mean(np.log(np.maximum(p_true, np.finfo(P.dtype).tiny))))
 
 
 # The famous short gradient. For one example, write a = softmax(z) and y for
-# its one-hot row; then L = -sum_j y_j log a_j. The chain rule through a_j:
-#   dL/dz_k = sum_j (dL/da_j) (da_j/dz_k)
-#           = sum_j (-y_j / a_j) * a_j (1[j=k] - a_k)     softmax's derivative
+# its one-hot row; then J = -sum_j y_j log a_j. The chain rule through a_j:
+#   dJ/dz_k = sum_j (dJ/da_j) (da_j/dz_k)
+#           = sum_j (-y_j / a_j) * a_j (1[j=k] - a_k)     softmax's derivative: a_j = e^z_j / S,
+#             S = sum_i e^z_i, so da_j/dz_k = (1[j=k] e^z_j S - e^z_j e^z_k) / S^2
 #           = -sum_j y_j 1[j=k] + a_k sum_j y_j           the a_j cancel
 #           = -y_k + a_k                                  (the y_j sum to 1)
 # The loss is a mean over N examples, so each row also gets a factor 1/N.
 def cross_entropy_backward(P, y):
-    """dL/dZ_L for softmax followed by cross-entropy: (P - Y) / N. (N, K) -> (N, K)."""
+    """dJ/dZ_L for softmax followed by cross-entropy: (P - Y) / N. (N, K) -> (N, K)."""
     return (P - one_hot(y, P.shape[1], P.dtype)) / len(y)
 
 
@@ -169,8 +177,8 @@ def initialize_parameters(layer_sizes, rng, dtype=np.float32, init="he"):
     Zero biases are fine: the random weights already make every unit different.
     """
     # What He keeps constant: the mean square of Z, layer after layer. A unit
-    # sums n_{l-1} terms w * a, so E[z^2] = n_{l-1} Var(w) E[a^2]; relu zeroes
-    # the negative half of z, so E[a^2] = E[z_prev^2] / 2. Var(w) = 2 / n_{l-1}
+    # sums n_{l-1} terms w * a, so E[z^2] = n_{l-1} Var(w) E[a^2]; relu zeroes the
+    # negative half of z (symmetric about 0), so E[a^2] = E[z_prev^2] / 2. Var(w) = 2 / n_{l-1}
     # makes E[z^2] = E[z_prev^2]: the signal neither fades nor explodes with depth.
     params = {}
     for l in range(1, len(layer_sizes)):
@@ -188,8 +196,9 @@ def forward_propagation(X, params, activation=relu, output=softmax, dropout=0.0,
         Z_l = A_{l-1} @ W_l + b_l     (N, n_l); b_l is added to every row
         A_l = relu(Z_l)               hidden layers
         P   = softmax(Z_L)            output layer: each row sums to 1
-    cache keeps every A_l and Z_l: backpropagation needs them.
-    dropout > 0 (training only, with an rng): see the comment in the loop.
+    cache keeps every Z_l and A_l (A_l after dropout, if any, and the dropout
+    mask M_l): backpropagation needs them. dropout > 0 (training only, with an
+    rng): see the comment in the loop.
     """
     L = len(params) // 2
     A, cache = X, {"A0": X}
@@ -201,26 +210,27 @@ def forward_propagation(X, params, activation=relu, output=softmax, dropout=0.0,
             # and scale the survivors by 1 / (1 - dropout), so the expected value
             # of A is unchanged and prediction needs no rescaling. A unit that
             # cannot count on its neighbours must be useful on its own.
-            mask = (rng.random(A.shape) >= dropout) / (1 - dropout)
-            A = A * mask.astype(A.dtype)
-            cache[f"M{l}"] = mask.astype(A.dtype)
+            mask = ((rng.random(A.shape) >= dropout) / (1 - dropout)).astype(A.dtype)
+            A = A * mask                                    # (N, n_l)
+            cache[f"M{l}"] = mask
         cache[f"Z{l}"], cache[f"A{l}"] = Z, A
     return A, cache
 
 
 # Backpropagation is the chain rule, applied layer by layer from the output back.
-# Knowing dZ_l = dL/dZ_l (N, n_l) and Z_l = A_{l-1} @ W_l + b_l:
+# Knowing dZ_l = dJ/dZ_l (N, n_l) and Z_l = A_{l-1} @ W_l + b_l:
 #   dW_l = A_{l-1}.T @ dZ_l     entry (i, j) sums, over the batch, input i times
 #                               the error of unit j: W_l[i, j] touched every row
 #   db_l = dZ_l summed over rows  b_l is added to every row, so every row's
 #                               error pushes on it, and the pushes add up
 #   dA_{l-1} = dZ_l @ W_l.T     each input passes its share back along its weights
+#                               (times the dropout mask M_{l-1}, if any)
 #   dZ_{l-1} = relu_backward(dA_{l-1}, Z_{l-1})
 # Each gradient has the shape of what it is the gradient of (dW_l like W_l).
 def backward_propagation(params, cache, dZ, activation_backward=relu_backward, l1=0.0, l2=0.0):
-    """Gradients of the loss for every parameter, from dZ = dL/dZ_L (N, K) at the output.
+    """Gradients of the loss for every parameter, from dZ = dJ/dZ_L (N, K) at the output.
 
-    Returns grads with the keys and shapes of params: grads["W1"] is dL/dW1.
+    Returns grads with the keys and shapes of params: grads["W1"] is dJ/dW1.
     With l1 or l2 > 0, the gradient of the penalty l1 sum|W| + (l2 / 2) sum W^2,
     which is l1 sign(W) + l2 W, is added to each dW (biases are not penalised).
     """
@@ -292,36 +302,39 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
     Each epoch shuffles the rows, cuts them into batches of batch_size, and for
     each batch does forward -> loss -> backward -> update. Updates params in
     place and returns them. Raises FloatingPointError if the loss stops being a
-    number (a learning rate far too large). Options, all off by default:
-      optimizer(params, grads, rate, state)   the update rule (update_parameters: plain SGD)
-      schedule(step, total_steps)             a factor for the learning rate, e.g. 1 -> 0
+    number (a learning rate far too large). The options:
+      optimizer(params, grads, rate, state)   the update rule: Adam by default,
+                                              update_parameters for plain SGD
+      schedule(step, total_steps)             a factor for the learning rate (none: 1)
       transform(X_batch, epoch, rng)          e.g. random distortions (augmentation)
       on_epoch(epoch, params, stats)          called after each epoch; True stops training
       activation..loss_backward, dropout, l1, l2   passed on to the model functions
+    stats holds the epoch, the mean loss J (without the L1/L2 penalty) and the
+    training accuracy, both measured on each batch as it was trained on.
     """
     state = {}                                     # the optimizer's memory (Adam's m, v)
     total_steps = num_epochs * math.ceil(len(X) / batch_size)
-    step = 0
+    step = 0                                       # updates made so far
     for epoch in range(1, num_epochs + 1):
         order = rng.permutation(len(X))            # a new order every epoch
         loss_sum = correct = 0
         for start in range(0, len(X), batch_size):
             batch = order[start:start + batch_size]
-            X_batch, y_batch = X[batch], y[batch]               # (B, D), (B,)
+            X_batch, y_batch = X[batch], y[batch]     # (batch_size, D), (batch_size,)
             if transform is not None:
                 X_batch = transform(X_batch, epoch, rng)
             P, cache = forward_propagation(X_batch, params, activation, output, dropout, rng)
             batch_loss = loss(P, y_batch)
-            dZ = loss_backward(P, y_batch)                      # dL/dZ_L, (B, K)
+            if not np.isfinite(batch_loss):              # stop before it spoils params
+                raise FloatingPointError(f"the loss became {batch_loss} in epoch {epoch}")
+            dZ = loss_backward(P, y_batch)                      # dJ/dZ_L, (batch_size, K)
             grads = backward_propagation(params, cache, dZ, activation_backward, l1, l2)
             rate = learning_rate * (schedule(step, total_steps) if schedule else 1)
-            optimizer(params, grads, rate, state)               # W -= rate * (step) for each W, b
+            optimizer(params, grads, rate, state)   # each W and b: W = W - rate * dW (SGD)
             step += 1
-            if not np.isfinite(batch_loss):
-                raise FloatingPointError(f"the loss became {batch_loss} in epoch {epoch}")
             # Running figures on the batches just seen: free, since P is here.
             loss_sum += batch_loss * len(batch)
-            if y.ndim == 1:
+            if y.ndim == 1:                         # labels (regression targets are (N, K))
                 correct += np.count_nonzero(P.argmax(axis=1) == y_batch)
         stats = {"epoch": epoch, "loss": loss_sum / len(X), "train_accuracy": correct / len(X)}
         if on_epoch is not None and on_epoch(epoch, params, stats):
@@ -343,18 +356,19 @@ def get_accuracy(predictions, y):
 # %% 5. Is my gradient right? A gradient check
 # Backpropagation bugs are quiet: a wrong gradient often still lowers the loss,
 # just worse. The check: nudge one weight w by +-eps and watch the loss.
-#   dL/dw ~ (L(w + eps) - L(w - eps)) / (2 eps)       central difference
-# Its error shrinks like eps^2 (the one-sided (L(w + eps) - L(w)) / eps errs
-# like eps), so eps = 1e-6 leaves an error near 1e-12. That needs float64:
-# float32 keeps 7 digits, and the difference of two nearly equal losses would
-# lose all of them. Then compare the whole gradient of each parameter, as
-# Ng's course does, with the relative error
-#   ||analytic - numeric|| / (||analytic|| + ||numeric||)      (|| || = sqrt of sum of squares)
+#   dJ/dw ~ (J(w + eps) - J(w - eps)) / (2 eps)       central difference
+# Its error shrinks like eps^2 (the one-sided (J(w + eps) - J(w)) / eps errs
+# like eps), so with eps = 1e-6 it is near 1e-12; rounding adds about 1e-10.
+# That needs float64: float32 keeps 7 digits, and the difference of two nearly
+# equal losses would lose all of them. Then compare the whole gradient of each
+# parameter, as Ng's course does, with the relative error
+#   ||analytic - numeric|| / (||analytic|| + ||numeric||)    (||.|| = sqrt of sum of squares)
 # which does not care how big the gradient is. In float64 a right backward pass
-# gives about 1e-8 (up to 1e-7 when some z lies within eps of relu's kink at 0);
-# a wrong one (a missing 1/N, a forgotten dropout mask) gives 1e-3 to 1. So:
-# below 1e-6 is right. (Comparing one entry at a time would be fooled by entries
-# that are exactly 0, where rounding alone makes the numeric one about 1e-10.)
+# gives about 1e-9 (up to 1e-6 when an output saturates or some z lies within
+# eps of relu's kink at 0); a wrong one (a missing 1/N, a forgotten dropout
+# mask) gives 1e-3 to 1. So: below 1e-6 is right. (Ng's course uses eps = 1e-7
+# and 2e-7; CS231n compares entry by entry, |a - n| / max(|a|, |n|), which is
+# fooled by entries that are exactly 0: rounding alone makes those 1e-10 vs 0.)
 def gradient_check(loss_of, params, grads, eps=1e-6):
     """Relative error between grads and central differences, per parameter.
 
@@ -384,11 +398,20 @@ def gradient_check(loss_of, params, grads, eps=1e-6):
 # --activation, --head, --optimizer, --lr-schedule, --augment and the rest.
 # The first reading can jump to `main` at the end.
 #
-# The core is written as the math reads, and most of it is also as fast as
-# NumPy gets: a training step is a few matrix products on float32 mini-batches.
+# The core is written as the math reads, and most of it is as fast as NumPy
+# gets, for three reasons that change nothing in the math:
+# - float32 everywhere: half the memory traffic of float64, and about twice
+#   the speed in the matrix products, which do almost all of the arithmetic.
+# - Mini-batches: Python runs once per batch of 64, NumPy does the rest.
+# - One BLAS thread, set at the top when run as a script (it must be set before
+#   NumPy loads; importing the file changes nothing). This network's products
+#   are small (64 x 784 times 784 x 256): a second thread saves little when the
+#   machine is quiet and costs a lot when anything else runs, because the two
+#   threads then wait for each other. Set OPENBLAS_NUM_THREADS yourself to
+#   try more; on a big batch (--batch-size 512) more threads do pay.
 # Adam is the exception. Each NumPy operation is one pass over a whole array,
 # and the textbook form makes 14 passes over all 235,000 parameters per step,
-# half of them into fresh temporary arrays: in this network, more time than
+# each into a fresh temporary array: in this network that takes longer than
 # the forward pass. Kingma and Ba themselves (end of their section 2) give a
 # cheaper order of the same computation: fold both bias corrections into one
 # step size,
@@ -458,34 +481,36 @@ def as_targets(y, num_outputs):
 
 def binary_cross_entropy(A, y):
     """For sigmoid outputs, each an independent yes/no with target Y in {0, 1}:
-    L = -(1/N) sum_i sum_k [Y log A + (1 - Y) log(1 - A)]."""
-    Y = as_targets(y, A.shape[1])
-    A = np.clip(A, 1e-7, 1 - 1e-7)          # log(0) = -inf; float32 rounds 1 - 1e-12 to 1
-    return float(-np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A)) / len(A))
+    J = -(1/N) sum_i sum_k [Y log A + (1 - Y) log(1 - A)]."""
+    Y, tiny = as_targets(y, A.shape[1]), np.finfo(A.dtype).tiny
+    # As in cross_entropy: the smallest positive float keeps log() finite when A
+    # is exactly 0 or 1, and changes nothing else (a clip at 1e-7 would).
+    log_A, log_1_minus_A = np.log(np.maximum(A, tiny)), np.log(np.maximum(1 - A, tiny))
+    return float(-np.sum(Y * log_A + (1 - Y) * log_1_minus_A) / len(A))
 
 
 def mean_squared_error(A, y):
-    """L = (1 / 2N) sum_i sum_k (A - Y)^2; the 1/2 cancels the 2 of the derivative."""
+    """J = (1 / 2N) sum_i sum_k (A - Y)^2; the 1/2 cancels the 2 of the derivative."""
     return float(0.5 * np.sum((A - as_targets(y, A.shape[1])) ** 2) / len(A))
 
 
 def mean_absolute_error(A, y):
-    """L = (1/N) sum_i sum_k |A - Y|: less swayed by outliers than squared error."""
+    """J = (1/N) sum_i sum_k |A - Y|: less swayed by outliers than squared error."""
     return float(np.sum(np.abs(A - as_targets(y, A.shape[1]))) / len(A))
 
 
 # Sigmoid + binary cross-entropy and linear + squared error are "matched pairs",
 # like softmax + cross-entropy: the output's derivative cancels against the
-# loss's, and dL/dZ_L is the same (A - Y) / N. For sigmoid + BCE, one output:
-#   dL/da = (a - y) / (a (1 - a)),  da/dz = a (1 - a),  so dL/dz = a - y.
-# For linear + MSE, a = z and dL/dz = a - y directly.
+# loss's, and dJ/dZ_L is the same (A - Y) / N. For sigmoid + BCE, one output:
+#   dJ/da = (a - y) / (a (1 - a)),  da/dz = a (1 - a),  so dJ/dz = a - y.
+# For linear + MSE, a = z and dJ/dz = a - y directly.
 def matched_output_backward(A, y):
-    """dL/dZ_L = (A - Y) / N for sigmoid + binary cross-entropy and linear + squared error."""
+    """dJ/dZ_L = (A - Y) / N for sigmoid + binary cross-entropy and linear + squared error."""
     return (A - as_targets(y, A.shape[1])) / len(A)
 
 
 def mean_absolute_error_backward(A, y):
-    """dL/dZ_L for linear + absolute error: sign(A - Y) / N (not a matched pair)."""
+    """dJ/dZ_L for linear + absolute error: sign(A - Y) / N (not a matched pair)."""
     return np.sign(A - as_targets(y, A.shape[1])) / len(A)
 
 
@@ -588,7 +613,8 @@ OPTIMIZERS = {"sgd": update_parameters, "momentum": update_parameters_with_momen
               "adam": update_parameters_with_adam_in_place}   # the same steps as the core's Adam
 # Good starting learning rates differ: Adam, AdaGrad and RMSprop move each weight
 # by about the learning rate; SGD and momentum move it by rate * gradient.
-DEFAULT_LEARNING_RATES = {"sgd": 0.3, "momentum": 0.3, "adagrad": 0.01, "rmsprop": 0.001,
+# (Momentum's 0.5 in the course form is 0.05 in the summing form.)
+DEFAULT_LEARNING_RATES = {"sgd": 0.3, "momentum": 0.5, "adagrad": 0.01, "rmsprop": 0.001,
                           "adam": 0.002}
 SCHEDULES = {"cosine": cosine_schedule, "step": step_schedule, "inverse": inverse_schedule,
              "constant": None}
@@ -751,6 +777,9 @@ def keep_best(best, epoch, params, val_accuracy):
     Returns how many epochs have passed since the best one. Stopping once that
     reaches a "patience" limit, and going back to the best copy, avoids training
     on past the point where the network starts to memorise its training data.
+    The price: the epoch was chosen because it scored best on these very
+    validation digits, partly by luck, so their accuracy now flatters the
+    network. An honest figure needs digits that chose nothing (--test-csv).
     """
     if val_accuracy > best.get("accuracy", -1.0):
         best.update(accuracy=val_accuracy, epoch=epoch,
@@ -1231,7 +1260,9 @@ def describe(params):
 
 
 def train_network(args, X_train, y_train, X_val, y_val, rng):
-    """Initialise and train with the chosen flags, printing one line per epoch.
+    """initialize_parameters and gradient_descent with the flags' extras (the in-place
+    Adam, a learning-rate schedule, augmentation, dropout, early stopping), printing
+    one line per epoch and measuring validation accuracy after each.
 
     Returns (params, activation, head, history, seconds, interrupted). Ctrl-C stops
     training and keeps the best parameters so far; a loss that is no longer a
@@ -1365,7 +1396,7 @@ def check_gradients_of_small_network(activation="relu", head="softmax", dropout=
     for key in params:            # biases away from 0, so that a row whose units were all
         if key.startswith("b"):   # dropped does not sit exactly on relu's kink
             params[key] += rng.uniform(0.1, 0.2, params[key].shape)
-    X, y = rng.normal(size=(8, 12)), rng.integers(0, NUM_CLASSES, 8)
+    X, y = rng.random((8, 12)), rng.integers(0, NUM_CLASSES, 8)      # like pixels in 0..1
 
     def forward(p):               # the same seed every call: the same dropout mask
         return forward_propagation(X, p, functions["activation"], functions["output"],
@@ -1394,17 +1425,12 @@ def report_gradient_check(args):
     return 0 if passed else 1
 
 
-def main(args):
-    """Read everything, then train (or load), check, use and plot the network."""
-    if args.check_gradients:
-        return report_gradient_check(args)
-    picture = lambda name: os.path.join(args.plot_dir, name)               # noqa: E731
-    pictures = planned_pictures(args)
+def read_inputs(args, picture):
+    """Check every output path and read every input before any training, so a typo
+    in the last flag fails in a second, not after a minute. Returns a dict."""
     check_writable([p for p in (args.save, args.predict and args.out) if p]
-                   + [picture(name) for name in pictures],
+                   + [picture(name) for name in planned_pictures(args)],
                    [args.csv, args.test_csv, args.predict, args.load, *(args.image or [])])
-    # 1. Data. Every input is read and checked before training, so a typo in the
-    #    last flag fails in a second, not after a minute of training.
     X, y = load_digits_csv(args.csv)
     n_val = int(round(len(y) * args.val_fraction))
     if n_val < 1 or len(y) - n_val < 1:
@@ -1419,33 +1445,49 @@ def main(args):
     if (sizes[0], sizes[-1]) != (str(NUM_PIXELS), str(NUM_CLASSES)):
         raise InputError(f"{args.load} was built for other shapes ({describe(model[0])}); "
                          "digits need 784 pixel inputs and 10 outputs.")
+    return dict(X=X, y=y, test=test, to_predict=to_predict, images=images, model=model)
+
+
+def main(args):
+    """The story on the digits, with the command line's extras: data -> train -> accuracy
+    -> pictures. Returns the exit status."""
+    if args.check_gradients:
+        return report_gradient_check(args)
+    picture = lambda name: os.path.join(args.plot_dir, name)               # noqa: E731
+    inputs = read_inputs(args, picture)
+    # 1. Data: hold out validation digits, then scale 0..255 -> 0..1 once for all epochs.
     rng = np.random.default_rng(args.seed)
-    X_train, y_train, X_val, y_val = split_train_val(X, y, args.val_fraction, rng)
-    X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)           # convert once
-    del X
+    X_train, y_train, X_val, y_val = split_train_val(inputs["X"], inputs["y"],
+                                                     args.val_fraction, rng)
+    X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)
     if args.compare_architectures or args.compare_learning_rates:
         return run_comparisons(args, X_train, y_train, X_val, y_val, picture)
-    # 2. Train, or load.
-    if model:
-        (params, activation, head), history, seconds, interrupted = model, [], 0.0, False
+    # 2. initialize_parameters, then gradient_descent (in train_network, which adds the
+    #    flags' extras), or load a saved network instead.
+    if inputs["model"]:
+        (params, activation, head), history, seconds, interrupted = inputs["model"], [], 0.0, False
         print(f"loaded {args.load}: a {describe(params)} network ({activation}, {head})")
     else:
         params, activation, head, history, seconds, interrupted = train_network(
             args, X_train, y_train, X_val, y_val, rng)
-    # 3. Check, use, save, look.
-    val_predictions = predict_probabilities(params, X_val, activation, head).argmax(axis=1)
+    # 3. Accuracy on the validation digits, which training never saw.
+    functions = network_functions(activation, head)
+    val_predictions = get_predictions(params, X_val, functions["activation"], functions["output"])
     C = confusion_matrix(y_val, val_predictions)
     print("validation accuracy per digit: " + per_class_text(C))
-    use_network(args, params, activation, head, test, to_predict, images, X_val, y_val, picture)
+    # 4. The opt-in uses: a test CSV, noise robustness, a Kaggle submission, your pictures.
+    use_network(args, params, activation, head, inputs["test"], inputs["to_predict"],
+                inputs["images"], X_val, y_val, picture)
     if args.save:
         save_model(args.save, params, activation, head)
         print(f"model saved: {args.save}")
+    # 5. Pictures: sample digits (mistakes first), the confusion matrix, training curves.
     if not args.no_plot:
         plot_sample_predictions(X_val, y_val, val_predictions, picture("predictions.png"))
         plot_confusion_matrix(C, picture("confusion_matrix.png"), "validation confusion matrix")
-        if not model:
+        if not inputs["model"]:
             plot_training_curves(history, picture("training_curves.png"))
-        print("plots saved: " + ", ".join(picture(name) for name in pictures))
+        print("plots saved: " + ", ".join(picture(name) for name in planned_pictures(args)))
         show_plots_if_possible()
     print(f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}")
     print(f"train seconds: {seconds:.2f}")

@@ -163,6 +163,20 @@ def test_adam_takes_the_same_steps_as_kingma_and_ba_write_it():
         nn.update_parameters_with_adam(params, {"W": g}, 0.01, state)
         np.testing.assert_allclose(params["W"], W, rtol=1e-12, atol=1e-15)
 
+def test_the_in_place_adam_takes_the_same_steps_as_the_textbook_adam():
+    rng = np.random.default_rng(9)
+    params = nn.initialize_parameters([6, 5, 3], rng, dtype=np.float64)
+    textbook, in_place = {k: W.copy() for k, W in params.items()}, params
+    state_a, state_b = {}, {}
+    for _ in range(10):
+        grads = {k: rng.normal(size=W.shape) * 10.0 ** rng.integers(-5, 2)
+                 for k, W in params.items()}
+        nn.update_parameters_with_adam(textbook, grads, 0.01, state_a)
+        nn.update_parameters_with_adam_in_place(in_place, grads, 0.01, state_b)
+    for key in params:
+        np.testing.assert_allclose(in_place[key], textbook[key], rtol=1e-12, atol=1e-15)
+
+
 def test_momentum_is_the_running_mean_of_gradients_as_the_courses_write_it():
     rng = np.random.default_rng(5)
     W = rng.normal(size=(4, 2))
