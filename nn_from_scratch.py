@@ -601,7 +601,8 @@ def cosine_schedule(step, total_steps):
 
 def step_schedule(step, total_steps):
     """1, then 1/10 from half-way, then 1/100 from three quarters of the way."""
-    return 0.1 ** ((step >= total_steps / 2) + (step >= 0.75 * total_steps))
+    drops = int(step >= total_steps / 2) + int(step >= 0.75 * total_steps)   # 0, 1 or 2
+    return 0.1 ** drops                     # (int(): NumPy's True + True is True, not 2)
 
 
 def inverse_schedule(step, total_steps, decay=1e-3):

@@ -18,7 +18,7 @@ def run_cli(*args, cwd=None):
     """Run the script as a user would; return the finished process (text output)."""
     env = dict(os.environ, MPLBACKEND="Agg")
     return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+                          cwd=cwd, env=env, timeout=900)    # generous: machines get busy
 
 
 def write_csv(path, X, y=None):
@@ -130,6 +130,34 @@ def test_each_update_rule_lowers_the_loss(optimizer):
                                  rng=rng, optimizer=nn.OPTIMIZERS[optimizer])
     assert nn.cross_entropy(nn.forward_propagation(X, params)[0], y) < 0.7 * before
 
+
+def textbook_steps(rule, W, gradients, learning_rate):
+    """Each update rule written out plainly, as the courses give it, one step per gradient."""
+    v, s = np.zeros_like(W), np.zeros_like(W)
+    for g in gradients:
+        if rule == "sgd":
+            W = W - learning_rate * g
+        elif rule == "momentum":
+            v = 0.9 * v + 0.1 * g
+            W = W - learning_rate * v
+        elif rule == "adagrad":
+            s = s + g ** 2
+            W = W - learning_rate * g / (np.sqrt(s) + 1e-8)
+        elif rule == "rmsprop":
+            s = 0.9 * s + 0.1 * g ** 2
+            W = W - learning_rate * g / (np.sqrt(s) + 1e-8)
+    return W
+
+
+@pytest.mark.parametrize("rule", ["sgd", "momentum", "adagrad", "rmsprop"])
+def test_each_update_rule_takes_the_steps_its_formula_gives(rule):
+    rng = np.random.default_rng(20)
+    W = rng.normal(size=(4, 3))
+    gradients = [rng.normal(size=W.shape) * 10.0 ** rng.integers(-3, 2) for _ in range(6)]
+    params, state = {"W": W.copy()}, {}
+    for g in gradients:
+        nn.OPTIMIZERS[rule](params, {"W": g}, 0.05, state)
+    np.testing.assert_allclose(params["W"], textbook_steps(rule, W, gradients, 0.05), rtol=1e-12)
 
 
 def test_an_epoch_of_gradient_descent_is_the_same_steps_done_one_by_one():
@@ -256,6 +284,24 @@ def test_random_affine_matches_a_pixel_by_pixel_reference():
             np.testing.assert_allclose(result, expected, atol=1e-12)
 
 
+def test_augmentation_distorts_the_first_two_thirds_of_the_epochs_and_then_stops():
+    X = np.random.default_rng(9).random((5, 784)).astype(np.float32)
+    transform = nn.augment_first_epochs(9)
+    for epoch in range(1, 10):
+        out = transform(X, epoch, np.random.default_rng(epoch))
+        assert np.array_equal(out, X) == (epoch > 6), epoch
+
+
+def test_split_holds_out_the_fraction_and_shares_no_row_between_the_parts():
+    X, y = np.arange(200).reshape(100, 2), np.arange(100) % 10
+    X_train, y_train, X_val, y_val = nn.split_train_val(X, y, 0.2, np.random.default_rng(0))
+    assert len(X_val) == 20 and len(X_train) == 80
+    rows = np.concatenate([X_train[:, 0], X_val[:, 0]])
+    assert sorted(rows.tolist()) == list(range(0, 200, 2))          # every row once, none twice
+    assert np.array_equal(y_train, (X_train[:, 0] // 2) % 10)       # labels travel with rows
+    assert not np.array_equal(X_val[:, 0], np.arange(0, 40, 2))     # shuffled, not the first 20
+
+
 def test_random_affine_moves_ink_but_keeps_most_of_it():
     X = np.zeros((1, 784), np.float32)
     X[0, 10 * 28 + 10: 10 * 28 + 18] = 1.0               # a short bar
@@ -307,9 +353,10 @@ def test_cli_saves_both_pictures_on_a_headless_machine(small_csv, tmp_path):
 def test_same_seed_gives_the_same_cli_output(small_csv):
     runs = [run_cli("--csv", small_csv, "--epochs", "2", "--hidden", "16", "--no-plot")
             for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
     strip_times = [[line.split("  ")[:5] for line in r.stdout.splitlines()
                     if line.startswith("epoch")] for r in runs]
-    assert strip_times[0] == strip_times[1]
+    assert len(strip_times[0]) == 2 and strip_times[0] == strip_times[1]
     assert runs[0].stdout.splitlines()[-2] == runs[1].stdout.splitlines()[-2]
 
 
@@ -353,13 +400,14 @@ def test_matched_output_layers_give_a_minus_y_over_n_by_central_differences():
         np.testing.assert_allclose(loss_backward(output(Z), y), numeric, atol=1e-7, err_msg=head)
 
 
-def test_learning_rate_schedules_start_at_one_and_shrink():
-    for schedule in [nn.cosine_schedule, nn.step_schedule,
-                     functools.partial(nn.inverse_schedule, decay=0.1)]:
-        assert schedule(0, 100) == pytest.approx(1.0)
-        assert schedule(99, 100) < 0.2
-    assert nn.inverse_schedule(10, 100, decay=0.1) == pytest.approx(0.5)
-    assert nn.cosine_schedule(50, 100) == pytest.approx(0.5)
+def test_learning_rate_schedules_follow_their_formulas_at_every_step():
+    steps = np.arange(100)
+    cosine = [nn.cosine_schedule(t, 100) for t in steps]
+    np.testing.assert_allclose(cosine, (1 + np.cos(np.pi * steps / 100)) / 2)
+    step = [nn.step_schedule(t, 100) for t in steps]
+    np.testing.assert_allclose(step, np.where(steps < 50, 1.0, np.where(steps < 75, 0.1, 0.01)))
+    inverse = [nn.inverse_schedule(t, 100, decay=0.1) for t in steps]
+    np.testing.assert_allclose(inverse, 1 / (1 + 0.1 * steps))
 
 
 def test_the_network_learns_xor_with_a_sigmoid_output():
@@ -443,14 +491,39 @@ def test_cli_early_stopping_keeps_the_best_epoch(small_csv):
                      "--patience", "1", "--lr", "0.05")
     assert result.returncode == 0, result.stderr
     epochs = [line for line in result.stdout.splitlines() if line.startswith("epoch")]
-    assert len(epochs) < 30 and "using the parameters of epoch" in result.stdout
+    val_accuracies = [float(line.split("val acc ")[1].split()[0]) for line in epochs]
+    best = int(np.argmax(val_accuracies))                 # the first epoch with the best score
+    assert len(epochs) == best + 2                         # patience 1: one epoch past the best
+    assert f"using the parameters of epoch {best + 1} " in result.stdout
+    final = float(result.stdout.splitlines()[-2].split()[-1])
+    assert final == val_accuracies[best]                   # and those parameters are the ones used
 
 
 @pytest.mark.parametrize("flag", ["--compare-architectures", "--compare-learning-rates"])
 def test_cli_comparisons_print_a_row_per_setting(small_csv, flag):
-    result = run_cli("--csv", small_csv, flag, "--epochs", "1", "--no-plot")
+    result = run_cli("--csv", small_csv, flag, "--epochs", "2", "--no-plot")
     assert result.returncode == 0, result.stderr
-    assert len(result.stdout.strip().splitlines()) == 6
+    rows = [line.split() for line in result.stdout.strip().splitlines()[1:]]
+    assert len(rows) == 5
+    accuracies, seconds = [float(row[1]) for row in rows], [float(row[2]) for row in rows]
+    assert all(0 < s for s in seconds)
+    assert max(accuracies) > 0.5 and len(set(accuracies)) > 1     # they learned, differently
+
+
+def test_validation_digits_are_never_augmented(small_csv, monkeypatch, capsys):
+    distorted_batch_sizes = []
+    real = nn.random_affine
+
+    def recording(X, rng, *args):
+        distorted_batch_sizes.append(len(X))
+        return real(X, rng, *args)
+    monkeypatch.setattr(nn, "random_affine", recording)
+    with pytest.raises(SystemExit) as exit_status:
+        nn.run(["--csv", small_csv, "--epochs", "3", "--batch-size", "1000", "--val-fraction",
+                "0.5", "--hidden", "8", "--no-plot"])
+    assert exit_status.value.code == 0
+    assert distorted_batch_sizes == [150, 150]     # 150 training rows, epochs 1 and 2 of 3
+    capsys.readouterr()
 
 
 def test_cli_gradient_check_prints_relative_errors_and_passes():
@@ -525,16 +598,19 @@ def test_cli_classifies_pictures_in_order_with_a_probability(default_model, tmp_
     lines = [line for line in result.stdout.splitlines() if ": prediction " in line]
     assert lines[0].startswith(f"{paths[0]}: prediction 3 (probability ")
     assert lines[1].startswith(f"{paths[1]}: prediction 7 (probability ")
-    assert all(0.1 < float(line.split("probability ")[1].rstrip(")")) <= 1 for line in lines)
+    assert all(0.5 < float(line.split("probability ")[1].rstrip(")")) <= 1 for line in lines)
 
 
 def test_preprocessing_puts_the_centre_of_mass_at_the_centre():
     page = np.ones((120, 90))
-    page[10:40, 60:75] = 0.0                                   # a dark bar near a corner
+    page[10:40, 60:63] = 0.0                                   # an L near a corner: its centre
+    page[37:40, 60:75] = 0.0                                   # of mass is not its box's centre
     digit = nn.preprocess_digit_image(page).reshape(28, 28)
     rows, cols = np.indices(digit.shape)
     assert abs((rows * digit).sum() / digit.sum() - 13.5) <= 0.5
     assert abs((cols * digit).sum() / digit.sum() - 13.5) <= 0.5
+    box_rows, box_cols = np.nonzero(digit > 0.1)
+    assert abs((box_rows.min() + box_rows.max()) / 2 - 13.5) > 1     # the box is off-centre
     assert digit.max() == pytest.approx(1.0) and max(np.ptp(np.nonzero(digit), axis=1)) + 1 == 20
 
 
