@@ -50,8 +50,8 @@ CONVENTIONS, to map this file onto the notes in your other hand:
       m being the examples the cost averages over (the mini-batch, when training
       on mini-batches). update_parameters_with_momentum/adam are his names; his
       Adam calls the two running means v and s, where Kingma and Ba (and we) say m, v.
-  CS231n: the same layout as ours (X (N, D), W (D, H), scores = X W + b), and L for
-      the loss where we say J.
+  CS231n: the same layout as ours (X (N, D), W1 (D, H) for H hidden units, scores =
+      X W + b), and L for the loss where we say J.
   PyTorch: data is batch-first like ours, but nn.Linear stores its weight as
       (out, in) = our W.T and computes x @ weight.T + bias. Its CrossEntropyLoss
       takes the scores Z_L and applies softmax itself; our cross_entropy takes P.
@@ -922,7 +922,7 @@ def write_submission(path, predictions):
 
 
 def load_image_gray(path):
-    """Read a PNG or JPEG as gray levels (H, W) in 0..1, transparent parts as white paper."""
+    """Read a PNG or JPEG as gray levels (rows, cols) in 0..1, transparent parts as white paper."""
     import matplotlib.image
     if not os.path.isfile(path):
         raise InputError(f"image {path} does not exist; check the path given to --image.")
@@ -957,7 +957,7 @@ def resize_matrix(n_in, n_out):
 
 
 def preprocess_digit_image(gray, path="image"):
-    """Make a photo or drawing look like an MNIST digit: (H, W) in 0..1 -> (784,) float32.
+    """Make a photo or drawing look like an MNIST digit: (rows, cols) in 0..1 -> (784,) float32.
 
     The steps MNIST's makers took, in order:
     1. Ink must be light on dark: if the border is mostly light (paper), invert.
