@@ -67,9 +67,11 @@ import argparse
 import functools
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
+import warnings
 
 if __name__ == "__main__":    # one BLAS thread unless you chose: see "Making it fast"
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -692,41 +694,118 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
     None, or the unchecked label column if there is one. Raises InputError, naming
     the file and the flag that gave it, on bad input.
     """
-    if not os.path.isfile(path):
-        what = "is a folder, not a file" if os.path.isdir(path) else "does not exist"
-        raise InputError(f"{path} {what}; pass a CSV file with {flag} PATH.")
+    check_input_file(path, flag, "a CSV file")
+    compression = csv_compression(path)
     # Fast path: parse every cell straight into uint8 (1 byte a pixel, 4x less
     # memory than float32). Anything unusual (a float, a blank, 300, 'abc')
     # makes pandas refuse, and the slow path below finds the cell to blame.
     # utf-8-sig drops the byte-order mark Excel puts at the start of a CSV.
     # Reading 10,000 rows at a time keeps pandas' parsing buffers small: one gulp
     # of a 60,000-row file needs about 3x the memory of the finished array.
+    # index_col=False: a row with one value too many is an error, not a row label.
     try:
-        with pd.read_csv(path, dtype=np.uint8, encoding="utf-8-sig", chunksize=10_000) as reader:
-            chunks = list(reader)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            with pd.read_csv(path, dtype=np.uint8, encoding="utf-8-sig", chunksize=10_000,
+                             index_col=False, compression=compression) as reader:
+                chunks = list(reader)
         columns, data = chunks[0].columns, np.concatenate([c.to_numpy() for c in chunks])
     except Exception:
-        frame = _read_csv_carefully(path)
+        frame = _read_csv_carefully(path, compression)
         columns, data = frame.columns, frame.to_numpy()
     return _check_digits(columns, data, path, labelled)
 
 
-def _read_csv_carefully(path):
+def check_input_file(path, flag, kind):
+    """One true sentence if path is not a regular file that can be read."""
+    if not path:
+        raise InputError(f"{flag} was given an empty path; pass {kind} with {flag} PATH.")
+    if os.path.isdir(path):
+        raise InputError(f"{path} is a folder, not a file; pass {kind} with {flag} PATH.")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise InputError(f"{path} is not a regular file (a pipe or a device); save the data "
+                         f"to a file and pass that with {flag}.")
+    if not os.path.exists(path):
+        raise InputError(f"{path} does not exist; pass {kind} with {flag} PATH.")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path} cannot be read (permission denied); check its permissions.")
+
+
+# The first bytes of a file say what it is, whatever its name says.
+FILE_SIGNATURES = [(b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"),
+                   (b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"(\xb5/\xfd", "zstd"),
+                   (b"7z\xbc\xaf", "7z"), (b"Rar!", "rar"), (b"\xd0\xcf\x11\xe0", "xls"),
+                   (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\x89PNG", "png"),
+                   (b"\xff\xd8\xff", "jpeg"), (b"%PDF", "pdf")]
+
+
+def csv_compression(path):
+    """How pandas should open path: None for plain text, or the compression it uses.
+    Raises InputError, saying what the file is, for anything pandas cannot read as CSV."""
+    import zipfile
+    with open(path, "rb") as f:
+        start = f.read(512)
+    kind = next((name for magic, name in FILE_SIGNATURES if start.startswith(magic)), None)
+    if len(start) > 262 and start[257:262] == b"ustar":
+        kind = "tar"
+    if kind in (None, "gzip", "bz2", "xz"):
+        return kind
+    if kind == "zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if not n.endswith("/")]
+        except zipfile.BadZipFile:
+            raise InputError(f"{path} is a damaged zip archive (an interrupted download?); "
+                             "download it again.")
+        if "[Content_Types].xml" in names:
+            kind = "xls"
+        elif len(names) == 1 and names[0].lower().endswith(".csv"):
+            return {"method": "zip", "archive_name": names[0]}
+        else:
+            listed = ", ".join(names[:5]) if names else "nothing"
+            raise InputError(f"{path} is a zip archive holding {listed}; unzip it and pass the "
+                             "CSV you mean (Kaggle: train.csv to train, test.csv to --predict).")
+    advice = {"xls": "an Excel workbook; save it as CSV (comma delimited)",
+              "utf-16": "UTF-16 text; save it as CSV UTF-8",
+              "png": "a PNG picture; pictures go to --image",
+              "jpeg": "a JPEG picture; pictures go to --image", "pdf": "a PDF document"}
+    raise InputError(f"{path} is {advice.get(kind, f'a {kind} archive; unpack it first and pass the CSV inside')}.")
+
+
+def _read_csv_carefully(path, compression=None):
     """Read a CSV that failed the fast path and convert it to uint8, or say why not."""
+    import lzma
+    import zlib
     try:
-        frame = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True,
-                            dtype=str, keep_default_na=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True, dtype=str,
+                                keep_default_na=False, index_col=False, compression=compression)
+    except pd.errors.ParserWarning:
+        raise InputError(f"{path} has rows with more values than the header has names; each "
+                         "row needs exactly one value per column of the header.")
+    except (EOFError, OSError, zlib.error, lzma.LZMAError) as err:
+        if compression and not isinstance(err, PermissionError):
+            raise InputError(f"{path} is a damaged or truncated {compression} file (an "
+                             "interrupted download?); download it again.")
+        raise InputError(f"{path} cannot be read ({getattr(err, 'strerror', None) or err}); "
+                         "check its permissions.")
     except pd.errors.EmptyDataError:
         raise InputError(f"{path} is empty; it needs a header line and one image per row.")
-    except OSError as err:
-        raise InputError(f"{path} cannot be read ({err.strerror or err}); check its permissions.")
-    except (UnicodeDecodeError, pd.errors.ParserError) as err:
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not plain UTF-8 text (a spreadsheet, a compressed file, or "
+                         "text in another encoding?); save it as CSV UTF-8.")
+    except pd.errors.ParserError as err:
         reason = str(err).strip().splitlines()[-1].rstrip(".")
         raise InputError(f"{path} is not a readable CSV ({reason}); save it as plain "
                          "comma-separated text.")
     if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
         raise InputError(f"{path} is separated by semicolons; save it with commas "
                          "(in Excel: CSV UTF-8, comma delimited).")
+    last = str(frame.columns[-1])
+    if last.startswith("Unnamed:") and (frame[frame.columns[-1]].str.strip() == "").all():
+        raise InputError(f"{path} ends every line with a comma, which makes an empty last "
+                         "column; remove the trailing commas.")
     values = frame.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
     bad = values.isna().to_numpy()
     if bad.any():
@@ -751,8 +830,20 @@ def _read_csv_carefully(path):
 def _check_digits(columns, data, path, labelled):
     """Check the header and labels of a parsed CSV (data: (N, columns) uint8); return (X, y)."""
     columns = [str(c).strip() for c in columns]
+    if all(c.replace(".", "", 2).isdigit() for c in columns):     # "0", "0.1", "255.0.2"...
+        raise InputError(f"{path} starts with numbers, not a header line; add the header "
+                         "label,pixel0,...,pixel783 (or pixel0,...,pixel783 without labels).")
     has_label = columns[:1] == ["label"]
     pixels = columns[1:] if has_label else columns
+    named = [int(c[5:]) if c.startswith("pixel") and c[5:].isdigit() else None for c in pixels]
+    if None not in named and named != list(range(len(named))):
+        # Columns have names: use them, not their order.
+        if sorted(named) != list(range(NUM_PIXELS)):
+            raise InputError(f"{path} names its pixel columns, but not pixel0..pixel783 each "
+                             "once; the header should read label,pixel0,...,pixel783.")
+        order = np.argsort(named) + (1 if has_label else 0)
+        data = data[:, ([0] if has_label else []) + order.tolist()]
+        pixels = [f"pixel{i}" for i in range(NUM_PIXELS)]
     if len(pixels) != NUM_PIXELS:
         raise InputError(f"{path} has {len(pixels)} pixel columns but a 28x28 image needs "
                          f"{NUM_PIXELS}; the header should read label,pixel0,...,pixel783.")
@@ -795,14 +886,25 @@ def write_atomically(path, write):
     """Call write(file) on a temporary file beside path, then rename it onto path.
 
     A rename within one folder is atomic: anyone looking sees the old file or
-    the new one, never half of one, even if the power fails mid-write.
+    the new one, never half of one, even if the power fails mid-write. A full
+    disk raises InputError, and the old file stays as it was.
     """
-    folder = os.path.dirname(os.path.abspath(path))
+    path = os.path.realpath(path)               # through a symbolic link, write its target
+    folder = os.path.dirname(path)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     try:
+        # mkstemp makes the file private (0600); give it what the user expects: the
+        # old file's permissions, or those of any new file under the umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = os.stat(path).st_mode & 0o7777 if os.path.isfile(path) else 0o666 & ~umask
+        os.chmod(temporary, mode)
         with os.fdopen(handle, "wb") as f:
             write(f)
         os.replace(temporary, path)
+    except OSError as err:
+        raise InputError(f"could not write {path} ({err.strerror or err}); the previous file, "
+                         "if any, is unchanged: free some disk space or choose another path.")
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
@@ -828,8 +930,7 @@ def load_model(path):
     allow_pickle=False makes NumPy refuse pickled objects instead of running them.
     Raises InputError, in one sentence, for anything that is not such a model.
     """
-    if not os.path.isfile(path):
-        raise InputError(f"model file {path} does not exist; train one with --save {path}.")
+    check_input_file(path, "--load", "a model saved with --save")
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":                 # every .npz is a zip file
             raise InputError(f"{path} is not an .npz model file; use one saved by --save.")
@@ -903,13 +1004,20 @@ def accuracy_under_noise(params, X, y, sigmas, rng, activation="relu", head="sof
 
 def train_and_score(X_train, y_train, X_val, y_val, hidden, learning_rate, num_epochs,
                     batch_size, seed, optimizer="adam"):
-    """Train one setting from scratch; return (validation accuracy, seconds). For experiments."""
+    """Train one setting from scratch; return (validation accuracy, seconds). For experiments.
+    A setting whose training diverges scores nan."""
     rng = np.random.default_rng(seed)
     params = initialize_parameters([X_train.shape[1]] + list(hidden) + [NUM_CLASSES], rng)
     started = time.perf_counter()
-    params = gradient_descent(params, X_train, y_train, num_epochs, batch_size, learning_rate,
-                              rng, OPTIMIZERS[optimizer], cosine_schedule)
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            params = gradient_descent(params, X_train, y_train, num_epochs, batch_size,
+                                      learning_rate, rng, OPTIMIZERS[optimizer], cosine_schedule)
+    except FloatingPointError:
+        return float("nan"), time.perf_counter() - started
     seconds = time.perf_counter() - started
+    if not all(np.all(np.isfinite(W)) for W in params.values()):
+        return float("nan"), seconds
     return get_accuracy(get_predictions(params, X_val), y_val), seconds
 
 
@@ -924,8 +1032,7 @@ def write_submission(path, predictions):
 def load_image_gray(path):
     """Read a PNG or JPEG as gray levels (rows, cols) in 0..1, transparent parts as white paper."""
     import matplotlib.image
-    if not os.path.isfile(path):
-        raise InputError(f"image {path} does not exist; check the path given to --image.")
+    check_input_file(path, "--image", "a PNG or JPEG picture")
     try:
         image = np.asarray(matplotlib.image.imread(path))
     except Exception as err:
@@ -1197,7 +1304,7 @@ def add_training_flags(fit):
     fit.add_argument("--patience", type=count_at_least(1), default=None,
                      help="early stopping: stop after this many epochs without a better "
                           "validation accuracy, and keep the best parameters")
-    fit.add_argument("--seed", type=int, default=0,
+    fit.add_argument("--seed", type=count_at_least(0), default=0,
                      help="random seed: same seed, same machine, same numbers")
 
 
@@ -1229,19 +1336,38 @@ def add_usage_flags(use, extra):
     extra.add_argument("--plot-dir", default=".", help="folder for the PNG pictures")
 
 
+def same_file(a, b):
+    """True if paths a and b name one file, also through symbolic or hard links."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+
+
 def check_writable(paths, inputs=()):
-    """Fail now, not after training, if a file cannot be written where asked,
-    or if writing it would overwrite one of the inputs (the user's data)."""
-    for path in paths:
-        folder = os.path.dirname(os.path.abspath(path))
-        if any(os.path.abspath(path) == os.path.abspath(given) for given in inputs if given):
+    """Fail now, not after training, if a file cannot be written where asked, if two
+    outputs share a path, or if writing would overwrite an input (the user's data)."""
+    for i, path in enumerate(paths):
+        folder = os.path.dirname(os.path.abspath(path)) if path else ""
+        if not path or path.endswith(("/", os.sep)):
+            raise InputError(f"the output path {path!r} names no file; give a file name such "
+                             "as model.npz.")
+        if any(same_file(path, given) for given in inputs if given):
             raise InputError(f"{path} is also an input of this run; writing it would destroy "
                              "it, so choose another output path.")
+        if any(same_file(path, other) for other in paths[:i]):
+            raise InputError(f"{path} is asked for twice as an output; one would overwrite the "
+                             "other, so give each output its own path.")
         if os.path.isdir(path):
             raise InputError(f"{path} is a folder; give a file name to write to.")
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise InputError(f"{path} is not a regular file (a device or a pipe); give the path "
+                             "of a file to write.")
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"cannot write {path}: the folder {folder} does not exist or is "
                              "not writable; choose another path.")
+        if len(os.path.basename(path).encode()) > os.pathconf(folder, "PC_NAME_MAX") - 12:
+            raise InputError(f"cannot write {path}: the file name is too long for this file "
+                             "system; choose a shorter name.")
         if os.path.exists(path) and not os.access(path, os.W_OK):
             raise InputError(f"cannot overwrite {path}: it is read-only; choose another path.")
 
@@ -1268,6 +1394,25 @@ def describe(params):
                     + [params[f"W{l}"].shape[1] for l in range(1, L + 1)])
 
 
+def check_fits_in_memory(sizes, batch_size):
+    """Refuse, before allocating, a network too big to train in this machine's memory."""
+    count = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    need = 4 * (8 * count + 6 * batch_size * sum(sizes))   # float32: W, dW, m, v, temporaries
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):         # not on this system: try anyway
+        return
+    if need > have:
+        raise InputError(f"a {'-'.join(map(str, sizes))} network has {count:,} parameters and "
+                         f"needs about {need / 2**30:,.0f} GiB to train, more than this machine's "
+                         f"{have / 2**30:.0f} GiB; choose smaller --hidden sizes.")
+
+
+def smaller_rate(learning_rate, optimizer):
+    """A learning rate to suggest after divergence: a tenth, and no more than the default."""
+    return min(learning_rate / 10, DEFAULT_LEARNING_RATES[optimizer])
+
+
 def train_network(args, X_train, y_train, X_val, y_val, rng):
     """initialize_parameters and gradient_descent with the flags' extras (the in-place
     Adam, a learning-rate schedule, augmentation, dropout, early stopping), printing
@@ -1281,6 +1426,7 @@ def train_network(args, X_train, y_train, X_val, y_val, rng):
     init = args.init if args.init != "auto" else ("he" if activation == "relu" else "xavier")
     learning_rate = args.lr or DEFAULT_LEARNING_RATES[args.optimizer]
     sizes = [NUM_PIXELS] + args.hidden + [NUM_CLASSES]
+    check_fits_in_memory(sizes, args.batch_size)
     print(f"training a {'-'.join(map(str, sizes))} network on {len(y_train)} digits, "
           f"validating on {len(y_val)}", flush=True)
     params = initialize_parameters(sizes, rng, init=init)
@@ -1318,7 +1464,11 @@ def train_network(args, X_train, y_train, X_val, y_val, rng):
               flush=True)
     except FloatingPointError as err:
         raise InputError(f"training diverged ({err}); try a smaller learning rate, "
-                         f"e.g. --lr {learning_rate / 10:g}.")
+                         f"e.g. --lr {smaller_rate(learning_rate, args.optimizer):g}.")
+    if not all(np.all(np.isfinite(W)) for W in params.values()):     # the very last update
+        raise InputError("training diverged (the weights became nan or inf in the last step); "
+                         f"try a smaller learning rate, e.g. --lr "
+                         f"{smaller_rate(learning_rate, args.optimizer):g}.")
     seconds = time.perf_counter() - started
     if best and (interrupted or args.patience):
         params = best["params"]
@@ -1366,7 +1516,8 @@ def use_network(args, params, activation, head, test, to_predict, images, X_val,
 
 
 def run_comparisons(args, X_train, y_train, X_val, y_val, picture):
-    """Train a few settings briefly (at most 5 epochs, no augmentation); print a table."""
+    """Train a few settings briefly (at most 5 epochs, no augmentation); print a table.
+    A setting that diverges shows nan."""
     epochs = min(args.epochs, 5)
     base_rate = args.lr or DEFAULT_LEARNING_RATES[args.optimizer]
     experiments = []
@@ -1437,19 +1588,39 @@ def report_gradient_check(args):
 def read_inputs(args, picture):
     """Check every output path and read every input before any training, so a typo
     in the last flag fails in a second, not after a minute. Returns a dict."""
-    check_writable([p for p in (args.save, args.predict and args.out) if p]
+    comparing = args.compare_architectures or args.compare_learning_rates
+    ignored = [flag for flag, value in [("--save", args.save), ("--load", args.load),
+                                        ("--predict", args.predict), ("--test-csv", args.test_csv),
+                                        ("--image", args.image), ("--robustness", args.robustness or None),
+                                        ("--patience", args.patience)] if value is not None]
+    if comparing and ignored:
+        raise InputError(f"the --compare-* experiments train several throw-away networks, so "
+                         f"{', '.join(ignored)} would be ignored; run them separately.")
+    outputs = [args.save] if args.save is not None else []
+    check_writable(outputs + ([args.out] if args.predict is not None else [])
                    + [picture(name) for name in planned_pictures(args)],
                    [args.csv, args.test_csv, args.predict, args.load, *(args.image or [])])
-    X, y = load_digits_csv(args.csv)
+    try:
+        X, y = load_digits_csv(args.csv)
+    except InputError:
+        if SIGNALS_RECEIVED:     # pandas can turn Ctrl-C into a "parse error": it was no such thing
+            raise KeyboardInterrupt
+        raise
+    if SIGNALS_RECEIVED:
+        raise KeyboardInterrupt
     n_val = int(round(len(y) * args.val_fraction))
+    if len(y) < 2:
+        raise InputError(f"{args.csv} has only {len(y)} row(s), too few to hold some out for "
+                         "validation and still train; use more rows.")
     if n_val < 1 or len(y) - n_val < 1:
-        raise InputError(f"{args.csv} has only {len(y)} row(s), too few to hold out --val-fraction "
-                         f"{args.val_fraction:g} for validation and still train; use more rows.")
-    test = load_digits_csv(args.test_csv, flag="--test-csv") if args.test_csv else None
+        raise InputError(f"--val-fraction {args.val_fraction:g} of {len(y)} rows holds out "
+                         f"{n_val} for validation, leaving {len(y) - n_val} to train; choose a "
+                         f"fraction between {1 / len(y):.2g} and {1 - 1 / len(y):.2g}.")
+    test = load_digits_csv(args.test_csv, flag="--test-csv") if args.test_csv is not None else None
     to_predict = (load_digits_csv(args.predict, labelled=False, flag="--predict")
-                  if args.predict else None)
+                  if args.predict is not None else None)
     images = [preprocess_digit_image(load_image_gray(path), path) for path in args.image or []]
-    model = load_model(args.load) if args.load else None
+    model = load_model(args.load) if args.load is not None else None
     sizes = describe(model[0]).split("-") if model else [str(NUM_PIXELS), str(NUM_CLASSES)]
     if (sizes[0], sizes[-1]) != (str(NUM_PIXELS), str(NUM_CLASSES)):
         raise InputError(f"{args.load} was built for other shapes ({describe(model[0])}); "
@@ -1511,9 +1682,51 @@ def use_headless_backend_if_no_display():
         os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+class OutputThatMayGoAway:
+    """Standard output that, once its reader has gone (`| head -1`) or its disk is full,
+    drops what is printed instead of stopping the program: training and saving go on."""
+
+    def __init__(self, stream):
+        self.stream, self.gone = stream, False
+
+    def write(self, text):
+        try:
+            return len(text) if self.gone else self.stream.write(text)
+        except OSError:                      # BrokenPipeError, or no space left on device
+            self.gone_away()
+            return len(text)
+
+    def flush(self):
+        try:
+            if not self.gone:
+                self.stream.flush()
+        except OSError:
+            self.gone_away()
+
+    def gone_away(self):
+        self.gone = True                     # and send what Python flushes at exit nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+SIGNALS_RECEIVED = []        # filled by stop_like_ctrl_c; read by read_inputs
+
+
+def stop_like_ctrl_c(signum, frame):
+    """SIGINT (Ctrl-C) and SIGTERM (kill, timeout, docker stop): stop the same way."""
+    SIGNALS_RECEIVED.append(signum)
+    raise KeyboardInterrupt
+
+
 def run(argv=None):
     """Entry point: flags -> main; input errors become one line on stderr and exit status 2."""
     use_headless_backend_if_no_display()
+    if not isinstance(sys.stdout, OutputThatMayGoAway) and hasattr(sys.stdout, "fileno"):
+        sys.stdout = OutputThatMayGoAway(sys.stdout)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop_like_ctrl_c)
     args = parse_args(argv)
     try:
         status = main(args)

@@ -760,7 +760,7 @@ EXPECTED = {
     "non-numeric cell": "'abc', not a number", "empty cell": "'', not a number",
     "short row": "not a number", "long row": "Expected 785 fields", "label outside 0..9": "label 12",
     "fractional label": "label 2.5", "pixel above 255": "holds 300", "negative pixel": "holds -1",
-    "no label column": "no 'label' column", "not a csv at all": "not a readable CSV",
+    "no label column": "no 'label' column", "not a csv at all": "not plain UTF-8 text",
     "too few rows to validate": "too few", "negative epochs": "--epochs",
     "zero batch size": "--batch-size", "zero learning rate": "--lr", "nan learning rate": "--lr",
     "infinite learning rate": "--lr", "dropout of one": "--dropout", "negative dropout": "--dropout",
@@ -822,7 +822,7 @@ def test_an_interrupted_save_leaves_the_previous_model_intact(tmp_path, monkeypa
         f.write(b"PK\x03\x04 half a zip")
         raise OSError("disk full")
     monkeypatch.setattr(nn.np, "savez", half_written_then_crash)
-    with pytest.raises(OSError):
+    with pytest.raises(nn.InputError, match="disk full.*previous file"):
         nn.save_model(path, nn.initialize_parameters([784, 8, 10], np.random.default_rng(1)))
     assert (tmp_path / "model.npz").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]      # no temporary file left
