@@ -1,8 +1,12 @@
 """Tests for nn_from_scratch.py; each name is a sentence about behaviour. Run: python -m pytest -q"""
 import functools
+import gzip
+import io
 import os
 import subprocess
 import sys
+import tarfile
+import zipfile
 
 import numpy as np
 import pytest
@@ -750,7 +754,53 @@ BAD_INPUTS = {
     "missing csv to predict": flags("--predict", "missing.csv"),
     "submission over the training data": flags("--predict", "train.csv", "--out", "train.csv"),
     "semicolon-separated csv": bad_csv(GOOD_ROW.replace(",", ";"), header=HEADER.replace(",", ";")),
+    "output onto an input through a link": lambda folder: os.symlink("train.csv", folder / "link.csv")
+    or ["--predict", "train.csv", "--out", "link.csv"],
+    "two outputs on one path": flags("--predict", "train.csv", "--out", "old.npz"),
+    "output that is a device": flags("--save", os.devnull),
+    "output path ending in a slash": flags("--save", "models/"),
+    "empty output path": flags("--save", ""),
+    "empty model path": flags("--load", ""),
+    "file name too long": flags("--save", "m" * 300 + ".npz"),
+    "csv without a header line": file_with("plain.csv", (GOOD_ROW + "\n").encode() * 20, "--csv"),
+    "one value too many on every row": file_with(
+        "long.csv", ("\n".join([HEADER] + [GOOD_ROW + ",0"] * 20) + "\n").encode(), "--csv"),
+    "trailing commas": file_with(
+        "commas.csv", ("\n".join([HEADER + ","] + [GOOD_ROW + ","] * 20) + "\n").encode(), "--csv"),
+    "zip with several files": lambda folder: zip_of(folder / "digits.zip", "train.csv", "test.csv")
+    and ["--csv", "digits.zip"],
+    "excel workbook": lambda folder: zip_of(folder / "book.csv", "[Content_Types].xml")
+    and ["--csv", "book.csv"],
+    "truncated gzip": lambda folder: (folder / "data.csv.gz").write_bytes(
+        gzip.compress(("\n".join([HEADER] + [GOOD_ROW] * 20)).encode())[:300]) and
+    ["--csv", "data.csv.gz"],
+    "tar archive": lambda folder: tar_of(folder / "data.csv") and ["--csv", "data.csv"],
+    "utf-16 csv": file_with("wide.csv", ("\n".join([HEADER] + [GOOD_ROW] * 20)).encode("utf-16"),
+                            "--csv"),
+    "pipe as csv": lambda folder: os.mkfifo(folder / "pipe.csv") or ["--csv", "pipe.csv"],
+    "folder as model": lambda folder: (folder / "m").mkdir() or ["--load", "m"],
+    "folder as image": lambda folder: (folder / "pics").mkdir() or ["--image", "pics"],
+    "comparison with outputs it would ignore": flags("--compare-architectures"),
+    "negative seed": flags("--seed", "-1"),
+    "network too big for memory": flags("--hidden", "100000000"),
+    "validation fraction that leaves nothing to train": flags("--val-fraction", "0.99"),
 }
+
+
+def zip_of(path, *names):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in names:
+            archive.writestr(name, "\n".join([HEADER] + [GOOD_ROW] * 20))
+    return True
+
+
+def tar_of(path):
+    data = "\n".join([HEADER] + [GOOD_ROW] * 20).encode()
+    with tarfile.open(path, "w") as archive:
+        info = tarfile.TarInfo("train.csv")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return True
 
 
 # What each message must mention, so that every case fails for its own reason.
@@ -775,6 +825,18 @@ EXPECTED = {
     "missing test csv": "--test-csv", "bad test csv": "'x', not a number",
     "missing csv to predict": "--predict", "submission over the training data": "also an input",
     "semicolon-separated csv": "semicolons",
+    "output onto an input through a link": "also an input", "two outputs on one path": "twice",
+    "output that is a device": "not a regular file", "output path ending in a slash": "names no file",
+    "empty output path": "names no file", "empty model path": "empty path",
+    "file name too long": "too long", "csv without a header line": "not a header line",
+    "one value too many on every row": "more values than the header",
+    "trailing commas": "trailing commas", "zip with several files": "train.csv, test.csv",
+    "excel workbook": "Excel workbook", "truncated gzip": "truncated gzip",
+    "tar archive": "tar archive", "utf-16 csv": "UTF-16", "pipe as csv": "not a regular file",
+    "folder as model": "is a folder", "folder as image": "is a folder",
+    "comparison with outputs it would ignore": "--save would be ignored",
+    "negative seed": "--seed", "network too big for memory": "GiB",
+    "validation fraction that leaves nothing to train": "leaving 0 to train",
 }
 
 
@@ -828,7 +890,54 @@ def test_an_interrupted_save_leaves_the_previous_model_intact(tmp_path, monkeypa
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]      # no temporary file left
 
 
-def test_ctrl_c_during_training_keeps_the_best_model_and_prints_the_closing_lines(small_csv, tmp_path):
+def test_columns_are_read_by_their_names_and_archives_like_the_plain_file(tmp_path):
+    rng = np.random.default_rng(30)
+    X, y = rng.integers(0, 256, (5, 784)), rng.integers(0, 10, 5)
+    plain = write_csv(tmp_path / "plain.csv", X, y)
+    order = rng.permutation(784)
+    with open(tmp_path / "shuffled.csv", "w") as f:
+        f.write("label," + ",".join(f"pixel{i}" for i in order) + "\n")
+        for label, row in zip(y, X):
+            f.write(f"{label}," + ",".join(str(v) for v in row[order]) + "\n")
+    (tmp_path / "plain.csv.gz").write_bytes(gzip.compress((tmp_path / "plain.csv").read_bytes()))
+    with zipfile.ZipFile(tmp_path / "kaggle.zip", "w") as archive:
+        archive.write(plain, "train.csv")
+    expected_X, expected_y = nn.load_digits_csv(plain)
+    assert np.array_equal(expected_X, X) and np.array_equal(expected_y, y)
+    for name in ("shuffled.csv", "plain.csv.gz", "kaggle.zip"):
+        got_X, got_y = nn.load_digits_csv(str(tmp_path / name))
+        assert np.array_equal(got_X, X) and np.array_equal(got_y, y), name
+
+
+def test_written_files_keep_their_mode_and_new_ones_follow_the_umask(tmp_path):
+    old = tmp_path / "shared.csv"
+    old.write_text("old")
+    os.chmod(old, 0o644)
+    nn.write_atomically(str(old), lambda f: f.write(b"new"))
+    assert old.read_text() == "new" and (old.stat().st_mode & 0o777) == 0o644
+    umask = os.umask(0o022)
+    try:
+        nn.write_atomically(str(tmp_path / "fresh.csv"), lambda f: f.write(b"x"))
+    finally:
+        os.umask(umask)
+    assert ((tmp_path / "fresh.csv").stat().st_mode & 0o777) == 0o644
+
+
+def test_a_reader_that_goes_away_does_not_stop_training_or_saving(small_csv, tmp_path):
+    model = tmp_path / "model.npz"
+    process = subprocess.Popen([sys.executable, SCRIPT, "--csv", small_csv, "--epochs", "5",
+                                "--hidden", "8", "--no-plot", "--save", str(model)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.readline()                             # like `| head -1`
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=300) == 0, err
+    assert "Traceback" not in err and model.exists()
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_during_training_keeps_the_best_model_and_prints_the_closing_lines(
+        small_csv, tmp_path, signal_name):
     import signal
     model = tmp_path / "model.npz"
     process = subprocess.Popen([sys.executable, "-u", SCRIPT, "--csv", small_csv, "--epochs",
@@ -837,13 +946,14 @@ def test_ctrl_c_during_training_keeps_the_best_model_and_prints_the_closing_line
     lines = []
     while len(lines) < 4:                                 # a few epochs, then Ctrl-C
         lines.append(process.stdout.readline())
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, signal_name))
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert out.strip().splitlines()[-2].startswith("validation accuracy: ")
     params, _, _ = nn.load_model(str(model))
     assert params["W1"].shape == (784, 16)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]      # no temporary file left
 
 
 def test_a_diverging_run_stops_with_advice_and_saves_nothing(small_csv, tmp_path):
