@@ -845,8 +845,18 @@ def snapshot(folder):
             for p in folder.rglob("*")}
 
 
+def run_in_process(args, monkeypatch, capsys, folder):
+    """nn.run(args) inside the test process (no second Python start-up): (status, out, err)."""
+    monkeypatch.chdir(folder)
+    with pytest.raises(SystemExit) as exit_status:
+        nn.run(args)
+    out, err = capsys.readouterr()
+    return exit_status.value.code, out, err
+
+
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_input_gets_one_sentence_exit_status_2_and_writes_nothing(case, tmp_path):
+def test_bad_input_gets_one_sentence_exit_status_2_and_writes_nothing(case, tmp_path,
+                                                                       monkeypatch, capsys):
     (tmp_path / "train.csv").write_text("\n".join([HEADER] + [GOOD_ROW] * 20) + "\n")
     (tmp_path / "old.npz").write_bytes(b"the user's earlier work")
     args = BAD_INPUTS[case](tmp_path)
@@ -855,12 +865,22 @@ def test_bad_input_gets_one_sentence_exit_status_2_and_writes_nothing(case, tmp_
     before = snapshot(tmp_path)
     extra = ["--epochs", "1"] + ([] if "--csv" in args else ["--csv", "train.csv"])
     extra += [] if "--save" in args else ["--save", "old.npz"]    # must not be overwritten
-    result = run_cli(*args, *extra, cwd=tmp_path)
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    message = result.stderr.strip()
+    status, out, err = run_in_process([*args, *extra], monkeypatch, capsys, tmp_path)
+    assert status == 2, (out, err)
+    message = err.strip()
     assert "\n" not in message and "Traceback" not in message, message
     assert EXPECTED[case] in message
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("case", ["non-numeric cell", "misspelt flag", "truncated model"])
+def test_bad_input_from_the_shell_gets_one_line_on_stderr_and_status_2(case, tmp_path):
+    (tmp_path / "train.csv").write_text("\n".join([HEADER] + [GOOD_ROW] * 20) + "\n")
+    args = BAD_INPUTS[case](tmp_path)
+    result = run_cli(*args, "--epochs", "1", *([] if "--csv" in args else ["--csv", "train.csv"]),
+                     cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and EXPECTED[case] in result.stderr
 
 
 def test_harmless_quirks_are_accepted_bom_crlf_spaces_and_float_pixels(tmp_path):
