@@ -1370,6 +1370,11 @@ def check_writable(paths, inputs=()):
                              "system; choose a shorter name.")
         if os.path.exists(path) and not os.access(path, os.W_OK):
             raise InputError(f"cannot overwrite {path}: it is read-only; choose another path.")
+        sticky = os.stat(folder).st_mode & 0o1000        # like /tmp: only owners may replace
+        if (sticky and os.path.exists(path) and hasattr(os, "getuid") and os.getuid() != 0
+                and os.stat(path).st_uid != os.getuid()):
+            raise InputError(f"cannot replace {path}: it belongs to another user in a shared "
+                             "folder; choose another path.")
 
 
 def planned_pictures(args):
