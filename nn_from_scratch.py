@@ -26,10 +26,10 @@ Every cell marked "Beyond the core" is opt-in: skip them the first time. `main`,
 at the very end, tells the same story with the command line's extras (a faster
 Adam, augmentation, a learning-rate schedule, pictures).
 
-LEFT OUT, on purpose (as Nielsen and makemore leave things out): convolutions
-(an MLP is the smallest network that learns digits well, and every line of it is
-the textbook's), automatic differentiation (the point is to write each gradient by
-hand and check it), batch normalisation, and GPUs. Each would hide the math.
+LEFT OUT, on purpose (as Nielsen and makemore leave things out): convolutions (an MLP is
+the smallest network that learns digits well, and every line of it is the textbook's),
+automatic differentiation (the point is to write each gradient by hand and check it),
+batch normalisation, and GPUs. Each would hide the math.
 
 NOTATION, used in every docstring and line-end comment:
     one example per ROW, as the CSV arrives.
@@ -42,14 +42,13 @@ Parameters are keyed "W1", "b1", ..., "WL", "bL".
 
 CONVENTIONS, to map this file onto the notes in your other hand:
   Andrew Ng (deeplearning.ai): one example per COLUMN, Z = W A + b with W (n_l, n_{l-1}).
-      Ours is the transpose: Z = A W + b with W (n_{l-1}, n_l). He writes the loss J
-      (so do we) and m for the number of examples (our N). His dZ has no 1/m; he
-      puts it into dW = (1/m) dZ A.T. Ours puts the 1/N into dZ_L once, in
-      cross_entropy_backward, so dW = A.T dZ. His keep_prob is our 1 - dropout;
-      his L2 cost (lambda / 2m) sum W^2 is our (l2 / 2) sum W^2 with l2 = lambda / m,
-      m being the examples the cost averages over (the mini-batch, when training
-      on mini-batches). update_parameters_with_momentum/adam are his names; his
-      Adam calls the two running means v and s, where Kingma and Ba (and we) say m, v.
+      Ours is the transpose: Z = A W + b with W (n_{l-1}, n_l). He writes the loss J (so
+      do we) and m for the number of examples (our N). His dZ has no 1/m; he puts it into
+      dW = (1/m) dZ A.T. Ours puts the 1/N into dZ_L once, in cross_entropy_backward, so
+      dW = A.T dZ. His keep_prob is our 1 - dropout; his L2 cost (lambda / 2m) sum W^2 is
+      our (l2 / 2) sum W^2 with l2 = lambda / m, m being the examples the cost averages
+      over (the mini-batch, when training on mini-batches). update_parameters_with_momentum
+      and _adam are his names; his Adam calls its running means v and s, ours m and v.
   CS231n: the same layout as ours (X (N, D), W1 (D, H) for H hidden units, scores =
       X W + b), and L for the loss where we say J.
   PyTorch: data is batch-first like ours, but nn.Linear stores its weight as
@@ -57,11 +56,10 @@ CONVENTIONS, to map this file onto the notes in your other hand:
       takes the scores Z_L and applies softmax itself; our cross_entropy takes P.
   Kingma and Ba (Adam): m, v, m_hat, v_hat and t exactly as in their Algorithm 1.
 
-Every function takes what it needs as arguments and returns what it makes (no
-global state; randomness comes through an `rng` argument), so you can copy any
-one out. Options are functions with the default in the signature
-(activation=relu, output=softmax), so a copy brings only what it uses.
-Importing this file only defines things.
+Every function takes what it needs as arguments and returns what it makes (no global
+state; randomness comes through an `rng` argument), so you can copy any one out. Options
+are functions with the default in the signature (activation=relu, output=softmax), so a
+copy brings only what it uses. Importing this file only defines things.
 """
 import argparse
 import functools
@@ -76,6 +74,8 @@ import warnings
 if __name__ == "__main__":    # one BLAS thread unless you chose: see "Making it fast"
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
+    early_signals = []        # a Ctrl-C while NumPy and pandas load would be lost: see run()
+    signal.signal(signal.SIGINT, lambda signum, frame: early_signals.append(signum))
 
 import numpy as np
 import pandas as pd
@@ -86,8 +86,7 @@ NUM_CLASSES = 10                       # K = 10 digits
 
 
 # %% 1. Data: split, scale, one-hot
-# load_digits_csv (in "Reading the CSV carefully", far below) turns the CSV into
-# X (N, 784) of gray levels 0..255 and y (N,) of digits 0..9. From there:
+# load_digits_csv (far below) gives X (N, 784) of gray levels 0..255 and y (N,) digits.
 def split_train_val(X, y, val_fraction, rng):
     """Shuffle, then hold out a fraction for validation: (X_train, y_train, X_val, y_val).
 
@@ -254,12 +253,9 @@ def backward_propagation(params, cache, dZ, activation_backward=relu_backward, l
 
 
 def update_parameters(params, grads, learning_rate, state=None):
-    """Plain gradient descent: W = W - learning_rate * dW, for every W and b.
-
-    Updates params in place (so a caller holding them sees the change) and
-    returns them. `state` is unused; the other update rules keep memory in it,
-    and taking it here lets gradient_descent call any of them the same way.
-    """
+    """Plain gradient descent: W = W - learning_rate * dW for every W and b, in place (so
+    a caller holding params sees the change); returns params. `state` is unused: the
+    other update rules keep memory there, and gradient_descent calls them all alike."""
     for key in params:
         params[key] -= learning_rate * grads[key]          # W = W - lr * dW
     return params
@@ -769,7 +765,8 @@ def csv_compression(path):
               "utf-16": "UTF-16 text; save it as CSV UTF-8",
               "png": "a PNG picture; pictures go to --image",
               "jpeg": "a JPEG picture; pictures go to --image", "pdf": "a PDF document"}
-    raise InputError(f"{path} is {advice.get(kind, f'a {kind} archive; unpack it first and pass the CSV inside')}.")
+    what = advice.get(kind, f"a {kind} archive; unpack it first and pass the CSV inside")
+    raise InputError(f"{path} is {what}.")
 
 
 def _read_csv_carefully(path, compression=None):
@@ -1418,6 +1415,17 @@ def smaller_rate(learning_rate, optimizer):
     return min(learning_rate / 10, DEFAULT_LEARNING_RATES[optimizer])
 
 
+def training_extras(args):
+    """The keyword arguments of gradient_descent that the flags choose."""
+    schedule = SCHEDULES[args.lr_schedule]
+    if args.lr_schedule == "inverse":
+        schedule = functools.partial(inverse_schedule, decay=args.lr_decay)
+    return dict(optimizer=OPTIMIZERS[args.optimizer], schedule=schedule,
+                transform=augment_first_epochs(args.epochs) if args.augment else None,
+                dropout=args.dropout, l1=args.l1, l2=args.l2,
+                **network_functions(args.activation, args.head))
+
+
 def train_network(args, X_train, y_train, X_val, y_val, rng):
     """initialize_parameters and gradient_descent with the flags' extras (the in-place
     Adam, a learning-rate schedule, augmentation, dropout, early stopping), printing
@@ -1435,17 +1443,11 @@ def train_network(args, X_train, y_train, X_val, y_val, rng):
     print(f"training a {'-'.join(map(str, sizes))} network on {len(y_train)} digits, "
           f"validating on {len(y_val)}", flush=True)
     params = initialize_parameters(sizes, rng, init=init)
+    extras = training_extras(args)
     history, best, started = [], {}, time.perf_counter()
 
-    functions = network_functions(activation, head)
-    schedule = SCHEDULES[args.lr_schedule]
-    if args.lr_schedule == "inverse":
-        schedule = functools.partial(inverse_schedule, decay=args.lr_decay)
-    transform = augment_first_epochs(args.epochs) if args.augment else None
-
     def on_epoch(epoch, params, stats):
-        val_predictions = get_predictions(params, X_val, functions["activation"],
-                                          functions["output"])
+        val_predictions = get_predictions(params, X_val, extras["activation"], extras["output"])
         stats["val_accuracy"] = get_accuracy(val_predictions, y_val)
         history.append(stats)
         waited = keep_best(best, epoch, params, stats["val_accuracy"])
@@ -1456,29 +1458,26 @@ def train_network(args, X_train, y_train, X_val, y_val, rng):
               flush=True)
         return args.patience is not None and waited >= args.patience
 
-    interrupted = False
+    interrupted, diverged = False, None
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             gradient_descent(params, X_train, y_train, args.epochs, args.batch_size,
-                             learning_rate, rng, OPTIMIZERS[args.optimizer], schedule,
-                             transform, on_epoch, dropout=args.dropout, l1=args.l1,
-                             l2=args.l2, **functions)
+                             learning_rate, rng, on_epoch=on_epoch, **extras)
     except KeyboardInterrupt:
         interrupted = True
         print("interrupted: keeping the best parameters so far (Ctrl-C again aborts)",
               flush=True)
     except FloatingPointError as err:
-        raise InputError(f"training diverged ({err}); try a smaller learning rate, "
-                         f"e.g. --lr {smaller_rate(learning_rate, args.optimizer):g}.")
-    if not all(np.all(np.isfinite(W)) for W in params.values()):     # the very last update
-        raise InputError("training diverged (the weights became nan or inf in the last step); "
-                         f"try a smaller learning rate, e.g. --lr "
-                         f"{smaller_rate(learning_rate, args.optimizer):g}.")
+        diverged = str(err)
     seconds = time.perf_counter() - started
     if best and (interrupted or args.patience):
         params = best["params"]
         print(f"using the parameters of epoch {best['epoch']} "
               f"(validation accuracy {best['accuracy']:.4f})")
+    if diverged or not all(np.all(np.isfinite(W)) for W in params.values()):
+        raise InputError(f"training diverged ({diverged or 'the weights became nan or inf'}); "
+                         "try a smaller learning rate, e.g. --lr "
+                         f"{smaller_rate(learning_rate, args.optimizer):g}.")
     return params, activation, head, history, seconds, interrupted
 
 
@@ -1594,10 +1593,10 @@ def read_inputs(args, picture):
     """Check every output path and read every input before any training, so a typo
     in the last flag fails in a second, not after a minute. Returns a dict."""
     comparing = args.compare_architectures or args.compare_learning_rates
-    ignored = [flag for flag, value in [("--save", args.save), ("--load", args.load),
-                                        ("--predict", args.predict), ("--test-csv", args.test_csv),
-                                        ("--image", args.image), ("--robustness", args.robustness or None),
-                                        ("--patience", args.patience)] if value is not None]
+    given = [("--save", args.save), ("--load", args.load), ("--predict", args.predict),
+             ("--test-csv", args.test_csv), ("--image", args.image),
+             ("--robustness", args.robustness or None), ("--patience", args.patience)]
+    ignored = [flag for flag, value in given if value is not None]
     if comparing and ignored:
         raise InputError(f"the --compare-* experiments train several throw-away networks, so "
                          f"{', '.join(ignored)} would be ignored; run them separately.")
@@ -1732,8 +1731,11 @@ def run(argv=None):
         sys.stdout = OutputThatMayGoAway(sys.stdout)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop_like_ctrl_c)
+    SIGNALS_RECEIVED.extend(globals().get("early_signals", []))   # Ctrl-C while loading
     args = parse_args(argv)
     try:
+        if SIGNALS_RECEIVED:
+            raise KeyboardInterrupt
         status = main(args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
