@@ -655,17 +655,18 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     r0, c0 = np.floor(r_src).astype(int), np.floor(c_src).astype(int)
     fr, fc = r_src - r0, c_src - c0                   # how far past (r0, c0), 0..1
     # X[:, source] written on X.T (D, N), one row per pixel: gathering whole rows
-    # makes this function twice as fast as gathering scattered columns of X.
-    pixels = X.T.copy()                                                 # (D, N)
-    out = np.zeros_like(pixels)
+    # makes this function twice as fast as gathering scattered columns of X. An
+    # extra row of zeros, number D, is the black pixel that lies off the image.
+    pixels = np.zeros((NUM_PIXELS + 1, len(X)), X.dtype)                # (D + 1, N)
+    pixels[:NUM_PIXELS] = X.T
+    out = np.zeros((NUM_PIXELS, len(X)), X.dtype)
     for down, right, weight in [(0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc),
                                 (1, 0, fr * (1 - fc)), (1, 1, fr * fc)]:
         rows, cols = r0 + down, c0 + right
         inside = (rows >= 0) & (rows < IMAGE_SIDE) & (cols >= 0) & (cols < IMAGE_SIDE)
-        # Off the image the weight is 0, so any index will do: clip it to the edge.
-        source = np.clip(rows, 0, IMAGE_SIDE - 1) * IMAGE_SIDE + np.clip(cols, 0, IMAGE_SIDE - 1)
+        source = np.where(inside, rows * IMAGE_SIDE + cols, NUM_PIXELS)   # (D,)
         neighbour = np.take(pixels, source, axis=0)                     # (D, N)
-        neighbour *= (weight * inside).astype(X.dtype)[:, None]         # times its weight
+        neighbour *= weight.astype(X.dtype)[:, None]                    # times its weight
         out += neighbour
     return out.T                                                        # (N, D)
 
