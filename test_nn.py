@@ -296,6 +296,25 @@ def test_augmentation_distorts_the_first_two_thirds_of_the_epochs_and_then_stops
         assert np.array_equal(out, X) == (epoch > 6), epoch
 
 
+def test_split_rounds_the_held_out_share_to_the_nearest_row():
+    X, y = np.zeros((10, 3)), np.zeros(10, int)
+    for fraction, expected in [(0.15, 2), (0.14, 1), (0.26, 3), (0.5, 5)]:
+        _, _, X_val, _ = nn.split_train_val(X, y, fraction, np.random.default_rng(0))
+        assert len(X_val) == expected, fraction
+
+
+def test_epoch_stats_are_the_loss_and_accuracy_over_every_training_row():
+    rng = np.random.default_rng(31)
+    X, y = rng.random((50, 6)), rng.integers(0, 3, 50)
+    params = nn.initialize_parameters([6, 5, 3], rng, dtype=np.float64)
+    P, _ = nn.forward_propagation(X, params)
+    seen = []
+    nn.gradient_descent(params, X, y, 1, 16, 0.0, rng, optimizer=nn.update_parameters,
+                        on_epoch=lambda epoch, p, stats: seen.append(stats))
+    assert seen[0]["loss"] == pytest.approx(nn.cross_entropy(P, y))     # lr 0: params fixed
+    assert seen[0]["train_accuracy"] == pytest.approx(nn.get_accuracy(P.argmax(axis=1), y))
+
+
 def test_split_holds_out_the_fraction_and_shares_no_row_between_the_parts():
     X, y = np.arange(200).reshape(100, 2), np.arange(100) % 10
     X_train, y_train, X_val, y_val = nn.split_train_val(X, y, 0.2, np.random.default_rng(0))
@@ -451,6 +470,8 @@ def test_keep_best_remembers_a_copy_of_the_best_epoch():
     params["W1"] += 1
     assert nn.keep_best(best, 2, params, 0.4) == 1
     assert best["epoch"] == 1 and np.array_equal(best["params"]["W1"], np.zeros(2))
+    assert nn.keep_best(best, 3, params, 0.5) == 2            # a tie is no improvement
+    assert best["epoch"] == 1
 
 
 def test_saved_model_loads_back_with_bit_identical_predictions(tmp_path):
@@ -646,7 +667,25 @@ def test_kaggle_submission_has_a_header_and_numbers_images_from_one(random_model
     lines = (tmp_path / "submission.csv").read_text().splitlines()
     assert lines[0] == "ImageId,Label" and len(lines) == 6
     assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3", "4", "5"]
-    assert all(line.split(",")[1] in "0123456789" for line in lines[1:])
+    params, activation, head = nn.load_model(random_model)
+    expected = nn.predict_probabilities(params, nn.scale_pixels(X), activation, head).argmax(axis=1)
+    assert [int(line.split(",")[1]) for line in lines[1:]] == expected.tolist()
+
+
+def test_submission_rows_hold_every_prediction_in_order(tmp_path):
+    path = str(tmp_path / "submission.csv")
+    nn.write_submission(path, np.array([9, 0, 3, 9, 7]))
+    assert (tmp_path / "submission.csv").read_text().splitlines() == [
+        "ImageId,Label", "1,9", "2,0", "3,3", "4,9", "5,7"]
+
+
+def test_colour_pictures_turn_gray_as_the_eye_weighs_red_green_and_blue(tmp_path):
+    import matplotlib.pyplot as plt
+    image = np.zeros((4, 3, 3))
+    image[:, 0, 0], image[:, 1, 1], image[:, 2, 2] = 1.0, 1.0, 1.0     # red, green, blue columns
+    plt.imsave(tmp_path / "rgb.png", image)
+    gray = nn.load_image_gray(str(tmp_path / "rgb.png"))
+    np.testing.assert_allclose(gray[0], [0.299, 0.587, 0.114], atol=0.01)
 
 
 def test_a_label_column_in_the_kaggle_test_file_is_ignored_and_reported(random_model, tmp_path):
@@ -784,6 +823,10 @@ BAD_INPUTS = {
     "negative seed": flags("--seed", "-1"),
     "network too big for memory": flags("--hidden", "100000000"),
     "validation fraction that leaves nothing to train": flags("--val-fraction", "0.99"),
+    "label 10": bad_csv(GOOD_ROW, "10" + GOOD_ROW[1:]),
+    "model with nan weights": npz_with(W1=np.full((784, 10), np.nan), b1=np.zeros(10),
+                                       layer_sizes=np.array([784, 10]), activation="relu",
+                                       head="softmax"),
 }
 
 
@@ -837,6 +880,7 @@ EXPECTED = {
     "comparison with outputs it would ignore": "--save would be ignored",
     "negative seed": "--seed", "network too big for memory": "GiB",
     "validation fraction that leaves nothing to train": "leaving 0 to train",
+    "label 10": "label 10", "model with nan weights": "nan or inf",
 }
 
 
