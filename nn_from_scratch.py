@@ -22,9 +22,8 @@ Put together, in Python (rng = np.random.default_rng(0)):
     params = initialize_parameters([784, 256, 128, 10], rng)
     gradient_descent(params, scale_pixels(X_train), y_train, 10, 64, 0.002, rng)
     print(get_accuracy(get_predictions(params, scale_pixels(X_val)), y_val))   # ~0.97
-Every cell marked "Beyond the core" is opt-in: skip them the first time. `main`,
-at the very end, tells the same story with the command line's extras (a faster
-Adam, augmentation, a learning-rate schedule, pictures).
+Cells marked "Beyond the core" are opt-in: skip them at first. `main`, at the very end,
+tells the same story with the extras (a faster Adam, augmentation, schedules, pictures).
 
 LEFT OUT, on purpose (as Nielsen and makemore leave things out): convolutions (an MLP is
 the smallest network that learns digits well, and every line of it is the textbook's),
@@ -37,8 +36,7 @@ NOTATION, used in every docstring and line-end comment:
     D = 784 input pixels     K = 10 classes     n_l units in layer l (n_0 = D, n_L = K)
     L   the number of layers, numbered 1..L     J   the loss, a mean over the N rows
     X (N, D)  y (N,) integer labels  Y (N, K) one-hot  W_l (n_{l-1}, n_l)  b_l (n_l,)
-    dW_l means dJ/dW_l and has the shape of W_l; grads["W1"] holds dW_1.
-Parameters are keyed "W1", "b1", ..., "WL", "bL".
+    dW_l means dJ/dW_l, shaped like W_l. params and grads are keyed "W1", "b1", ..., "bL".
 
 CONVENTIONS, to map this file onto the notes in your other hand:
   Andrew Ng (deeplearning.ai): one example per COLUMN, Z = W A + b with W (n_l, n_{l-1}).
@@ -59,7 +57,8 @@ CONVENTIONS, to map this file onto the notes in your other hand:
 Every function takes what it needs as arguments and returns what it makes (no global
 state; randomness comes through an `rng` argument), so you can copy any one out. Options
 are functions with the default in the signature (activation=relu, output=softmax), so a
-copy brings only what it uses. Importing this file only defines things.
+copy brings only what it uses (gradient_descent: the 9 functions of cells 1-3 it calls, from
+one_hot to update_parameters_with_adam, and numpy and math). Importing only defines things.
 """
 import argparse
 import functools
@@ -123,8 +122,7 @@ def one_hot(y, num_classes, dtype=np.float32):
 
 
 # %% 2. Building blocks: ReLU, softmax, cross-entropy
-# Each function f comes with f_backward, which turns dJ/d(output) into dJ/d(input)
-# by the chain rule. Other activations and losses, written the same way, come later.
+# Each f comes with f_backward: dJ/d(output) -> dJ/d(input), by the chain rule.
 def relu(Z):
     """ReLU(z) = max(0, z), elementwise: (N, n) -> (N, n). Its slope is 1 for z > 0, so
     gradients pass through many layers undiminished (sigmoid's slope is at most 1/4)."""
@@ -151,19 +149,20 @@ def cross_entropy(P, y):
     guess over 10 digits gives log(10) = 2.30, where training starts.
     """
     p_true = P[np.arange(len(y)), y]                  # (N,) probability of the right class
-    # A probability that underflowed to exactly 0 would give log(0) = -inf; the
-    # smallest positive float keeps it finite and changes no other value (adding
-    # a constant such as 1e-12 instead would make cross_entropy_backward wrong).
+    # A probability that underflowed to exactly 0 would give log(0) = -inf; the smallest
+    # positive float keeps it finite and changes no other value. (Adding 1e-12 would change
+    # J a little, and cross_entropy_backward, the gradient of plain log P, would not match.)
     return float(-np.mean(np.log(np.maximum(p_true, np.finfo(P.dtype).tiny))))
 
 
 # The famous short gradient. For one example, write a = softmax(z) and y for
 # its one-hot row; then J = -sum_j y_j log a_j. The chain rule through a_j:
 #   dJ/dz_k = sum_j (dJ/da_j) (da_j/dz_k)
-#           = sum_j (-y_j / a_j) * a_j (1[j=k] - a_k)     softmax's derivative: a_j = e^z_j / S,
-#             S = sum_i e^z_i, so da_j/dz_k = (1[j=k] e^z_j S - e^z_j e^z_k) / S^2
+#           = sum_j (-y_j / a_j) * a_j (1[j=k] - a_k)     softmax's derivative (*)
 #           = -sum_j y_j 1[j=k] + a_k sum_j y_j           the a_j cancel
 #           = -y_k + a_k                                  (the y_j sum to 1)
+# (*) a_j = e^z_j / S with S = sum_i e^z_i. The quotient rule gives da_j/dz_k =
+#     (1[j=k] e^z_j S - e^z_j e^z_k) / S^2 = a_j 1[j=k] - a_j a_k = a_j (1[j=k] - a_k).
 # The loss is a mean over N examples, so each row also gets a factor 1/N.
 def cross_entropy_backward(P, y):
     """dJ/dZ_L for softmax followed by cross-entropy: (P - Y) / N. (N, K) -> (N, K)."""
@@ -176,7 +175,8 @@ def initialize_parameters(layer_sizes, rng, dtype=np.float32, init="he"):
 
     W_l (n_{l-1}, n_l) ~ Normal(0, std^2), b_l = 0.
         he:     std = sqrt(2 / n_{l-1})           for relu (the default)
-        xavier: std = sqrt(2 / (n_{l-1} + n_l))   for tanh and sigmoid (Glorot)
+        xavier: std = sqrt(2 / (n_{l-1} + n_l))   for tanh and sigmoid (Glorot; Ng's
+                                                  course uses sqrt(1 / n_{l-1}))
     Zero biases are fine: the random weights already make every unit different.
     """
     # What He keeps constant: the mean square of Z, layer after layer. A unit
@@ -199,9 +199,8 @@ def forward_propagation(X, params, activation=relu, output=softmax, dropout=0.0,
         Z_l = A_{l-1} @ W_l + b_l     (N, n_l); b_l is added to every row
         A_l = relu(Z_l)               hidden layers
         P   = softmax(Z_L)            output layer: each row sums to 1
-    cache keeps every Z_l and A_l (A_l after dropout, if any, and the dropout
-    mask M_l): backpropagation needs them. dropout > 0 (training only, with an
-    rng): see the comment in the loop.
+    cache keeps every Z_l, A_l (after dropout) and dropout mask M_l for backpropagation.
+    dropout > 0 (training only, with an rng): see the comment in the loop.
     """
     L = len(params) // 2
     A, cache = X, {"A0": X}
@@ -266,9 +265,10 @@ def update_parameters(params, grads, learning_rate, state=None):
 # gradients (how big they usually are). The step m_hat / sqrt(v_hat) is then
 # about +-1 whatever the gradient's scale, so every weight moves by about
 # learning_rate: rarely-used weights learn as fast as busy ones.
-# Bias correction: m and v start at 0, so early on they are too small. After
-# the first step m = 0.1 g and v = 0.001 g^2, and without correction the step
-# would be 0.1 / sqrt(0.001) = 3.2 times too big. Dividing by 1 - beta^t (0.1
+# Bias correction: m and v start at 0, so early on both are too small, v by far
+# more (and it sits under a square root): after the first step m = 0.1 g and
+# v = 0.001 g^2, so without correction the step would be 0.1 / sqrt(0.001) = 3.2
+# times too big. Dividing by 1 - beta^t (0.1
 # and 0.001 at t = 1, near 1 later) makes m_hat = g and v_hat = g^2 at first.
 def update_parameters_with_adam(params, grads, learning_rate, state,
                                 beta1=0.9, beta2=0.999, eps=1e-8):
@@ -330,7 +330,7 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
             dZ = loss_backward(P, y_batch)                      # dJ/dZ_L, (batch_size, K)
             grads = backward_propagation(params, cache, dZ, activation_backward, l1, l2)
             rate = learning_rate * (schedule(step, total_steps) if schedule else 1)
-            optimizer(params, grads, rate, state)   # each W and b: W = W - rate * dW (SGD)
+            optimizer(params, grads, rate, state)   # update each W and b (Adam by default)
             step += 1
             # Running figures on the batches just seen: free, since P is here.
             loss_sum += batch_loss * len(batch)
@@ -354,8 +354,8 @@ def get_accuracy(predictions, y):
 
 
 # %% 5. Is my gradient right? A gradient check
-# Backpropagation bugs are quiet: a wrong gradient often still lowers the loss,
-# just worse. The check: nudge one weight w by +-eps and watch the loss.
+# Backpropagation bugs are quiet: a wrong gradient often still lowers the loss, just
+# worse. The check: nudge one weight w by +-eps and watch the loss.
 #   dJ/dw ~ (J(w + eps) - J(w - eps)) / (2 eps)       central difference
 # Its error shrinks like eps^2 (the one-sided (J(w + eps) - J(w)) / eps errs
 # like eps), so with eps = 1e-6 it is near 1e-12; rounding adds about 1e-10.
@@ -367,7 +367,7 @@ def get_accuracy(predictions, y):
 # gives about 1e-9 (up to 1e-6 when an output saturates or some z lies within
 # eps of relu's kink at 0); a wrong one (a missing 1/N, a forgotten dropout
 # mask) gives 1e-3 to 1. So: below 1e-6 is right. (Ng's course uses eps = 1e-7
-# and 2e-7; CS231n compares entry by entry, |a - n| / max(|a|, |n|), which is
+# and passes below 2e-7; CS231n compares entry by entry, |a - n| / max(|a|, |n|), which is
 # fooled by entries that are exactly 0: rounding alone makes those 1e-10 vs 0.)
 def gradient_check(loss_of, params, grads, eps=1e-6):
     """Relative error between grads and central differences, per parameter.
@@ -549,9 +549,9 @@ def predict_probabilities(params, X, activation="relu", head="softmax"):
 
 # %% Beyond the core: more update rules and learning-rate schedules
 # Momentum, as Ng's course writes it: v is a running mean of the gradients.
-# The other common form (Sutskever; PyTorch's SGD) sums instead, v = beta v + dW,
-# which is 1 / (1 - beta) = 10 times larger: the same steps need a learning
-# rate 10 times smaller there.
+# The other common form (PyTorch's SGD) sums instead, v = beta v + dW, which is
+# 1 / (1 - beta) = 10 times larger: the same steps need a learning rate 10 times
+# smaller there.
 def update_parameters_with_momentum(params, grads, learning_rate, state, beta=0.9):
     """v = beta v + (1 - beta) dW;  W = W - learning_rate v.  In place; returns params.
 
