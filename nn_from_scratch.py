@@ -671,7 +671,10 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     return out.T                                                        # (N, D)
 
 
-def augment_first_epochs(num_epochs, share=2 / 3):
+AUGMENTED_SHARE = 2 / 3       # of the epochs; the rest train on the real images
+
+
+def augment_first_epochs(num_epochs, share=AUGMENTED_SHARE):
     """A transform for gradient_descent: random_affine in the first `share` of the
     epochs, the real images after, so that the network settles on real digits."""
     def transform(X_batch, epoch, rng):
@@ -908,12 +911,17 @@ def write_atomically(path, write):
             os.remove(temporary)
 
 
+def all_finite(params):
+    """True if no weight or bias is nan or inf (training has not diverged)."""
+    return all(np.all(np.isfinite(W)) for W in params.values())
+
+
 def save_model(path, params, activation="relu", head="softmax"):
     """Save weights, biases and what rebuilds the network (layer sizes, activation, head).
 
     .npz is NumPy's zip of plain arrays: no pickle, so loading one cannot run code.
     """
-    if not all(np.all(np.isfinite(W)) for W in params.values()):
+    if not all_finite(params):
         raise FloatingPointError("the parameters contain nan or inf; refusing to save them")
     L = len(params) // 2
     sizes = [params["W1"].shape[0]] + [params[f"W{l}"].shape[1] for l in range(1, L + 1)]
@@ -962,7 +970,7 @@ def _check_model_arrays(arrays, path):
     except (KeyError, AssertionError, ValueError, TypeError):
         raise InputError(f"{path} is not a complete model saved by this script (its arrays "
                          "do not fit together); train one again with --save.")
-    if not all(np.all(np.isfinite(W)) for W in params.values()):
+    if not all_finite(params):
         raise InputError(f"{path} holds nan or inf weights; train the model again.")
     return params, activation, head
 
@@ -1014,7 +1022,7 @@ def train_and_score(X_train, y_train, X_val, y_val, hidden, learning_rate, num_e
     except FloatingPointError:
         return float("nan"), time.perf_counter() - started
     seconds = time.perf_counter() - started
-    if not all(np.all(np.isfinite(W)) for W in params.values()):
+    if not all_finite(params):
         return float("nan"), seconds
     return get_accuracy(get_predictions(params, X_val), y_val), seconds
 
@@ -1475,7 +1483,7 @@ def train_network(args, X_train, y_train, X_val, y_val, rng):
         params = best["params"]
         print(f"using the parameters of epoch {best['epoch']} "
               f"(validation accuracy {best['accuracy']:.4f})")
-    if diverged or not all(np.all(np.isfinite(W)) for W in params.values()):
+    if diverged or not all_finite(params):
         raise InputError(f"training diverged ({diverged or 'the weights became nan or inf'}); "
                          "try a smaller learning rate, e.g. --lr "
                          f"{smaller_rate(learning_rate, args.optimizer):g}.")
@@ -1671,7 +1679,7 @@ def main(args):
         plot_sample_predictions(X_val, y_val, val_predictions, picture("predictions.png"))
         plot_confusion_matrix(C, picture("confusion_matrix.png"), "validation confusion matrix")
         if not inputs["model"]:
-            augmented_until = int(2 / 3 * args.epochs) if args.augment else None
+            augmented_until = int(AUGMENTED_SHARE * args.epochs) if args.augment else None
             plot_training_curves(history, picture("training_curves.png"), augmented_until)
         print("plots saved: " + ", ".join(picture(name) for name in planned_pictures(args)))
         show_plots_if_possible()
