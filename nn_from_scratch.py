@@ -542,11 +542,6 @@ def network_functions(activation="relu", head="softmax"):
                 loss=loss, loss_backward=loss_backward)
 
 
-def predict_probabilities(params, X, activation="relu", head="softmax"):
-    """The network's outputs (N, K) for X (N, D), with the activation and head named."""
-    return forward_propagation(X, params, ACTIVATIONS[activation][0], HEADS[head][0])[0]
-
-
 # %% Beyond the core: more update rules and learning-rate schedules
 # Momentum, as Ng's course writes it: v is a running mean of the gradients.
 # The other common form (PyTorch's SGD) sums instead, v = beta v + dW, which is
@@ -683,7 +678,7 @@ def augment_first_epochs(num_epochs, share=AUGMENTED_SHARE):
 
 
 # %% Beyond the core: reading the CSV carefully
-class InputError(Exception):
+class InputError(ValueError):
     """A problem with the user's input, worded as one sentence that says how to fix it."""
 
 
@@ -691,11 +686,12 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
     """Read a Kaggle-style digits CSV; return X (N, 784) uint8 and y (N,) uint8.
 
     With labelled=False the file is a Kaggle test.csv (pixel columns only): y is
-    None, or the unchecked label column if there is one. Raises InputError, naming
-    the file and the flag that gave it, on bad input.
+    None, or the unchecked label column if there is one. Kaggle's download,
+    digit-recognizer.zip, is read as it is: its train.csv, or with labelled=False its
+    test.csv. Raises InputError, naming the file and the flag that gave it, on bad input.
     """
     check_input_file(path, flag, "a CSV file")
-    compression = csv_compression(path)
+    source, compression = csv_source(path, "train.csv" if labelled else "test.csv")
     # Fast path: parse every cell straight into uint8 (1 byte a pixel, 4x less
     # memory than float32). Anything unusual (a float, a blank, 300, 'abc')
     # makes pandas refuse, and the slow path below finds the cell to blame.
@@ -706,12 +702,14 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            with pd.read_csv(path, dtype=np.uint8, encoding="utf-8-sig", chunksize=10_000,
+            with pd.read_csv(source, dtype=np.uint8, encoding="utf-8-sig", chunksize=10_000,
                              index_col=False, compression=compression) as reader:
                 chunks = list(reader)
         columns, data = chunks[0].columns, np.concatenate([c.to_numpy() for c in chunks])
     except Exception:
-        frame = _read_csv_carefully(path, compression)
+        if hasattr(source, "seek"):
+            source.seek(0)                            # read the zip member again from its start
+        frame = _read_csv_carefully(path, compression, source, labelled)
         columns, data = frame.columns, frame.to_numpy()
     return _check_digits(columns, data, path, labelled)
 
@@ -739,9 +737,12 @@ FILE_SIGNATURES = [(b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz
                    (b"\xff\xd8\xff", "jpeg"), (b"%PDF", "pdf")]
 
 
-def csv_compression(path):
-    """How pandas should open path: None for plain text, or the compression it uses.
-    Raises InputError, saying what the file is, for anything pandas cannot read as CSV."""
+def csv_source(path, member="train.csv"):
+    """(source, compression) for pandas: path and None for plain text, or the compression
+    it uses; for a zip, its one CSV or the one named member (Kaggle's archive holds
+    train.csv, test.csv and sample_submission.csv), read into memory. Raises InputError,
+    saying what the file is, for anything pandas cannot read as CSV."""
+    import io
     import zipfile
     with open(path, "rb") as f:
         start = f.read(512)
@@ -749,22 +750,24 @@ def csv_compression(path):
     if len(start) > 262 and start[257:262] == b"ustar":
         kind = "tar"
     if kind in (None, "gzip", "bz2", "xz"):
-        return kind
+        return path, kind
     if kind == "zip":
         try:
             with zipfile.ZipFile(path) as archive:
                 names = [n for n in archive.namelist() if not n.endswith("/")]
+                csvs = [n for n in names if n.lower().endswith(".csv")]
+                chosen = [n for n in csvs if os.path.basename(n).lower() == member]
+                if len(csvs) == 1 or chosen:
+                    return io.BytesIO(archive.read((chosen or csvs)[0])), None
         except zipfile.BadZipFile:
             raise InputError(f"{path} is a damaged zip archive (an interrupted download?); "
                              "download it again.")
         if "[Content_Types].xml" in names:
             kind = "xls"
-        elif len(names) == 1 and names[0].lower().endswith(".csv"):
-            return {"method": "zip", "archive_name": names[0]}
         else:
             listed = ", ".join(names[:5]) if names else "nothing"
-            raise InputError(f"{path} is a zip archive holding {listed}; unzip it and pass the "
-                             "CSV you mean (Kaggle: train.csv to train, test.csv to --predict).")
+            raise InputError(f"{path} is a zip archive holding {listed}, but no {member}; "
+                             "unzip it and pass the CSV you mean.")
     advice = {"xls": "an Excel workbook; save it as CSV (comma delimited)",
               "utf-16": "UTF-16 text; save it as CSV UTF-8",
               "png": "a PNG picture; pictures go to --image",
@@ -773,14 +776,16 @@ def csv_compression(path):
     raise InputError(f"{path} is {what}.")
 
 
-def _read_csv_carefully(path, compression=None):
-    """Read a CSV that failed the fast path and convert it to uint8, or say why not."""
+def _read_csv_carefully(path, compression=None, source=None, labelled=True):
+    """Read a CSV that failed the fast path and convert it to uint8, or say why not.
+    source: what to read, if not path itself (a zip member in memory)."""
     import lzma
     import zlib
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True, dtype=str,
+            frame = pd.read_csv(path if source is None else source, encoding="utf-8-sig",
+                                skipinitialspace=True, dtype=str,
                                 keep_default_na=False, index_col=False, compression=compression)
     except pd.errors.ParserWarning:
         raise InputError(f"{path} has rows with more values than the header has names; each "
@@ -803,6 +808,7 @@ def _read_csv_carefully(path, compression=None):
     if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
         raise InputError(f"{path} is separated by semicolons; save it with commas "
                          "(in Excel: CSV UTF-8, comma delimited).")
+    _refuse_other_kaggle_files(frame.columns, path, labelled)
     last = str(frame.columns[-1])
     if last.startswith("Unnamed:") and (frame[frame.columns[-1]].str.strip() == "").all():
         raise InputError(f"{path} ends every line with a comma, which makes an empty last "
@@ -828,8 +834,21 @@ def _read_csv_carefully(path, compression=None):
     return pd.DataFrame(np.rint(numbers).astype(np.uint8), columns=frame.columns)
 
 
+def _refuse_other_kaggle_files(columns, path, labelled):
+    """Kaggle ships three CSVs: name the one given in the wrong place, and the right place."""
+    columns = [str(c).strip().lower() for c in columns]
+    if columns == ["imageid", "label"]:
+        raise InputError(f"{path} is a Kaggle submission (ImageId,Label): answers, not images; "
+                         "train on Kaggle's train.csv, and --predict test.csv writes a file "
+                         "like this one.")
+    if labelled and len(columns) == NUM_PIXELS and columns[0] == "pixel0":
+        raise InputError(f"{path} holds pixels but no labels, like Kaggle's test.csv: pass it "
+                         "to --predict to write a submission (train on train.csv).")
+
+
 def _check_digits(columns, data, path, labelled):
     """Check the header and labels of a parsed CSV (data: (N, columns) uint8); return (X, y)."""
+    _refuse_other_kaggle_files(columns, path, labelled)
     columns = [str(c).strip() for c in columns]
     if all(c.replace(".", "", 2).isdigit() for c in columns):     # "0", "0.1", "255.0.2"...
         raise InputError(f"{path} starts with numbers, not a header line; add the header "
@@ -916,22 +935,21 @@ def all_finite(params):
     return all(np.all(np.isfinite(W)) for W in params.values())
 
 
-def save_model(path, params, activation="relu", head="softmax"):
-    """Save weights, biases and what rebuilds the network (layer sizes, activation, head).
+def save_model(path, model):
+    """Save a model: weights, biases and what rebuilds it (layer sizes, activation, head).
 
     .npz is NumPy's zip of plain arrays: no pickle, so loading one cannot run code.
     """
+    params = model["params"]
     if not all_finite(params):
         raise FloatingPointError("the parameters contain nan or inf; refusing to save them")
-    L = len(params) // 2
-    sizes = [params["W1"].shape[0]] + [params[f"W{l}"].shape[1] for l in range(1, L + 1)]
-    arrays = dict(params, layer_sizes=np.array(sizes), activation=np.array(activation),
-                  head=np.array(head))
+    arrays = dict(params, layer_sizes=np.array(layer_sizes(params)),
+                  activation=np.array(model["activation"]), head=np.array(model["head"]))
     write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
 def load_model(path):
-    """Load a model written by save_model: returns (params, activation, head).
+    """Load a model written by save_model: {"params": ..., "activation": ..., "head": ...}.
 
     allow_pickle=False makes NumPy refuse pickled objects instead of running them.
     Raises InputError, in one sentence, for anything that is not such a model.
@@ -955,6 +973,12 @@ def load_model(path):
     return _check_model_arrays(arrays, path)
 
 
+def layer_sizes(params):
+    """[D, n_1, ..., K], read off the weight shapes."""
+    L = len(params) // 2
+    return [params["W1"].shape[0]] + [params[f"W{l}"].shape[1] for l in range(1, L + 1)]
+
+
 def _check_model_arrays(arrays, path):
     """Check that loaded arrays describe a whole, finite network; return it."""
     try:
@@ -972,7 +996,168 @@ def _check_model_arrays(arrays, path):
                          "do not fit together); train one again with --save.")
     if not all_finite(params):
         raise InputError(f"{path} holds nan or inf weights; train the model again.")
-    return params, activation, head
+    return {"params": params, "activation": activation, "head": head}
+
+
+# %% Beyond the core: train and predict on any arrays, one call each
+# Your own Python and the command line go through the same calls:
+#     model, history = train(X, y, hidden=[64], X_val=X_val, y_val=y_val)
+#     predict(model, X_new)
+# A model is a dict {"params": ..., "activation": "relu", "head": "softmax"}: the
+# names travel with the weights (also through save_model and load_model), so a
+# prediction always uses the functions the network was trained with.
+def train(X, y, hidden=(256, 128), X_val=None, y_val=None, epochs=40, batch_size=64,
+          learning_rate=None, optimizer="adam", schedule="cosine", activation="relu",
+          head="softmax", init="auto", augment=False, dropout=0.0, l1=0.0, l2=0.0,
+          patience=None, num_classes=None, rng=None, verbose=False):
+    """Train an MLP on X (N, D) in one call; returns (model, history).
+
+    y is what the head learns: integer labels (N,) for "softmax" (K = num_classes,
+    by default the largest label + 1); 0/1 labels (N,) for one "sigmoid" output,
+    or (N, K) for K of them; numbers (N,) or (N, K) for "mse" and "mae".
+    history holds one dict per epoch: "epoch", "loss", "train_accuracy" and, given
+    X_val and y_val, "val_loss" and "val_accuracy" (no accuracy for regression):
+    plot_training_curves(history, path) draws it. patience: stop after that many
+    epochs without a better validation score, and keep the best epoch's weights.
+    Ctrl-C stops training and returns the model so far (the best epoch's, when
+    validating). learning_rate None: DEFAULT_LEARNING_RATES[optimizer]; schedule:
+    a name in SCHEDULES or a function; init "auto": he for relu, xavier otherwise.
+    rng None: np.random.default_rng(0), so a run repeats exactly.
+    Raises InputError for data that cannot work, FloatingPointError on divergence.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    X, T, K = check_training_data(X, y, head, num_classes, augment)
+    validating = X_val is not None or y_val is not None
+    if validating:
+        X_val, T_val, _ = check_training_data(X_val, y_val, head, K, names=("X_val", "y_val"))
+    init = init if init != "auto" else ("he" if activation == "relu" else "xavier")
+    params = initialize_parameters([X.shape[1], *hidden, K], rng, init=init)
+    model = {"params": params, "activation": activation, "head": head}
+    history, best, started = [], {}, time.perf_counter()
+
+    def on_epoch(epoch, params, stats):
+        if head != "softmax":          # gradient_descent counts right labels (N,) only
+            stats.pop("train_accuracy")
+            stats.update({"train_" + k: v for k, v in evaluate(model, X, T).items()
+                          if k == "accuracy"})
+        if validating:
+            stats.update({"val_" + k: v for k, v in evaluate(model, X_val, T_val).items()})
+        history.append(stats)
+        if verbose:
+            print(epoch_line(stats, epochs, time.perf_counter() - started), flush=True)
+        score = stats.get("val_accuracy", -stats.get("val_loss", 0.0))   # higher is better
+        waited = keep_best(best, epoch, params, score) if validating else 0
+        return patience is not None and waited >= patience
+
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            gradient_descent(params, X, T, epochs, batch_size,
+                             learning_rate or DEFAULT_LEARNING_RATES[optimizer], rng,
+                             OPTIMIZERS[optimizer], SCHEDULES.get(schedule, schedule),
+                             augment_first_epochs(epochs) if augment else None, on_epoch,
+                             dropout=dropout, l1=l1, l2=l2, **network_functions(activation, head))
+    except KeyboardInterrupt:
+        if verbose:
+            print("interrupted: keeping the model so far (Ctrl-C again aborts)", flush=True)
+        patience = patience or epochs                 # and go back to the best epoch
+    if best and patience is not None:
+        model["params"] = best["params"]
+        if verbose:
+            print(f"using the parameters of epoch {best['epoch']}, the best on the validation "
+                  "data")
+    if not all_finite(model["params"]):
+        raise FloatingPointError("the weights became nan or inf")
+    return model, history
+
+
+def check_training_data(X, y, head, num_classes=None, augment=False, names=("X", "y")):
+    """X as float32 (N, D), y as the head's loss takes it (labels (N,) for softmax, else
+    (N, K) float32), and K. Anything that would fail later with a puzzling traceback,
+    or worse train without a word, raises InputError here, in one sentence."""
+    (x_name, y_name), X, y = names, np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or X.dtype.kind not in "fiub":
+        raise InputError(f"{x_name} has shape {X.shape} ({X.dtype}); it needs numbers, one "
+                         f"example per row (N, D): for one feature use {x_name}.reshape(-1, 1).")
+    if X.dtype == np.uint8:
+        raise InputError(f"{x_name} holds raw 0..255 pixels (uint8); scale them to 0..1 "
+                         f"first: scale_pixels({x_name}).")
+    if len(X) != len(y) or len(X) == 0:
+        raise InputError(f"{x_name} has {len(X)} rows and {y_name} has {len(y)}; give one "
+                         "target per row, and at least one row.")
+    if augment and X.shape[1] != NUM_PIXELS:
+        raise InputError(f"augment=True distorts 28x28 images, but each row of {x_name} has "
+                         f"{X.shape[1]} values; leave augment off for other data.")
+    if head == "softmax":
+        if y.ndim != 1 or y.dtype.kind not in "iu" or y.min() < 0:
+            raise InputError(f"{y_name} is {y.dtype} with shape {y.shape}, but the softmax head "
+                             f"needs integer labels 0, 1, ..., shape (N,): use {y_name}.astype"
+                             "(int) for whole numbers, or head='mse' to fit real numbers.")
+        K = num_classes or int(y.max()) + 1
+        if y.max() >= K:
+            raise InputError(f"{y_name} holds the label {y.max()}, but the network has {K} "
+                             f"classes (0..{K - 1}); pass num_classes=... to cover every label.")
+        return X.astype(np.float32, copy=False), y, K
+    Y = y.reshape(len(y), -1).astype(np.float32)          # (N,) -> (N, 1)
+    if y.ndim > 2 or (num_classes and Y.shape[1] != num_classes):
+        raise InputError(f"{y_name} has shape {y.shape}; it needs (N,) or (N, K) targets"
+                         + (f" with K = {num_classes}." if num_classes else "."))
+    if head == "sigmoid" and not np.isin(Y, (0, 1)).all():
+        raise InputError(f"{y_name} must hold only 0 and 1 for the sigmoid head (a yes/no "
+                         "per output); use head='mse' to fit other numbers.")
+    if not np.all(np.isfinite(Y)) or not np.all(np.isfinite(X)):
+        raise InputError(f"{x_name} or {y_name} holds nan or inf; remove or fill those rows.")
+    return X.astype(np.float32, copy=False), Y, Y.shape[1]
+
+
+def predict_probabilities(model, X):
+    """The network's outputs for X (N, D) -> (N, K), or for one example x (D,) -> (K,),
+    with the activation and head the model was trained with."""
+    X = np.asarray(X)
+    D = model["params"]["W1"].shape[0]
+    if X.dtype == np.uint8:
+        raise InputError("X holds raw 0..255 pixels (uint8); scale them to 0..1 first: "
+                         "scale_pixels(X).")
+    if X.ndim not in (1, 2) or X.shape[-1] != D:
+        raise InputError(f"X has shape {X.shape}, but this network takes {D} numbers per "
+                         f"example: give (N, {D}), or ({D},) for one example.")
+    P, _ = forward_propagation(np.atleast_2d(X), model["params"],
+                               ACTIVATIONS[model["activation"]][0], HEADS[model["head"]][0])
+    return P[0] if X.ndim == 1 else P
+
+
+def predict(model, X):
+    """What the network says for X (N, D) (or one example (D,)): the most probable class
+    (N,); for one sigmoid output, 1 where its probability is above 0.5, else 0; for the
+    regression heads mse and mae, the outputs ((N,) when there is one, else (N, K))."""
+    P = predict_probabilities(model, X)
+    if model["head"] in ("mse", "mae"):
+        return P[..., 0] if P.shape[-1] == 1 else P
+    if P.shape[-1] == 1:                               # one yes/no output
+        return (P[..., 0] > 0.5).astype(int)
+    return P.argmax(axis=-1)
+
+
+def evaluate(model, X, T):
+    """{"loss": J, "accuracy": a} of the model on X (N, D) with targets T as train checked
+    them; no "accuracy" for regression (unless T is one-hot: classes by regression)."""
+    P = predict_probabilities(model, X)
+    figures = {"loss": HEADS[model["head"]][1](P, T)}
+    if T.ndim == 1:
+        figures["accuracy"] = get_accuracy(P.argmax(axis=1), T)
+    elif T.shape[1] == 1 and model["head"] == "sigmoid":
+        figures["accuracy"] = get_accuracy(P[:, 0] > 0.5, T[:, 0])
+    elif np.isin(T, (0, 1)).all() and np.all(T.sum(axis=1) == 1):     # one-hot rows
+        figures["accuracy"] = get_accuracy(P.argmax(axis=1), T.argmax(axis=1))
+    return figures
+
+
+def epoch_line(stats, num_epochs, elapsed):
+    """'epoch   3/40  loss 0.2100  train acc 0.9400  val loss ...  1.2s  (15s left)'."""
+    names = [("loss", "loss"), ("train_accuracy", "train acc"), ("val_loss", "val loss"),
+             ("val_accuracy", "val acc")]
+    figures = "  ".join(f"{label} {stats[key]:.4f}" for key, label in names if key in stats)
+    left = elapsed / stats["epoch"] * (num_epochs - stats["epoch"])
+    return f"epoch {stats['epoch']:3d}/{num_epochs}  {figures}  {elapsed:6.1f}s  ({left:.0f}s left)"
 
 
 # %% Beyond the core: evaluation (confusion matrix, per-class accuracy, noise)
@@ -994,7 +1179,7 @@ def per_class_text(C):
     return "  ".join(f"{k}:{a:.3f}" for k, a in enumerate(per_class_accuracy(C)))
 
 
-def accuracy_under_noise(params, X, y, sigmas, rng, activation="relu", head="softmax"):
+def accuracy_under_noise(model, X, y, sigmas, rng):
     """Accuracy on X (N, D) in 0..1 after adding Gaussian noise N(0, sigma^2) to every pixel.
 
     A network that learned strokes degrades slowly; one that learned single
@@ -1003,8 +1188,7 @@ def accuracy_under_noise(params, X, y, sigmas, rng, activation="relu", head="sof
     accuracies = []
     for sigma in sigmas:
         noisy = np.clip(X + rng.normal(0.0, sigma, X.shape).astype(X.dtype), 0, 1)
-        predictions = predict_probabilities(params, noisy, activation, head).argmax(axis=1)
-        accuracies.append(get_accuracy(predictions, y))
+        accuracies.append(get_accuracy(predict_probabilities(model, noisy).argmax(axis=1), y))
     return accuracies
 
 
@@ -1102,6 +1286,10 @@ def preprocess_digit_image(gray, path="image"):
     digit = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     digit[top:top + height, left:left + width] = box
     return digit.ravel()
+
+
+# A top probability below this: the picture may not be one clear digit (say so).
+UNSURE_BELOW = 0.6
 
 
 # %% Pictures
@@ -1212,7 +1400,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
     class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
         """Show '(default: X)' only where there is a default worth showing."""
         def _get_help_string(self, action):
-            if action.default in (None, False, argparse.SUPPRESS):
+            if action.default is None or action.default is False or action.help is None:
                 return action.help
             return super()._get_help_string(action)
 
@@ -1246,7 +1434,7 @@ def count_at_least(low):
 positive_float = _typed(lambda v: v > 0, "a finite number > 0")
 non_negative_float = _typed(lambda v: v >= 0, "a finite number >= 0")
 dropout_rate = _typed(lambda v: 0 <= v < 1, "a probability in [0, 1)")
-fraction_between_0_and_1 = _typed(lambda v: 0 < v < 1, "a fraction strictly between 0 and 1")
+fraction_below_1 = _typed(lambda v: 0 <= v < 1, "a fraction from 0 up to (not including) 1")
 
 
 def hidden_sizes(text):
@@ -1258,17 +1446,34 @@ def hidden_sizes(text):
     return sizes
 
 
+EXAMPLES = """examples:
+  python nn_from_scratch.py                          train on train.csv, validate, plot
+  python nn_from_scratch.py --save model.npz         ... and keep the network
+  python nn_from_scratch.py --load model.npz --image my_7.jpg      read your own photos
+  python nn_from_scratch.py --csv digit-recognizer.zip --val-fraction 0 --save final.npz
+  python nn_from_scratch.py --load final.npz --predict digit-recognizer.zip   (Kaggle)
+  python nn_from_scratch.py --check-gradients        is backpropagation right?
+  jupytext --to notebook nn_from_scratch.py          the same file as a notebook
+
+files written: training writes predictions.png, confusion_matrix.png and
+training_curves.png into --plot-dir (not with --no-plot); --save writes the model;
+--predict writes --out; --image adds my_digits.png, --test-csv test_confusion_matrix.png,
+--robustness robustness.png. Nothing else is written, and no input is overwritten.
+The same --seed on the same machine gives the same numbers."""
+
+
 def parse_args(argv=None):
-    """The command-line flags; each has a default, so `python nn_from_scratch.py` just works."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    """The command-line flags; each has a default, so `python nn_from_scratch.py` just works.
+    args.changed lists the flags given a value other than their default."""
     p = OneLineErrorParser(
         description="Train a multilayer perceptron on handwritten digits, from scratch in NumPy.",
-        formatter_class=OneLineErrorParser.HelpWithDefaults)
+        formatter_class=OneLineErrorParser.HelpWithDefaults, epilog=EXAMPLES)
     data = p.add_argument_group("data")
-    data.add_argument("--csv", default=os.path.join(here, "train.csv"),
-                      help="labelled training CSV: label,pixel0..pixel783, one image per row")
-    data.add_argument("--val-fraction", type=fraction_between_0_and_1, default=0.1,
-                      help="share of the CSV held out for validation")
+    data.add_argument("--csv", help="labelled training CSV (label,pixel0..pixel783, one image "
+                      "per row), or Kaggle's digit-recognizer.zip (default: train.csv beside "
+                      "this file)")
+    data.add_argument("--val-fraction", type=fraction_below_1, default=0.1,
+                      help="share of the CSV held out for validation; 0 trains on every row")
     data.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                       help="train on randomly rotated, scaled and shifted copies of the digits "
                            "(for the first 2/3 of the epochs; the last third sees the real images)")
@@ -1285,7 +1490,10 @@ def parse_args(argv=None):
     add_training_flags(p.add_argument_group("training"))
     add_usage_flags(p.add_argument_group("saving and using the network"),
                     p.add_argument_group("experiments and pictures"))
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    defaults = vars(p.parse_args([]))
+    args.changed = [name for name, value in vars(args).items() if value != defaults[name]]
+    return args
 
 
 def add_training_flags(fit):
@@ -1390,7 +1598,8 @@ def planned_pictures(args):
     if args.compare_architectures or args.compare_learning_rates:
         return (["compare_architectures.png"] * args.compare_architectures
                 + ["compare_learning_rates.png"] * args.compare_learning_rates)
-    names = ["predictions.png", "confusion_matrix.png"]
+    validating = not args.load and args.val_fraction > 0
+    names = ["predictions.png", "confusion_matrix.png"] if validating else []
     names += [] if args.load else ["training_curves.png"]
     names += ["test_confusion_matrix.png"] if args.test_csv else []
     names += ["robustness.png"] if args.robustness else []
@@ -1398,11 +1607,10 @@ def planned_pictures(args):
     return names
 
 
-def describe(params):
-    """Layer sizes as text, e.g. '784-256-128-10'."""
-    L = len(params) // 2
-    return "-".join(str(n) for n in [params["W1"].shape[0]]
-                    + [params[f"W{l}"].shape[1] for l in range(1, L + 1)])
+def describe(model):
+    """'784-256-128-10 (relu, softmax)': the layer sizes, activation and head."""
+    sizes = "-".join(map(str, layer_sizes(model["params"])))
+    return f"{sizes} ({model['activation']}, {model['head']})"
 
 
 def check_fits_in_memory(sizes, batch_size):
@@ -1424,87 +1632,49 @@ def smaller_rate(learning_rate, optimizer):
     return min(learning_rate / 10, DEFAULT_LEARNING_RATES[optimizer])
 
 
-def training_extras(args):
-    """The keyword arguments of gradient_descent that the flags choose."""
-    schedule = SCHEDULES[args.lr_schedule]
-    if args.lr_schedule == "inverse":
-        schedule = functools.partial(inverse_schedule, decay=args.lr_decay)
-    return dict(optimizer=OPTIMIZERS[args.optimizer], schedule=schedule,
-                transform=augment_first_epochs(args.epochs) if args.augment else None,
-                dropout=args.dropout, l1=args.l1, l2=args.l2,
-                **network_functions(args.activation, args.head))
-
-
 def train_network(args, X_train, y_train, X_val, y_val, rng):
-    """initialize_parameters and gradient_descent with the flags' extras (the in-place
-    Adam, a learning-rate schedule, augmentation, dropout, early stopping), printing
-    one line per epoch and measuring validation accuracy after each.
-
-    Returns (params, activation, head, history, seconds, interrupted). Ctrl-C stops
-    training and keeps the best parameters so far; a loss that is no longer a
-    number stops it with advice instead of a traceback.
-    """
-    activation, head = args.activation, args.head
-    init = args.init if args.init != "auto" else ("he" if activation == "relu" else "xavier")
-    learning_rate = args.lr or DEFAULT_LEARNING_RATES[args.optimizer]
+    """train() with the flags' choices, printing a line per epoch (X_val None: no
+    validation). Returns (model, history, seconds, interrupted). Ctrl-C stops training
+    and keeps the best model so far; divergence becomes one sentence of advice."""
     sizes = [NUM_PIXELS] + args.hidden + [NUM_CLASSES]
     check_fits_in_memory(sizes, args.batch_size)
     print(f"training a {'-'.join(map(str, sizes))} network on {len(y_train)} digits, "
-          f"validating on {len(y_val)}", flush=True)
-    params = initialize_parameters(sizes, rng, init=init)
-    extras = training_extras(args)
-    history, best, started = [], {}, time.perf_counter()
-
-    def on_epoch(epoch, params, stats):
-        val_predictions = get_predictions(params, X_val, extras["activation"], extras["output"])
-        stats["val_accuracy"] = get_accuracy(val_predictions, y_val)
-        history.append(stats)
-        waited = keep_best(best, epoch, params, stats["val_accuracy"])
-        elapsed = time.perf_counter() - started
-        print(f"epoch {epoch:3d}/{args.epochs}  loss {stats['loss']:.4f}  "
-              f"train acc {stats['train_accuracy']:.4f}  val acc {stats['val_accuracy']:.4f}  "
-              f"{elapsed:6.1f}s  ({elapsed / epoch * (args.epochs - epoch):.0f}s left)",
-              flush=True)
-        return args.patience is not None and waited >= args.patience
-
-    interrupted, diverged = False, None
+          + (f"validating on {len(y_val)}" if X_val is not None else
+             "holding none out (--val-fraction 0): nothing to validate on"), flush=True)
+    schedule = args.lr_schedule
+    if schedule == "inverse":
+        schedule = functools.partial(inverse_schedule, decay=args.lr_decay)
+    if args.head != "softmax":              # the other heads learn one-hot rows
+        y_train = one_hot(y_train, NUM_CLASSES)
+        y_val = None if y_val is None else one_hot(y_val, NUM_CLASSES)
+    learning_rate = args.lr or DEFAULT_LEARNING_RATES[args.optimizer]
+    started = time.perf_counter()
     try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            gradient_descent(params, X_train, y_train, args.epochs, args.batch_size,
-                             learning_rate, rng, on_epoch=on_epoch, **extras)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("interrupted: keeping the best parameters so far (Ctrl-C again aborts)",
-              flush=True)
+        model, history = train(X_train, y_train, args.hidden, X_val, y_val, args.epochs,
+                               args.batch_size, learning_rate, args.optimizer, schedule,
+                               args.activation, args.head, args.init, args.augment,
+                               args.dropout, args.l1, args.l2, args.patience, NUM_CLASSES, rng,
+                               verbose=True)
     except FloatingPointError as err:
-        diverged = str(err)
-    seconds = time.perf_counter() - started
-    if best and (interrupted or args.patience):
-        params = best["params"]
-        print(f"using the parameters of epoch {best['epoch']} "
-              f"(validation accuracy {best['accuracy']:.4f})")
-    if diverged or not all_finite(params):
-        raise InputError(f"training diverged ({diverged or 'the weights became nan or inf'}); "
-                         "try a smaller learning rate, e.g. --lr "
+        raise InputError(f"training diverged ({err}); try a smaller learning rate, e.g. --lr "
                          f"{smaller_rate(learning_rate, args.optimizer):g}.")
-    return params, activation, head, history, seconds, interrupted
+    return model, history, time.perf_counter() - started, bool(SIGNALS_RECEIVED)
 
 
-def use_network(args, params, activation, head, test, to_predict, images, X_val, y_val,
-                picture):
+def use_network(args, model, inputs, picture, X_val=None, y_val=None):
     """The opt-in uses: a test CSV, noise robustness, a Kaggle submission, your pictures."""
-    if test is not None:
-        predictions = predict_probabilities(params, scale_pixels(test[0]), activation,
-                                            head).argmax(axis=1)
-        C = confusion_matrix(test[1], predictions)
+    if inputs["test"] is not None:
+        X_test, y_test = inputs["test"]
+        predictions = predict_probabilities(model, scale_pixels(X_test)).argmax(axis=1)
+        C = confusion_matrix(y_test, predictions)
         print("test accuracy per digit: " + per_class_text(C))
-        print(f"test accuracy: {get_accuracy(predictions, test[1]):.4f}")
+        print(f"test accuracy: {get_accuracy(predictions, y_test):.4f}")
         if not args.no_plot:
             plot_confusion_matrix(C, picture("test_confusion_matrix.png"), "test confusion matrix")
     if args.robustness:
         sigmas = [0.0, 0.1, 0.2, 0.3, 0.5]
-        accuracies = accuracy_under_noise(params, X_val, y_val, sigmas,
-                                          np.random.default_rng(args.seed), activation, head)
+        accuracies = accuracy_under_noise(model, X_val, y_val, sigmas,
+                                          np.random.default_rng(args.seed))
         print("noise sigma  validation accuracy")
         for sigma, accuracy in zip(sigmas, accuracies):
             print(f"{sigma:11.1f}  {accuracy:.4f}")
@@ -1512,20 +1682,27 @@ def use_network(args, params, activation, head, test, to_predict, images, X_val,
             plot_lines(sigmas, accuracies, picture("robustness.png"),
                        "noise sigma (pixels in 0..1)", "validation accuracy",
                        "accuracy under Gaussian pixel noise")
-    if to_predict is not None:
-        X_test, labels = to_predict
+    if inputs["to_predict"] is not None:
+        X_test, labels = inputs["to_predict"]
         if labels is not None:
             print(f"note: {args.predict} has a 'label' column; it is ignored for predicting.")
-        predictions = predict_probabilities(params, scale_pixels(X_test), activation,
-                                            head).argmax(axis=1)
+        predictions = predict_probabilities(model, scale_pixels(X_test)).argmax(axis=1)
         write_submission(args.out, predictions)
         print(f"submission written: {args.out} ({len(predictions)} rows, ImageId,Label)")
-    if images:
-        probabilities = predict_probabilities(params, np.stack(images), activation, head)
-        for path, p in zip(args.image, probabilities):
-            print(f"{path}: prediction {np.argmax(p)} (probability {p.max():.2f})")
-        if not args.no_plot:
-            plot_image_predictions(images, probabilities, args.image, picture("my_digits.png"))
+    if inputs["images"]:
+        use_pictures(args, model, inputs["images"], picture)
+
+
+def use_pictures(args, model, images, picture):
+    """--image: print each picture's reading, warn when unsure, draw my_digits.png."""
+    probabilities = predict_probabilities(model, np.stack(images))
+    for path, p in zip(args.image, probabilities):
+        unsure = p.max() < UNSURE_BELOW
+        print(f"{path}: prediction {np.argmax(p)} (probability {p.max():.2f})"
+              + ("  unsure: this may not be one clear digit (see my_digits.png)" if unsure
+                 else ""))
+    if not args.no_plot:
+        plot_image_predictions(images, probabilities, args.image, picture("my_digits.png"))
 
 
 def run_comparisons(args, X_train, y_train, X_val, y_val, picture):
@@ -1598,23 +1775,68 @@ def report_gradient_check(args):
     return 0 if passed else 1
 
 
-def read_inputs(args, picture):
-    """Check every output path and read every input before any training, so a typo
-    in the last flag fails in a second, not after a minute. Returns a dict."""
+def check_flags(args):
+    """Refuse flags that this run would ignore, in one sentence, before anything is read."""
     comparing = args.compare_architectures or args.compare_learning_rates
-    given = [("--save", args.save), ("--load", args.load), ("--predict", args.predict),
-             ("--test-csv", args.test_csv), ("--image", args.image),
-             ("--robustness", args.robustness or None), ("--patience", args.patience)]
-    ignored = [flag for flag, value in given if value is not None]
-    if comparing and ignored:
-        raise InputError(f"the --compare-* experiments train several throw-away networks, so "
-                         f"{', '.join(ignored)} would be ignored; run them separately.")
+    named = lambda names: ", ".join("--" + n.replace("_", "-") for n in names)   # noqa: E731
+    if comparing:
+        ignored = [n for n in ("save", "load", "predict", "test_csv", "image", "robustness",
+                               "patience") if n in args.changed]
+        if ignored:
+            raise InputError(f"the --compare-* experiments train several throw-away networks, "
+                             f"so {named(ignored)} would be ignored; run them separately.")
+    if args.load:
+        ignored = [n for n in TRAINING_FLAGS if n in args.changed]
+        if ignored:
+            raise InputError(f"--load uses a network trained before, so {named(ignored)} would "
+                             f"change nothing; drop {'it' if len(ignored) == 1 else 'them'} "
+                             "(or train a new network without --load).")
+        if not (args.test_csv or args.predict or args.image):
+            raise InputError("--load needs something to use the network on: --test-csv "
+                             "LABELLED.csv, --predict TEST.csv or --image PICTURE.png.")
+    elif args.val_fraction == 0 and (args.patience or args.robustness):
+        needs = [n for n in ("patience", "robustness") if n in args.changed]
+        raise InputError(f"--val-fraction 0 holds no digits out, so {named(needs)} has "
+                         "nothing to measure on; give --val-fraction 0.1, say.")
+
+
+# Flags that only shape training: with --load they would do nothing.
+TRAINING_FLAGS = ["csv", "val_fraction", "augment", "hidden", "activation", "init", "head",
+                  "epochs", "batch_size", "optimizer", "lr", "lr_schedule", "lr_decay", "l1",
+                  "l2", "dropout", "patience", "seed", "save", "robustness"]
+
+
+def read_inputs(args, picture):
+    """Check every flag and output path and read every input before any training, so a
+    typo in the last flag fails in a second, not after a minute. Returns a dict."""
+    check_flags(args)
     outputs = [args.save] if args.save is not None else []
     check_writable(outputs + ([args.out] if args.predict is not None else [])
                    + [picture(name) for name in planned_pictures(args)],
                    [args.csv, args.test_csv, args.predict, args.load, *(args.image or [])])
+    inputs = dict(X=None, y=None, model=None)
+    if args.load is None:
+        inputs["X"], inputs["y"] = read_training_csv(args)
+    inputs["test"] = (load_digits_csv(args.test_csv, flag="--test-csv")
+                      if args.test_csv is not None else None)
+    inputs["to_predict"] = (load_digits_csv(args.predict, labelled=False, flag="--predict")
+                            if args.predict is not None else None)
+    inputs["images"] = [preprocess_digit_image(load_image_gray(path), path)
+                        for path in args.image or []]
+    if args.load is not None:
+        model = inputs["model"] = load_model(args.load)
+        sizes = layer_sizes(model["params"])
+        if (sizes[0], sizes[-1]) != (NUM_PIXELS, NUM_CLASSES):
+            raise InputError(f"{args.load} was built for other shapes ({describe(model)}); "
+                             "digits need 784 pixel inputs and 10 outputs.")
+    return inputs
+
+
+def read_training_csv(args):
+    """The labelled digits to train on: --csv, or train.csv beside this file."""
+    path = args.csv or default_csv()
     try:
-        X, y = load_digits_csv(args.csv)
+        X, y = load_digits_csv(path)
     except InputError:
         if SIGNALS_RECEIVED:     # pandas can turn Ctrl-C into a "parse error": it was no such thing
             raise KeyboardInterrupt
@@ -1622,23 +1844,21 @@ def read_inputs(args, picture):
     if SIGNALS_RECEIVED:
         raise KeyboardInterrupt
     n_val = int(round(len(y) * args.val_fraction))
-    if len(y) < 2:
-        raise InputError(f"{args.csv} has only {len(y)} row(s), too few to hold some out for "
-                         "validation and still train; use more rows.")
-    if n_val < 1 or len(y) - n_val < 1:
+    if args.val_fraction > 0 and len(y) < 2:
+        raise InputError(f"{path} has only {len(y)} row(s), too few to hold some out for "
+                         "validation and still train; use more rows (or --val-fraction 0).")
+    if args.val_fraction > 0 and (n_val < 1 or len(y) - n_val < 1):
         raise InputError(f"--val-fraction {args.val_fraction:g} of {len(y)} rows holds out "
                          f"{n_val} for validation, leaving {len(y) - n_val} to train; choose a "
-                         f"fraction between {1 / len(y):.2g} and {1 - 1 / len(y):.2g}.")
-    test = load_digits_csv(args.test_csv, flag="--test-csv") if args.test_csv is not None else None
-    to_predict = (load_digits_csv(args.predict, labelled=False, flag="--predict")
-                  if args.predict is not None else None)
-    images = [preprocess_digit_image(load_image_gray(path), path) for path in args.image or []]
-    model = load_model(args.load) if args.load is not None else None
-    sizes = describe(model[0]).split("-") if model else [str(NUM_PIXELS), str(NUM_CLASSES)]
-    if (sizes[0], sizes[-1]) != (str(NUM_PIXELS), str(NUM_CLASSES)):
-        raise InputError(f"{args.load} was built for other shapes ({describe(model[0])}); "
-                         "digits need 784 pixel inputs and 10 outputs.")
-    return dict(X=X, y=y, test=test, to_predict=to_predict, images=images, model=model)
+                         f"fraction between {1 / len(y):.2g} and {1 - 1 / len(y):.2g} (or 0 to "
+                         "train on every row).")
+    return X, y
+
+
+def default_csv():
+    """train.csv beside this file; in a notebook, which has no __file__, in the current folder."""
+    return os.path.join(os.path.dirname(os.path.abspath(globals().get("__file__", "."))),
+                        "train.csv")
 
 
 def main(args):
@@ -1648,6 +1868,10 @@ def main(args):
         return report_gradient_check(args)
     picture = lambda name: os.path.join(args.plot_dir, name)               # noqa: E731
     inputs = read_inputs(args, picture)
+    if inputs["model"]:                # --load: use a saved network; nothing is trained
+        print(f"loaded {args.load}: a {describe(inputs['model'])} network")
+        use_network(args, inputs["model"], inputs, picture)
+        return finish(args, [])
     # 1. Data: hold out validation digits, then scale 0..255 -> 0..1 once for all epochs.
     rng = np.random.default_rng(args.seed)
     X_train, y_train, X_val, y_val = split_train_val(inputs["X"], inputs["y"],
@@ -1655,37 +1879,46 @@ def main(args):
     X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)
     if args.compare_architectures or args.compare_learning_rates:
         return run_comparisons(args, X_train, y_train, X_val, y_val, picture)
-    # 2. initialize_parameters, then gradient_descent (in train_network, which adds the
-    #    flags' extras), or load a saved network instead.
-    if inputs["model"]:
-        (params, activation, head), history, seconds, interrupted = inputs["model"], [], 0.0, False
-        print(f"loaded {args.load}: a {describe(params)} network ({activation}, {head})")
-    else:
-        params, activation, head, history, seconds, interrupted = train_network(
-            args, X_train, y_train, X_val, y_val, rng)
+    if (args.image or args.predict) and not args.save:
+        print("note: no --load given, so a new network is trained first; add --save "
+              "model.npz to keep it, and use --load model.npz next time.")
+    # 2. initialize_parameters and gradient_descent, inside train(), with the extras.
+    validating = args.val_fraction > 0
+    model, history, seconds, interrupted = train_network(
+        args, X_train, y_train, X_val if validating else None, y_val if validating else None,
+        rng)
     # 3. Accuracy on the validation digits, which training never saw.
-    functions = network_functions(activation, head)
-    val_predictions = get_predictions(params, X_val, functions["activation"], functions["output"])
-    C = confusion_matrix(y_val, val_predictions)
-    print("validation accuracy per digit: " + per_class_text(C))
+    if validating:
+        val_predictions = predict_probabilities(model, X_val).argmax(axis=1)
+        C = confusion_matrix(y_val, val_predictions)
+        print("validation accuracy per digit: " + per_class_text(C))
     # 4. The opt-in uses: a test CSV, noise robustness, a Kaggle submission, your pictures.
-    use_network(args, params, activation, head, inputs["test"], inputs["to_predict"],
-                inputs["images"], X_val, y_val, picture)
+    use_network(args, model, inputs, picture, X_val, y_val)
     if args.save:
-        save_model(args.save, params, activation, head)
+        save_model(args.save, model)
         print(f"model saved: {args.save}")
     # 5. Pictures: sample digits (mistakes first), the confusion matrix, training curves.
     if not args.no_plot:
-        plot_sample_predictions(X_val, y_val, val_predictions, picture("predictions.png"))
-        plot_confusion_matrix(C, picture("confusion_matrix.png"), "validation confusion matrix")
-        if not inputs["model"]:
-            augmented_until = int(AUGMENTED_SHARE * args.epochs) if args.augment else None
-            plot_training_curves(history, picture("training_curves.png"), augmented_until)
-        print("plots saved: " + ", ".join(picture(name) for name in planned_pictures(args)))
+        if validating:
+            plot_sample_predictions(X_val, y_val, val_predictions, picture("predictions.png"))
+            plot_confusion_matrix(C, picture("confusion_matrix.png"),
+                                  "validation confusion matrix")
+        augmented_until = int(AUGMENTED_SHARE * args.epochs) if args.augment else None
+        plot_training_curves(history, picture("training_curves.png"), augmented_until)
+    closing = [f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}"
+               ] if validating else []
+    return finish(args, closing + [f"train seconds: {seconds:.2f}"], 130 if interrupted else 0)
+
+
+def finish(args, closing_lines, status=0):
+    """Name the pictures saved, show them on a screen, print the closing lines."""
+    if planned_pictures(args):
+        print("plots saved: " + ", ".join(os.path.join(args.plot_dir, name)
+                                          for name in planned_pictures(args)))
         show_plots_if_possible()
-    print(f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}")
-    print(f"train seconds: {seconds:.2f}")
-    return 130 if interrupted else 0                 # 130: the usual status after Ctrl-C
+    for line in closing_lines:
+        print(line)
+    return status                                   # 130: the usual status after Ctrl-C
 
 
 def use_headless_backend_if_no_display():

@@ -45,6 +45,10 @@ def small_csv(tmp_path_factory):
     return str(path)
 
 
+def model_of(params, activation="relu", head="softmax"):
+    return {"params": params, "activation": activation, "head": head}
+
+
 def small_float64_net(rng, sizes=(5, 4, 3, 3), init="he"):
     """A tiny float64 network and 6 random examples, for gradient checks."""
     params = nn.initialize_parameters(list(sizes), rng, dtype=np.float64, init=init)
@@ -478,12 +482,12 @@ def test_saved_model_loads_back_with_bit_identical_predictions(tmp_path):
     rng = np.random.default_rng(16)
     params = nn.initialize_parameters([784, 12, 10], rng, init="xavier")
     path = str(tmp_path / "model.npz")
-    nn.save_model(path, params, "tanh", "softmax")
-    loaded, activation, head = nn.load_model(path)
+    nn.save_model(path, {"params": params, "activation": "tanh", "head": "softmax"})
+    loaded = nn.load_model(path)
     X = rng.random((50, 784), dtype=np.float32)
-    assert (activation, head) == ("tanh", "softmax")
-    assert np.array_equal(nn.predict_probabilities(params, X, "tanh"),
-                          nn.predict_probabilities(loaded, X, activation, head))
+    assert (loaded["activation"], loaded["head"]) == ("tanh", "softmax")
+    assert np.array_equal(nn.forward_propagation(X, params, nn.tanh)[0],
+                          nn.predict_probabilities(loaded, X))
 
 
 def test_confusion_matrix_counts_pairs_and_gives_per_class_accuracy():
@@ -506,7 +510,7 @@ def test_accuracy_falls_as_pixel_noise_grows(digits):
     rng = np.random.default_rng(17)
     params = nn.initialize_parameters([784, 64, 10], rng)
     params = nn.gradient_descent(params, X_train[:3000], y_train[:3000], 3, 64, 0.002, rng)
-    accuracies = nn.accuracy_under_noise(params, X_val, y_val, [0, 0.2, 0.5], rng)
+    accuracies = nn.accuracy_under_noise(model_of(params), X_val, y_val, [0, 0.2, 0.5], rng)
     assert accuracies[0] > 0.85
     assert accuracies[0] > accuracies[1] > accuracies[2]
 
@@ -514,7 +518,7 @@ def test_accuracy_falls_as_pixel_noise_grows(digits):
 def test_noisy_pixels_are_clipped_back_to_0_and_1_as_a_real_image_would_be(monkeypatch):
     ranges = []
 
-    def record(params, X, *args):
+    def record(model, X):
         ranges.append((X.min(), X.max()))
         return np.zeros((len(X), 10))
     monkeypatch.setattr(nn, "predict_probabilities", record)
@@ -531,7 +535,7 @@ def test_cli_early_stopping_keeps_the_best_epoch(small_csv):
     val_accuracies = [float(line.split("val acc ")[1].split()[0]) for line in epochs]
     best = int(np.argmax(val_accuracies))                 # the first epoch with the best score
     assert len(epochs) == best + 2                         # patience 1: one epoch past the best
-    assert f"using the parameters of epoch {best + 1} " in result.stdout
+    assert f"using the parameters of epoch {best + 1}, " in result.stdout
     final = float(result.stdout.splitlines()[-2].split()[-1])
     assert final == val_accuracies[best]                   # and those parameters are the ones used
 
@@ -613,15 +617,14 @@ def save_gray_png(path, image):
 
 
 def test_default_model_reads_digits_written_out_as_pictures(default_model, tmp_path):
-    params, activation, head = nn.load_model(default_model)
+    model = nn.load_model(default_model)
     X, y = nn.load_digits_csv(os.path.join(HERE, "train.csv"))
     _, _, X_val, y_val = nn.split_train_val(X, y, 0.1, np.random.default_rng(0))
     rng, correct, count = np.random.default_rng(20), 0, 200
     for i in range(count):
         path = save_gray_png(tmp_path / f"{i}.png", digit_as_photo(X_val[i], rng))
         digit = nn.preprocess_digit_image(nn.load_image_gray(path), path)
-        correct += nn.predict_probabilities(params, digit[None], activation,
-                                            head).argmax() == y_val[i]
+        correct += nn.predict(model, digit) == y_val[i]
     assert correct / count >= 0.95
 
 
@@ -654,7 +657,7 @@ def test_preprocessing_puts_the_centre_of_mass_at_the_centre():
 @pytest.fixture
 def random_model(tmp_path):
     path = str(tmp_path / "random.npz")
-    nn.save_model(path, nn.initialize_parameters([784, 8, 10], np.random.default_rng(0)))
+    nn.save_model(path, model_of(nn.initialize_parameters([784, 8, 10], np.random.default_rng(0))))
     return path
 
 
@@ -667,8 +670,7 @@ def test_kaggle_submission_has_a_header_and_numbers_images_from_one(random_model
     lines = (tmp_path / "submission.csv").read_text().splitlines()
     assert lines[0] == "ImageId,Label" and len(lines) == 6
     assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3", "4", "5"]
-    params, activation, head = nn.load_model(random_model)
-    expected = nn.predict_probabilities(params, nn.scale_pixels(X), activation, head).argmax(axis=1)
+    expected = nn.predict(nn.load_model(random_model), nn.scale_pixels(X))
     assert [int(line.split(",")[1]) for line in lines[1:]] == expected.tolist()
 
 
@@ -732,8 +734,8 @@ def npz_with(**arrays):
 
 
 def truncated_model(folder):
-    nn.save_model(str(folder / "model.npz"), nn.initialize_parameters([784, 8, 10],
-                                                                       np.random.default_rng(0)))
+    nn.save_model(str(folder / "model.npz"),
+                  model_of(nn.initialize_parameters([784, 8, 10], np.random.default_rng(0))))
     data = (folder / "model.npz").read_bytes()
     (folder / "model.npz").write_bytes(data[:len(data) // 2])
     return ["--load", "model.npz"]
@@ -767,7 +769,7 @@ BAD_INPUTS = {
     "infinite learning rate": flags("--lr", "inf"),
     "dropout of one": flags("--dropout", "1"),
     "negative dropout": flags("--dropout", "-0.1"),
-    "validation fraction zero": flags("--val-fraction", "0"),
+    "negative validation fraction": flags("--val-fraction", "-0.1"),
     "validation fraction one": flags("--val-fraction", "1"),
     "hidden size zero": flags("--hidden", "0"),
     "hidden size not a number": flags("--hidden", "128,abc"),
@@ -806,7 +808,8 @@ BAD_INPUTS = {
         "long.csv", ("\n".join([HEADER] + [GOOD_ROW + ",0"] * 20) + "\n").encode(), "--csv"),
     "trailing commas": file_with(
         "commas.csv", ("\n".join([HEADER + ","] + [GOOD_ROW + ","] * 20) + "\n").encode(), "--csv"),
-    "zip with several files": lambda folder: zip_of(folder / "digits.zip", "train.csv", "test.csv")
+    "zip with several files, none train.csv": lambda folder: zip_of(folder / "digits.zip",
+                                                                   "a.csv", "b.csv")
     and ["--csv", "digits.zip"],
     "excel workbook": lambda folder: zip_of(folder / "book.csv", "[Content_Types].xml")
     and ["--csv", "book.csv"],
@@ -827,6 +830,14 @@ BAD_INPUTS = {
     "model with nan weights": npz_with(W1=np.full((784, 10), np.nan), b1=np.zeros(10),
                                        layer_sizes=np.array([784, 10]), activation="relu",
                                        head="softmax"),
+    "kaggle submission as training data": file_with(
+        "sample_submission.csv", b"ImageId,Label\n1,0\n2,0\n", "--csv"),
+    "kaggle test file given to --test-csv": lambda folder: bad_csv(
+        ",".join(["0"] * 784), header=HEADER[len("label,"):])(folder)[1:] and
+    ["--load", "old.npz", "--test-csv", "bad.csv"],
+    "training flag with --load": flags("--load", "old.npz", "--epochs", "3", "--image", "x.png"),
+    "--load with nothing to use it on": flags("--load", "old.npz", "--no-plot"),
+    "early stopping with nothing held out": flags("--val-fraction", "0", "--patience", "3"),
 }
 
 
@@ -853,11 +864,11 @@ EXPECTED = {
     "non-numeric cell": "'abc', not a number", "empty cell": "'', not a number",
     "short row": "not a number", "long row": "Expected 785 fields", "label outside 0..9": "label 12",
     "fractional label": "label 2.5", "pixel above 255": "holds 300", "negative pixel": "holds -1",
-    "no label column": "no 'label' column", "not a csv at all": "not plain UTF-8 text",
+    "no label column": "like Kaggle's test.csv", "not a csv at all": "not plain UTF-8 text",
     "too few rows to validate": "too few", "negative epochs": "--epochs",
     "zero batch size": "--batch-size", "zero learning rate": "--lr", "nan learning rate": "--lr",
     "infinite learning rate": "--lr", "dropout of one": "--dropout", "negative dropout": "--dropout",
-    "validation fraction zero": "--val-fraction", "validation fraction one": "--val-fraction",
+    "negative validation fraction": "--val-fraction", "validation fraction one": "--val-fraction",
     "hidden size zero": "--hidden", "hidden size not a number": "--hidden",
     "negative hidden size": "--hidden", "unknown optimizer": "adamw", "misspelt flag": "--epohcs",
     "missing model": "does not exist", "truncated model": "truncated",
@@ -873,7 +884,7 @@ EXPECTED = {
     "empty output path": "names no file", "empty model path": "empty path",
     "file name too long": "too long", "csv without a header line": "not a header line",
     "one value too many on every row": "more values than the header",
-    "trailing commas": "trailing commas", "zip with several files": "train.csv, test.csv",
+    "trailing commas": "trailing commas", "zip with several files, none train.csv": "a.csv, b.csv, but no train.csv",
     "excel workbook": "Excel workbook", "truncated gzip": "truncated gzip",
     "tar archive": "tar archive", "utf-16 csv": "UTF-16", "pipe as csv": "not a regular file",
     "folder as model": "is a folder", "folder as image": "is a folder",
@@ -881,6 +892,11 @@ EXPECTED = {
     "negative seed": "--seed", "network too big for memory": "GiB",
     "validation fraction that leaves nothing to train": "leaving 0 to train",
     "label 10": "label 10", "model with nan weights": "nan or inf",
+    "kaggle submission as training data": "Kaggle submission",
+    "kaggle test file given to --test-csv": "pass it to --predict",
+    "training flag with --load": "--epochs would change nothing",
+    "--load with nothing to use it on": "needs something to use the network on",
+    "early stopping with nothing held out": "nothing to measure on",
 }
 
 
@@ -909,6 +925,9 @@ def test_bad_input_gets_one_sentence_exit_status_2_and_writes_nothing(case, tmp_
     before = snapshot(tmp_path)
     extra = ["--epochs", "1"] + ([] if "--csv" in args else ["--csv", "train.csv"])
     extra += [] if "--save" in args else ["--save", "old.npz"]    # must not be overwritten
+    if "--load" in args:                                         # nothing to train: use it
+        uses = {"--test-csv", "--predict", "--image"} & set(args) or "nothing" in case
+        extra = [] if uses else ["--test-csv", "train.csv"]
     status, out, err = run_in_process([*args, *extra], monkeypatch, capsys, tmp_path)
     assert status == 2, (out, err)
     message = err.strip()
@@ -921,8 +940,11 @@ def test_bad_input_gets_one_sentence_exit_status_2_and_writes_nothing(case, tmp_
 def test_bad_input_from_the_shell_gets_one_line_on_stderr_and_status_2(case, tmp_path):
     (tmp_path / "train.csv").write_text("\n".join([HEADER] + [GOOD_ROW] * 20) + "\n")
     args = BAD_INPUTS[case](tmp_path)
-    result = run_cli(*args, "--epochs", "1", *([] if "--csv" in args else ["--csv", "train.csv"]),
-                     cwd=tmp_path)
+    if "--load" in args:
+        extra = ["--test-csv", "train.csv"]
+    else:
+        extra = ["--epochs", "1", *([] if "--csv" in args else ["--csv", "train.csv"])]
+    result = run_cli(*args, *extra, cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and EXPECTED[case] in result.stderr
 
@@ -941,7 +963,7 @@ def test_harmless_quirks_are_accepted_bom_crlf_spaces_and_float_pixels(tmp_path)
 def test_an_interrupted_save_leaves_the_previous_model_intact(tmp_path, monkeypatch):
     path = str(tmp_path / "model.npz")
     params = nn.initialize_parameters([784, 8, 10], np.random.default_rng(0))
-    nn.save_model(path, params)
+    nn.save_model(path, model_of(params))
     before = (tmp_path / "model.npz").read_bytes()
 
     def half_written_then_crash(f, **arrays):
@@ -949,7 +971,8 @@ def test_an_interrupted_save_leaves_the_previous_model_intact(tmp_path, monkeypa
         raise OSError("disk full")
     monkeypatch.setattr(nn.np, "savez", half_written_then_crash)
     with pytest.raises(nn.InputError, match="disk full.*previous file"):
-        nn.save_model(path, nn.initialize_parameters([784, 8, 10], np.random.default_rng(1)))
+        nn.save_model(path, model_of(nn.initialize_parameters([784, 8, 10],
+                                                              np.random.default_rng(1))))
     assert (tmp_path / "model.npz").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]      # no temporary file left
 
@@ -1015,8 +1038,7 @@ def test_ctrl_c_or_sigterm_during_training_keeps_the_best_model_and_prints_the_c
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert out.strip().splitlines()[-2].startswith("validation accuracy: ")
-    params, _, _ = nn.load_model(str(model))
-    assert params["W1"].shape == (784, 16)
+    assert nn.load_model(str(model))["params"]["W1"].shape == (784, 16)
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]      # no temporary file left
 
 
@@ -1042,6 +1064,7 @@ def test_a_pickle_planted_in_a_model_file_is_refused_not_run(tmp_path):
     params = nn.initialize_parameters([784, 8, 10], np.random.default_rng(0))
     np.savez(tmp_path / "model.npz", **params, layer_sizes=np.array([784, 8, 10]),
              activation=np.array([Payload(str(marker))], dtype=object), head="softmax")
-    result = run_cli("--load", str(tmp_path / "model.npz"), "--no-plot", cwd=tmp_path)
+    test_csv = write_csv(tmp_path / "test.csv", np.zeros((2, 784), int), y=[0, 1])
+    result = run_cli("--load", str(tmp_path / "model.npz"), "--test-csv", test_csv, cwd=tmp_path)
     assert result.returncode == 2 and "pickled" in result.stderr
     assert not marker.exists()
