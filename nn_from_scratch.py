@@ -885,10 +885,11 @@ def _check_digits(columns, data, path, labelled):
 
 
 # %% Beyond the core: early stopping, saving and loading a model
-def keep_best(best, epoch, params, val_accuracy):
-    """Remember a copy of params whenever validation accuracy improves (early stopping).
+def keep_best(best, epoch, params, score):
+    """Remember a copy of params whenever the validation score (higher is better: the
+    accuracy, or minus the loss) improves, for early stopping.
 
-    best is a dict that starts as {} and holds "accuracy", "epoch" and "params".
+    best is a dict that starts as {} and holds "score", "epoch" and "params".
     Returns how many epochs have passed since the best one. Stopping once that
     reaches a "patience" limit, and going back to the best copy, avoids training
     on past the point where the network starts to memorise its training data.
@@ -896,9 +897,8 @@ def keep_best(best, epoch, params, val_accuracy):
     validation digits, partly by luck, so their accuracy now flatters the
     network. An honest figure needs digits that chose nothing (--test-csv).
     """
-    if val_accuracy > best.get("accuracy", -1.0):
-        best.update(accuracy=val_accuracy, epoch=epoch,
-                    params={key: W.copy() for key, W in params.items()})
+    if score > best.get("score", -math.inf):
+        best.update(score=score, epoch=epoch, params={key: W.copy() for key, W in params.items()})
     return epoch - best["epoch"]
 
 
@@ -1081,9 +1081,9 @@ def check_training_data(X, y, head, num_classes=None, augment=False, names=("X",
     if X.dtype == np.uint8:
         raise InputError(f"{x_name} holds raw 0..255 pixels (uint8); scale them to 0..1 "
                          f"first: scale_pixels({x_name}).")
-    if len(X) != len(y) or len(X) == 0:
-        raise InputError(f"{x_name} has {len(X)} rows and {y_name} has {len(y)}; give one "
-                         "target per row, and at least one row.")
+    if y.ndim == 0 or len(X) != len(y) or len(X) == 0:
+        raise InputError(f"{x_name} has {len(X)} rows and {y_name} has {np.size(y)}; give "
+                         "one target per row, and at least one row.")
     if augment and X.shape[1] != NUM_PIXELS:
         raise InputError(f"augment=True distorts 28x28 images, but each row of {x_name} has "
                          f"{X.shape[1]} values; leave augment off for other data.")
@@ -1325,21 +1325,24 @@ def plot_sample_predictions(X, y, predictions, path, count=24):
 
 
 def plot_training_curves(history, path, augmented_until=None):
-    """Loss and accuracy per epoch; history holds one dict per epoch. A dashed line
-    marks the last augmented epoch: training on real images gets easier after it."""
+    """Loss and accuracy per epoch, from train()'s history (one dict per epoch; validation
+    lines when it has them, no accuracy panel for regression). A dashed line marks the
+    last augmented epoch: training on real images gets easier after it."""
     import matplotlib.pyplot as plt
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    if augmented_until and epochs and augmented_until < epochs[-1]:
-        for ax in (ax_loss, ax_acc):
+    has_accuracy = bool(history) and "train_accuracy" in history[0]
+    fig, axes = plt.subplots(1, 2 if has_accuracy else 1, figsize=(10 if has_accuracy else 5, 4),
+                             squeeze=False)
+    for ax, what in zip(axes[0], ["loss", "accuracy"]):
+        if augmented_until and epochs and augmented_until < epochs[-1]:
             ax.axvline(augmented_until, color="gray", linestyle="--",
                        label="last epoch with augmentation")
-    ax_loss.plot(epochs, [h["loss"] for h in history])
-    ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
-    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train (running, on batches)")
-    ax_acc.plot(epochs, [h["val_accuracy"] for h in history], label="validation")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    ax_acc.legend()
+        train_key = "loss" if what == "loss" else "train_accuracy"
+        ax.plot(epochs, [h[train_key] for h in history], label="train")
+        if history and "val_" + what in history[0]:
+            ax.plot(epochs, [h["val_" + what] for h in history], label="validation")
+        ax.set(xlabel="epoch", ylabel=what, title=what)
+        ax.legend()
     fig.tight_layout()
     save_figure(fig, path)
 

@@ -1068,3 +1068,77 @@ def test_a_pickle_planted_in_a_model_file_is_refused_not_run(tmp_path):
     result = run_cli("--load", str(tmp_path / "model.npz"), "--test-csv", test_csv, cwd=tmp_path)
     assert result.returncode == 2 and "pickled" in result.stderr
     assert not marker.exists()
+
+
+# --- use it from Python: train() and predict() on any arrays ----------------------------------
+def test_train_returns_a_model_and_a_history_that_the_curves_picture_accepts(digits, tmp_path):
+    X_train, y_train, X_val, y_val = digits
+    model, history = nn.train(X_train[:2000], y_train[:2000], [32], X_val, y_val, epochs=3,
+                              rng=np.random.default_rng(0))
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert set(history[0]) == {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy"}
+    assert history[-1]["val_accuracy"] == nn.get_accuracy(nn.predict(model, X_val), y_val)
+    assert history[-1]["val_accuracy"] > 0.85 and history[-1]["val_loss"] < history[0]["val_loss"]
+    nn.plot_training_curves(history, str(tmp_path / "curves.png"))
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_one_sigmoid_output_predicts_with_a_threshold_of_one_half_and_learns_xor():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([[0], [1], [1], [0]])
+    model, history = nn.train(X, y, [8], epochs=500, batch_size=4, learning_rate=0.05,
+                              head="sigmoid", activation="tanh")
+    assert nn.predict(model, X).tolist() == [0, 1, 1, 0]
+    assert history[-1]["train_accuracy"] == 1.0
+
+
+def test_regression_targets_train_without_accuracy_and_predict_numbers(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-3, 3, (400, 1))
+    model, history = nn.train(X, np.sin(X[:, 0]), [32], X[:50], np.sin(X[:50, 0]), epochs=200,
+                              batch_size=32, learning_rate=0.01, head="mse", rng=rng)
+    assert "train_accuracy" not in history[-1] and "val_accuracy" not in history[-1]
+    assert np.abs(nn.predict(model, X) - np.sin(X[:, 0])).max() < 0.1
+    nn.plot_training_curves(history, str(tmp_path / "curves.png"))
+
+
+def test_a_loaded_model_predicts_with_the_activation_it_was_trained_with(tmp_path):
+    rng = np.random.default_rng(4)
+    X, y = rng.random((200, 6)), rng.integers(0, 3, 200)
+    model, _ = nn.train(X, y, [16], epochs=3, activation="tanh", rng=rng)
+    nn.save_model(str(tmp_path / "m.npz"), model)
+    loaded = nn.load_model(str(tmp_path / "m.npz"))
+    assert loaded["activation"] == "tanh"
+    np.testing.assert_array_equal(nn.predict_probabilities(loaded, X),
+                                  nn.predict_probabilities(model, X))
+
+
+def test_one_example_as_a_flat_array_gets_one_prediction(digits):
+    X_train, y_train, X_val, y_val = digits
+    model, _ = nn.train(X_train[:500], y_train[:500], [16], epochs=2)
+    assert nn.predict(model, X_val[0]) == nn.predict(model, X_val[:1])[0]
+    assert nn.predict_probabilities(model, X_val[0]).shape == (10,)
+
+
+@pytest.mark.parametrize("case, call, words", [
+    ("float labels", lambda X, y: nn.train(X, y.astype(float)), "astype(int)"),
+    ("rows differ", lambda X, y: nn.train(X, y[:-1]), "30 rows and y has 29"),
+    ("augment on 8x8", lambda X, y: nn.train(X, y, augment=True), "28x28"),
+    ("one flat sample", lambda X, y: nn.train(X[0], y[:1]), "reshape(-1, 1)"),
+    ("raw pixels", lambda X, y: nn.train((X * 255).astype(np.uint8), y), "scale_pixels"),
+    ("sigmoid labels not 0/1", lambda X, y: nn.train(X, y, head="sigmoid"), "only 0 and 1"),
+    ("label beyond the classes", lambda X, y: nn.train(X, y, num_classes=3), "label 9"),
+    ("validation without labels", lambda X, y: nn.train(X, y, X_val=X), "y_val"),
+])
+def test_wrong_data_fails_at_the_call_with_one_sentence(case, call, words):
+    rng = np.random.default_rng(5)
+    X, y = rng.random((30, 64)), np.arange(30) % 10
+    with pytest.raises(nn.InputError) as error:
+        call(X, y)
+    assert words in str(error.value) and "\n" not in str(error.value)
+
+
+def test_predicting_with_the_wrong_number_of_inputs_says_what_the_network_takes():
+    model = model_of(nn.initialize_parameters([64, 8, 10], np.random.default_rng(0)))
+    with pytest.raises(nn.InputError, match="takes 64 numbers per example"):
+        nn.predict(model, np.zeros((3, 784)))
