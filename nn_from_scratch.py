@@ -70,9 +70,13 @@ import tempfile
 import time
 import warnings
 
-if __name__ == "__main__":    # one BLAS thread unless you chose: see "Making it fast"
+# Jupyter and VS Code run the file as __main__ too, but cell by cell in a kernel (which
+# has no __file__): there the cells at the end tell the story instead of the command line.
+IN_NOTEBOOK = __name__ == "__main__" and ("ipykernel" in sys.modules
+                                          or "__file__" not in globals())
+if __name__ == "__main__" and not IN_NOTEBOOK:   # one BLAS thread unless you chose:
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(variable, "1")
+        os.environ.setdefault(variable, "1")     # see "Making it fast"
     early_signals = []        # a Ctrl-C while NumPy and pandas load would be lost: see run()
     signal.signal(signal.SIGINT, lambda signum, frame: early_signals.append(signum))
 
@@ -84,7 +88,9 @@ NUM_PIXELS = IMAGE_SIDE * IMAGE_SIDE   # D = 784
 NUM_CLASSES = 10                       # K = 10 digits
 
 
-# %% 1. Data: split, scale, one-hot
+# %% [markdown]
+# ## 1. Data: split, scale, one-hot
+# %%
 # load_digits_csv (far below) gives X (N, 784) of gray levels 0..255 and y (N,) digits.
 def split_train_val(X, y, val_fraction, rng):
     """Shuffle, then hold out a fraction for validation: (X_train, y_train, X_val, y_val).
@@ -121,7 +127,9 @@ def one_hot(y, num_classes, dtype=np.float32):
     return Y
 
 
-# %% 2. Building blocks: ReLU, softmax, cross-entropy
+# %% [markdown]
+# ## 2. Building blocks: ReLU, softmax, cross-entropy
+# %%
 # Each f comes with f_backward: dJ/d(output) -> dJ/d(input), by the chain rule.
 def relu(Z):
     """ReLU(z) = max(0, z), elementwise: (N, n) -> (N, n). Its slope is 1 for z > 0, so
@@ -169,7 +177,9 @@ def cross_entropy_backward(P, y):
     return (P - one_hot(y, P.shape[1], P.dtype)) / len(y)
 
 
-# %% 3. The model: initialise, forward, backward, update
+# %% [markdown]
+# ## 3. The model: initialise, forward, backward, update
+# %%
 def initialize_parameters(layer_sizes, rng, dtype=np.float32, init="he"):
     """Weights and biases for an MLP with layer_sizes = [D, n_1, ..., K] (any depth).
 
@@ -291,7 +301,9 @@ def update_parameters_with_adam(params, grads, learning_rate, state,
     return params
 
 
-# %% 4. Training: mini-batch gradient descent, predictions, accuracy
+# %% [markdown]
+# ## 4. Training: mini-batch gradient descent, predictions, accuracy
+# %%
 def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
                      optimizer=update_parameters_with_adam, schedule=None, transform=None,
                      on_epoch=None, activation=relu, activation_backward=relu_backward,
@@ -353,7 +365,9 @@ def get_accuracy(predictions, y):
     return float(np.mean(predictions == y))
 
 
-# %% 5. Is my gradient right? A gradient check
+# %% [markdown]
+# ## 5. Is my gradient right? A gradient check
+# %%
 # Backpropagation bugs are quiet: a wrong gradient often still lowers the loss, just
 # worse. The check: nudge one weight w by +-eps and watch the loss.
 #   dJ/dw ~ (J(w + eps) - J(w - eps)) / (2 eps)       central difference
@@ -393,7 +407,9 @@ def gradient_check(loss_of, params, grads, eps=1e-6):
     return errors
 
 
-# %% Beyond the core: making it fast (Adam in fewer passes over memory)
+# %% [markdown]
+# ## Beyond the core: making it fast (Adam in fewer passes over memory)
+# %%
 # Everything from here on is opt-in: a faster Adam, the command line's
 # --activation, --head, --optimizer, --lr-schedule, --augment and the rest.
 # The first reading can jump to `main` at the end.
@@ -446,7 +462,9 @@ def update_parameters_with_adam_in_place(params, grads, learning_rate, state,
     return params
 
 
-# %% Beyond the core: other activations, output layers and losses
+# %% [markdown]
+# ## Beyond the core: other activations, output layers and losses
+# %%
 def tanh(Z):
     """tanh(z) = (e^z - e^-z) / (e^z + e^-z), in (-1, 1) and centred on 0."""
     return np.tanh(Z)
@@ -542,7 +560,9 @@ def network_functions(activation="relu", head="softmax"):
                 loss=loss, loss_backward=loss_backward)
 
 
-# %% Beyond the core: more update rules and learning-rate schedules
+# %% [markdown]
+# ## Beyond the core: more update rules and learning-rate schedules
+# %%
 # Momentum, as Ng's course writes it: v is a running mean of the gradients.
 # The other common form (PyTorch's SGD) sums instead, v = beta v + dW, which is
 # 1 / (1 - beta) = 10 times larger: the same steps need a learning rate 10 times
@@ -616,7 +636,9 @@ SCHEDULES = {"cosine": cosine_schedule, "step": step_schedule, "inverse": invers
              "constant": None}
 
 
-# %% Beyond the core: data augmentation
+# %% [markdown]
+# ## Beyond the core: data augmentation
+# %%
 # An MLP has no idea that a digit moved one pixel to the left is the same
 # digit: each pixel is a separate input with its own weights. (A convolutional
 # network slides the same small filters over every position, so it gets shifts
@@ -677,7 +699,9 @@ def augment_first_epochs(num_epochs, share=AUGMENTED_SHARE):
     return transform
 
 
-# %% Beyond the core: reading the CSV carefully
+# %% [markdown]
+# ## Beyond the core: reading the CSV carefully
+# %%
 class InputError(ValueError):
     """A problem with the user's input, worded as one sentence that says how to fix it."""
 
@@ -884,7 +908,9 @@ def _check_digits(columns, data, path, labelled):
 
 
 
-# %% Beyond the core: early stopping, saving and loading a model
+# %% [markdown]
+# ## Beyond the core: early stopping, saving and loading a model
+# %%
 def keep_best(best, epoch, params, score):
     """Remember a copy of params whenever the validation score (higher is better: the
     accuracy, or minus the loss) improves, for early stopping.
@@ -999,7 +1025,9 @@ def _check_model_arrays(arrays, path):
     return {"params": params, "activation": activation, "head": head}
 
 
-# %% Beyond the core: train and predict on any arrays, one call each
+# %% [markdown]
+# ## Beyond the core: train and predict on any arrays, one call each
+# %%
 # Your own Python and the command line go through the same calls:
 #     model, history = train(X, y, hidden=[64], X_val=X_val, y_val=y_val)
 #     predict(model, X_new)
@@ -1160,7 +1188,9 @@ def epoch_line(stats, num_epochs, elapsed):
     return f"epoch {stats['epoch']:3d}/{num_epochs}  {figures}  {elapsed:6.1f}s  ({left:.0f}s left)"
 
 
-# %% Beyond the core: evaluation (confusion matrix, per-class accuracy, noise)
+# %% [markdown]
+# ## Beyond the core: evaluation (confusion matrix, per-class accuracy, noise)
+# %%
 def confusion_matrix(y_true, y_pred, num_classes=NUM_CLASSES):
     """C[i, j] = how many examples of class i were predicted as j. The diagonal is right."""
     C = np.zeros((num_classes, num_classes), dtype=int)
@@ -1211,7 +1241,9 @@ def train_and_score(X_train, y_train, X_val, y_val, hidden, learning_rate, num_e
     return get_accuracy(get_predictions(params, X_val), y_val), seconds
 
 
-# %% Beyond the core: Kaggle submissions and your own pictures
+# %% [markdown]
+# ## Beyond the core: Kaggle submissions and your own pictures
+# %%
 def write_submission(path, predictions):
     """Kaggle Digit Recognizer format: header ImageId,Label; ImageId counts from 1."""
     frame = pd.DataFrame({"ImageId": np.arange(1, len(predictions) + 1),
@@ -1292,14 +1324,18 @@ def preprocess_digit_image(gray, path="image"):
 UNSURE_BELOW = 0.6
 
 
-# %% Pictures
+# %% [markdown]
+# ## Pictures
+# %%
 FILE_ONLY_BACKENDS = ("agg", "pdf", "svg", "ps", "cairo", "template")   # no window to show
 # matplotlib is imported inside these functions: importing it costs half a second,
 # and a run with --no-plot never needs it.
 def save_figure(fig, path):
-    """Write a figure as PNG, atomically, and free it unless it is to be shown on screen."""
+    """Write a figure as PNG, atomically, and free it unless it is to be shown on screen.
+    path None: write nothing (in a notebook, the figure shows below the cell)."""
     import matplotlib.pyplot as plt
-    write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    if path is not None:
+        write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100))
     if plt.get_backend().lower() in FILE_ONLY_BACKENDS:
         plt.close(fig)
 
@@ -1396,7 +1432,9 @@ def show_plots_if_possible():
         plt.show()
 
 
-# %% Command line
+# %% [markdown]
+# ## Command line
+# %%
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line (no usage dump), exit status 2."""
 
@@ -1991,7 +2029,61 @@ def run(argv=None):
     sys.exit(status)
 
 
-# %% Run it (from a shell, or run this cell)
-if __name__ == "__main__":
-    # A notebook kernel's argv carries its own flags (-f kernel.json): use defaults there.
-    run([] if "ipykernel" in sys.modules else None)
+# %% [markdown]
+# ## Run it
+# From a shell, `python nn_from_scratch.py` runs the command line here and ends. In a
+# notebook this cell does nothing, and the cells below tell the story step by step.
+# %%
+if __name__ == "__main__" and not IN_NOTEBOOK:
+    run()
+
+# %% [markdown]
+# ## In a notebook: the story, one cell at a time
+# (Jupyter, or VS Code's "Run Cell"; see the README.) The data: a digit and its label.
+# %%
+if IN_NOTEBOOK:
+    import matplotlib.pyplot as plt
+    rng = np.random.default_rng(0)
+    X, y = load_digits_csv("train.csv")                    # X (10000, 784) uint8, y (10000,)
+    X_train, y_train, X_val, y_val = split_train_val(X, y, 0.1, rng)
+    X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)    # 0..255 -> 0..1
+    plt.figure(figsize=(2, 2))
+    plt.imshow(X_train[0].reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="gray_r")
+    plt.title(f"label: {y_train[0]}")
+    plt.axis("off")
+    plt.show()
+
+# %% [markdown]
+# One forward pass through an untrained network, with the shape of everything it made.
+# %%
+if IN_NOTEBOOK:
+    params = initialize_parameters([NUM_PIXELS, 256, 128, NUM_CLASSES], rng)
+    P, cache = forward_propagation(X_train[:64], params)   # a mini-batch of N = 64
+    for name, array in {**params, **cache}.items():
+        print(f"{name:>3} {array.shape}")
+    print(f"  P {P.shape}: each row sums to 1, e.g. {P[0].sum():.4f}")
+
+# %% [markdown]
+# Before any training every digit looks equally likely, about 1/10 each, so the loss
+# starts near -log(1/10) = log(10) = 2.30.
+# %%
+if IN_NOTEBOOK:
+    print(f"loss before training: {cross_entropy(P, y_train[:64]):.3f} "
+          f"(log(10) = {np.log(10):.3f})")
+
+# %% [markdown]
+# Training: train() calls initialize_parameters and gradient_descent, and returns the
+# model and one dict of figures per epoch (10 epochs here; the command line runs 40).
+# %%
+if IN_NOTEBOOK:
+    model, history = train(X_train, y_train, [256, 128], X_val, y_val, epochs=10, rng=rng,
+                           verbose=True)
+    plot_training_curves(history, None)
+
+# %% [markdown]
+# The mistakes: validation digits the network got wrong come first, in red.
+# %%
+if IN_NOTEBOOK:
+    predictions = predict(model, X_val)
+    print(f"validation accuracy: {get_accuracy(predictions, y_val):.4f}")
+    plot_sample_predictions(X_val, y_val, predictions, None)

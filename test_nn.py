@@ -8,10 +8,12 @@ import sys
 import tarfile
 import zipfile
 
-import numpy as np
-import pytest
+for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")     # as the script does: small products, busy machines
+import numpy as np                           # noqa: E402 (the threads are set before NumPy loads)
+import pytest                                # noqa: E402
 
-import nn_from_scratch as nn
+import nn_from_scratch as nn                 # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "nn_from_scratch.py")
@@ -1142,3 +1144,23 @@ def test_predicting_with_the_wrong_number_of_inputs_says_what_the_network_takes(
     model = model_of(nn.initialize_parameters([64, 8, 10], np.random.default_rng(0)))
     with pytest.raises(nn.InputError, match="takes 64 numbers per example"):
         nn.predict(model, np.zeros((3, 784)))
+
+
+# --- the file as a notebook ----------------------------------------------------------------------
+def test_the_file_runs_cell_by_cell_as_a_notebook_kernel_runs_it(monkeypatch, capsys):
+    """What Jupyter does with the jupytext notebook: every cell in order, in one namespace
+    named __main__, with no __file__ and the kernel's own argv; nothing may stop it."""
+    import re
+    cells = re.split(r"^# %%.*$", open(SCRIPT).read(), flags=re.M)
+    monkeypatch.chdir(HERE)
+    monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "kernel-1234.json"])
+    before = sorted(os.listdir(HERE))
+    namespace = {"__name__": "__main__"}
+    for cell in cells:
+        exec(compile(cell, SCRIPT, "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "W1 (784, 256)" in out and "A2 (64, 128)" in out and "P (64, 10)" in out
+    start = float(out.split("loss before training: ")[1].split()[0])
+    assert abs(start - np.log(10)) < 0.3
+    assert float(out.split("validation accuracy: ")[1].split()[0]) > 0.95
+    assert sorted(os.listdir(HERE)) == before                 # it wrote nothing
