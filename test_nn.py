@@ -1164,3 +1164,19 @@ def test_the_file_runs_cell_by_cell_as_a_notebook_kernel_runs_it(monkeypatch, ca
     assert abs(start - np.log(10)) < 0.3
     assert float(out.split("validation accuracy: ")[1].split()[0]) > 0.95
     assert sorted(os.listdir(HERE)) == before                 # it wrote nothing
+
+
+def test_every_python_example_in_the_readme_runs_in_order(tmp_path, monkeypatch, capsys):
+    import re
+    readme = open(os.path.join(HERE, "README.md")).read()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)                    # a project folder of its own
+    os.symlink(os.path.join(HERE, "train.csv"), tmp_path / "train.csv")
+    namespace = {"__name__": "readme"}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "[0 1 1 0]" in out
+    assert namespace["history"][-1]["val_accuracy"] > 0.95
+    assert (tmp_path / "curves.png").exists() and (tmp_path / "digits.npz").exists()
