@@ -1438,8 +1438,9 @@ def show_plots_if_possible():
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line (no usage dump), exit status 2."""
 
-    class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
-        """Show '(default: X)' only where there is a default worth showing."""
+    class HelpWithDefaults(argparse.RawDescriptionHelpFormatter,
+                           argparse.ArgumentDefaultsHelpFormatter):
+        """Show '(default: X)' where there is a default (0 is one), and the examples as typed."""
         def _get_help_string(self, action):
             if action.default is None or action.default is False or action.help is None:
                 return action.help
@@ -1488,19 +1489,22 @@ def hidden_sizes(text):
 
 
 EXAMPLES = """examples:
-  python nn_from_scratch.py                          train on train.csv, validate, plot
-  python nn_from_scratch.py --save model.npz         ... and keep the network
-  python nn_from_scratch.py --load model.npz --image my_7.jpg      read your own photos
+  python nn_from_scratch.py                       train on train.csv, validate, plot
+  python nn_from_scratch.py --save model.npz      ... and keep the network
+  python nn_from_scratch.py --load model.npz --image my7.jpg my3.png
+                                                  read your own photos
   python nn_from_scratch.py --csv digit-recognizer.zip --val-fraction 0 --save final.npz
-  python nn_from_scratch.py --load final.npz --predict digit-recognizer.zip   (Kaggle)
-  python nn_from_scratch.py --check-gradients        is backpropagation right?
-  jupytext --to notebook nn_from_scratch.py          the same file as a notebook
+  python nn_from_scratch.py --load final.npz --predict digit-recognizer.zip
+                                                  Kaggle: train on every row, submit
+  python nn_from_scratch.py --check-gradients     is backpropagation right?
+  jupytext --to notebook nn_from_scratch.py       the same file as a notebook
 
 files written: training writes predictions.png, confusion_matrix.png and
-training_curves.png into --plot-dir (not with --no-plot); --save writes the model;
---predict writes --out; --image adds my_digits.png, --test-csv test_confusion_matrix.png,
---robustness robustness.png. Nothing else is written, and no input is overwritten.
-The same --seed on the same machine gives the same numbers."""
+training_curves.png into --plot-dir (none with --no-plot); --save writes the
+model; --predict writes --out; --image adds my_digits.png, --test-csv
+test_confusion_matrix.png, --robustness robustness.png. Nothing else is
+written, and no input is ever overwritten. The same --seed on the same machine
+gives the same numbers, bit for bit."""
 
 
 def parse_args(argv=None):
@@ -1558,7 +1562,7 @@ def add_training_flags(fit):
                      help="probability of dropping a hidden unit while training, in [0, 1)")
     fit.add_argument("--patience", type=count_at_least(1), default=None,
                      help="early stopping: stop after this many epochs without a better "
-                          "validation accuracy, and keep the best parameters")
+                          "validation accuracy, and keep the best parameters (default: off)")
     fit.add_argument("--seed", type=count_at_least(0), default=0,
                      help="random seed: same seed, same machine, same numbers")
 
@@ -1567,7 +1571,8 @@ def add_usage_flags(use, extra):
     """The flags for saving, loading and using a network, and for the experiments."""
     use.add_argument("--save", metavar="MODEL.npz", help="save the trained network here")
     use.add_argument("--load", metavar="MODEL.npz",
-                     help="load a saved network instead of training one")
+                     help="use a saved network instead of training one, on --test-csv, "
+                          "--predict or --image (training flags are then refused)")
     use.add_argument("--test-csv", metavar="PATH",
                      help="labelled CSV to score after training: prints 'test accuracy'")
     use.add_argument("--predict", metavar="TEST.csv",

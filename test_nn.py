@@ -1180,3 +1180,65 @@ def test_every_python_example_in_the_readme_runs_in_order(tmp_path, monkeypatch,
     assert "[0 1 1 0]" in out
     assert namespace["history"][-1]["val_accuracy"] > 0.95
     assert (tmp_path / "curves.png").exists() and (tmp_path / "digits.npz").exists()
+
+
+def test_help_shows_every_default_examples_and_the_files_a_run_writes(capsys):
+    with pytest.raises(SystemExit):
+        nn.parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert "random seed: same seed, same machine, same numbers (default: 0)" in " ".join(
+        text.split())
+    assert "examples:\n  python nn_from_scratch.py " in text
+    assert "--predict digit-recognizer.zip" in text and "files written:" in text
+    assert max(len(line) for line in text.splitlines()) <= 90
+
+
+# --- --load stands alone; Kaggle as Kaggle ships it -----------------------------------------------
+def test_load_and_image_work_in_a_folder_with_only_the_script_the_model_and_the_picture(
+        default_model, tmp_path):
+    import shutil
+    shutil.copy(SCRIPT, tmp_path)
+    shutil.copy(default_model, tmp_path / "model.npz")
+    X, y = nn.load_digits_csv(os.path.join(HERE, "train.csv"))
+    save_gray_png(tmp_path / "digit.png", digit_as_photo(X[int(np.argmax(y == 4))],
+                                                         np.random.default_rng(2)))
+    (tmp_path / "predictions.png").write_bytes(b"the training run's picture")
+    result = subprocess.run([sys.executable, "nn_from_scratch.py", "--load", "model.npz",
+                             "--image", "digit.png"], cwd=tmp_path, capture_output=True,
+                            text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert result.returncode == 0, result.stderr
+    assert "digit.png: prediction 4" in result.stdout
+    assert "validation" not in result.stdout and "train seconds" not in result.stdout
+    assert (tmp_path / "predictions.png").read_bytes() == b"the training run's picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "digit.png", "model.npz", "my_digits.png", "nn_from_scratch.py", "predictions.png"]
+
+
+def test_kaggles_zip_trains_on_its_train_csv_and_predicts_its_test_csv(small_csv, tmp_path,
+                                                                       monkeypatch, capsys):
+    test_rows = np.random.default_rng(6).integers(0, 256, (7, 784))
+    write_csv(tmp_path / "test.csv", test_rows)
+    (tmp_path / "sample_submission.csv").write_text("ImageId,Label\n1,0\n")
+    with zipfile.ZipFile(tmp_path / "digit-recognizer.zip", "w") as archive:
+        archive.write(small_csv, "train.csv")
+        archive.write(tmp_path / "test.csv", "test.csv")
+        archive.write(tmp_path / "sample_submission.csv", "sample_submission.csv")
+    status, out, _ = run_in_process(["--csv", "digit-recognizer.zip", "--val-fraction", "0",
+                                     "--epochs", "2", "--hidden", "16", "--no-plot", "--save",
+                                     "final.npz"], monkeypatch, capsys, tmp_path)
+    assert status == 0 and "on 300 digits, holding none out" in out
+    assert out.splitlines()[-1].startswith("train seconds: ") and "validation acc" not in out
+    status, out, _ = run_in_process(["--load", "final.npz", "--predict", "digit-recognizer.zip",
+                                     "--out", "submission.csv"], monkeypatch, capsys, tmp_path)
+    assert status == 0 and "(7 rows, ImageId,Label)" in out
+    expected = nn.predict(nn.load_model(str(tmp_path / "final.npz")), nn.scale_pixels(test_rows))
+    lines = (tmp_path / "submission.csv").read_text().splitlines()
+    assert [int(line.split(",")[1]) for line in lines[1:]] == expected.tolist()
+
+
+def test_pictures_without_load_say_that_a_new_network_is_trained_first(small_csv, tmp_path):
+    X, y = nn.load_digits_csv(small_csv)
+    path = save_gray_png(tmp_path / "d.png", digit_as_photo(X[0], np.random.default_rng(7)))
+    result = run_cli("--csv", small_csv, "--epochs", "1", "--hidden", "8", "--image", path,
+                     "--no-plot")
+    assert result.returncode == 0 and "no --load given, so a new network is trained" in result.stdout
