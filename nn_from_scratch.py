@@ -1,8 +1,6 @@
 """A neural network from scratch: an MLP that reads handwritten digits, in NumPy.
 
-Run it:   python nn_from_scratch.py                    (trains, validates, plots)
-          python nn_from_scratch.py --check-gradients  (is backpropagation right?)
-          python nn_from_scratch.py --help             (every flag, explained)
+Run it:   python nn_from_scratch.py  (trains, validates, plots; --help lists every flag)
 
 The data is a Kaggle-style CSV: a header `label,pixel0,...,pixel783`, then one
 image per row: the digit (0-9) and its 28 x 28 = 784 gray levels (0-255), row by row.
@@ -16,22 +14,20 @@ update -> accuracy, and the first five cells tell it, in under 400 lines:
        backward_propagation, update_parameters, update_parameters_with_adam
     4. gradient_descent, get_predictions, get_accuracy the training loop
     5. gradient_check                                  is the gradient right?
-Put together, in Python (rng = np.random.default_rng(0)):
+Put together, in Python (rng = np.random.default_rng(0); train() does it in one call):
     X, y = load_digits_csv("train.csv")                        # X (N, 784), y (N,)
     X_train, y_train, X_val, y_val = split_train_val(X, y, 0.1, rng)
     params = initialize_parameters([784, 256, 128, 10], rng)
     gradient_descent(params, scale_pixels(X_train), y_train, 10, 64, 0.002, rng)
     print(get_accuracy(get_predictions(params, scale_pixels(X_val)), y_val))   # ~0.97
-Cells marked "Beyond the core" are opt-in: skip them at first. `main`, at the very end,
-tells the same story with the extras (a faster Adam, augmentation, schedules, pictures).
+Cells marked "Beyond the core" are opt-in: skip them at first. `main`, near the end,
+tells the same story with the extras; in a notebook, the last cells tell it step by step.
 
 LEFT OUT, on purpose (as Nielsen and makemore leave things out): convolutions (an MLP is
-the smallest network that learns digits well, and every line of it is the textbook's),
-automatic differentiation (the point is to write each gradient by hand and check it),
-batch normalisation, and GPUs. Each would hide the math.
+the smallest network that learns digits well, every line of it the textbook's), automatic
+differentiation (the point is to write each gradient by hand), batch norm and GPUs.
 
-NOTATION, used in every docstring and line-end comment:
-    one example per ROW, as the CSV arrives.
+NOTATION, in every docstring and line-end comment; one example per ROW, as the CSV has it:
     N   rows of X (a mini-batch, or all the data: whatever is passed in)
     D = 784 input pixels     K = 10 classes     n_l units in layer l (n_0 = D, n_L = K)
     L   the number of layers, numbered 1..L     J   the loss, a mean over the N rows
@@ -45,20 +41,17 @@ CONVENTIONS, to map this file onto the notes in your other hand:
       dW = (1/m) dZ A.T. Ours puts the 1/N into dZ_L once, in cross_entropy_backward, so
       dW = A.T dZ. His keep_prob is our 1 - dropout; his L2 cost (lambda / 2m) sum W^2 is
       our (l2 / 2) sum W^2 with l2 = lambda / m, m being the examples the cost averages
-      over (the mini-batch, when training on mini-batches). update_parameters_with_momentum
-      and _adam are his names; his Adam calls its running means v and s, ours m and v.
-  CS231n: the same layout as ours (X (N, D), W1 (D, H) for H hidden units, scores =
-      X W + b), and L for the loss where we say J.
+      over (the mini-batch, when training on mini-batches). ..._with_momentum and _adam
+      are his names; his Adam calls its running means v and s, ours m and v.
+  CS231n: our layout (X (N, D), W1 (D, H) for H hidden units, scores = X W + b); L = our J.
   PyTorch: data is batch-first like ours, but nn.Linear stores its weight as
       (out, in) = our W.T and computes x @ weight.T + bias. Its CrossEntropyLoss
       takes the scores Z_L and applies softmax itself; our cross_entropy takes P.
   Kingma and Ba (Adam): m, v, m_hat, v_hat and t exactly as in their Algorithm 1.
 
-Every function takes what it needs as arguments and returns what it makes (no global
-state; randomness comes through an `rng` argument), so you can copy any one out. Options
-are functions with the default in the signature (activation=relu, output=softmax), so a
-copy brings only what it uses (gradient_descent: the 9 functions of cells 1-3 it calls, from
-one_hot to update_parameters_with_adam, and numpy and math). Importing only defines things.
+Every function takes what it needs as arguments and returns what it makes (no globals;
+randomness comes through an `rng`), so you can copy any one out; options are functions with
+the default in the signature (activation=relu): a copy brings only what it uses.
 """
 import argparse
 import functools
@@ -70,8 +63,7 @@ import tempfile
 import time
 import warnings
 
-# Jupyter and VS Code run the file as __main__ too, but cell by cell in a kernel (which
-# has no __file__): there the cells at the end tell the story instead of the command line.
+# Jupyter and VS Code run the file as __main__ too, in a kernel (no __file__): see "Run it".
 IN_NOTEBOOK = __name__ == "__main__" and ("ipykernel" in sys.modules
                                           or "__file__" not in globals())
 if __name__ == "__main__" and not IN_NOTEBOOK:   # one BLAS thread unless you chose:
@@ -270,16 +262,14 @@ def update_parameters(params, grads, learning_rate, state=None):
     return params
 
 
-# Adam (Kingma and Ba, 2015) keeps two running means per weight: m of the
-# gradients (which way to go, smoothed like momentum) and v of the squared
-# gradients (how big they usually are). The step m_hat / sqrt(v_hat) is then
-# about +-1 whatever the gradient's scale, so every weight moves by about
-# learning_rate: rarely-used weights learn as fast as busy ones.
-# Bias correction: m and v start at 0, so early on both are too small, v by far
-# more (and it sits under a square root): after the first step m = 0.1 g and
-# v = 0.001 g^2, so without correction the step would be 0.1 / sqrt(0.001) = 3.2
-# times too big. Dividing by 1 - beta^t (0.1
-# and 0.001 at t = 1, near 1 later) makes m_hat = g and v_hat = g^2 at first.
+# Adam (Kingma and Ba, 2015) keeps two running means per weight: m of the gradients (which
+# way to go, smoothed like momentum) and v of the squared gradients (how big they usually
+# are). The step m_hat / sqrt(v_hat) is then about +-1 whatever the gradient's scale, so
+# every weight moves by about learning_rate: rarely-used weights learn as fast as busy ones.
+# Bias correction: m and v start at 0, so early on both are too small, v by far more
+# (and it sits under a square root): after the first step m = 0.1 g and v = 0.001 g^2,
+# so the step would be 0.1 / sqrt(0.001) = 3.2 times too big. Dividing by 1 - beta^t
+# (0.1 and 0.001 at t = 1, near 1 later) makes m_hat = g and v_hat = g^2 at first.
 def update_parameters_with_adam(params, grads, learning_rate, state,
                                 beta1=0.9, beta2=0.999, eps=1e-8):
     """One Adam step, as Kingma and Ba's Algorithm 1; updates params in place and returns them.
@@ -371,11 +361,10 @@ def get_accuracy(predictions, y):
 # Backpropagation bugs are quiet: a wrong gradient often still lowers the loss, just
 # worse. The check: nudge one weight w by +-eps and watch the loss.
 #   dJ/dw ~ (J(w + eps) - J(w - eps)) / (2 eps)       central difference
-# Its error shrinks like eps^2 (the one-sided (J(w + eps) - J(w)) / eps errs
-# like eps), so with eps = 1e-6 it is near 1e-12; rounding adds about 1e-10.
-# That needs float64: float32 keeps 7 digits, and the difference of two nearly
-# equal losses would lose all of them. Then compare the whole gradient of each
-# parameter, as Ng's course does, with the relative error
+# Its error shrinks like eps^2 (the one-sided (J(w + eps) - J(w)) / eps errs like eps), so
+# with eps = 1e-6 it is near 1e-12; rounding adds about 1e-10. That needs float64: float32
+# keeps 7 digits, and the difference of two nearly equal losses would lose all of them.
+# Then compare the whole gradient of each parameter, as Ng's course does, by the relative error
 #   ||analytic - numeric|| / (||analytic|| + ||numeric||)    (||.|| = sqrt of sum of squares)
 # which does not care how big the gradient is. In float64 a right backward pass
 # gives about 1e-9 (up to 1e-6 when an output saturates or some z lies within
@@ -969,7 +958,7 @@ def save_model(path, model):
     params = model["params"]
     if not all_finite(params):
         raise FloatingPointError("the parameters contain nan or inf; refusing to save them")
-    arrays = dict(params, layer_sizes=np.array(layer_sizes(params)),
+    arrays = dict(params, layer_sizes=np.array(network_sizes(params)),
                   activation=np.array(model["activation"]), head=np.array(model["head"]))
     write_atomically(path, lambda f: np.savez(f, **arrays))
 
@@ -999,7 +988,7 @@ def load_model(path):
     return _check_model_arrays(arrays, path)
 
 
-def layer_sizes(params):
+def network_sizes(params):
     """[D, n_1, ..., K], read off the weight shapes."""
     L = len(params) // 2
     return [params["W1"].shape[0]] + [params[f"W{l}"].shape[1] for l in range(1, L + 1)]
@@ -1655,7 +1644,7 @@ def planned_pictures(args):
 
 def describe(model):
     """'784-256-128-10 (relu, softmax)': the layer sizes, activation and head."""
-    sizes = "-".join(map(str, layer_sizes(model["params"])))
+    sizes = "-".join(map(str, network_sizes(model["params"])))
     return f"{sizes} ({model['activation']}, {model['head']})"
 
 
@@ -1871,7 +1860,7 @@ def read_inputs(args, picture):
                         for path in args.image or []]
     if args.load is not None:
         model = inputs["model"] = load_model(args.load)
-        sizes = layer_sizes(model["params"])
+        sizes = network_sizes(model["params"])
         if (sizes[0], sizes[-1]) != (NUM_PIXELS, NUM_CLASSES):
             raise InputError(f"{args.load} was built for other shapes ({describe(model)}); "
                              "digits need 784 pixel inputs and 10 outputs.")
