@@ -1422,6 +1422,218 @@ def show_plots_if_possible():
 
 
 # %% [markdown]
+# ## Beyond the core: seeing inside the network
+# %%
+# A unit of the first hidden layer computes  z_j = sum_i x_i W1[i, j] + b_j : the dot
+# product of the image with the column W1[:, j]. That column has one weight per pixel,
+# so it can be drawn as a 28 x 28 picture of its own: the "template" the unit matches.
+def plot_first_layer_weights(W1, path, count=64, columns=8):
+    """Draw the incoming weights of `count` first-layer units as 28 x 28 tiles.
+
+    W1 (D, n_1) with D = 784. Returns the units shown (count,), largest norm first.
+    Which units: those with the largest weight norm ||W1[:, j]||. Every unit starts
+    with about the same norm (He: sqrt(784 * 2 / 784) = 1.4), and training grows the
+    weights a unit uses, so the largest norms are the units that learned the most.
+    (The smallest are often "dead" units, never active on any digit: no gradient
+    ever reached them, and their weights are still the random start.)
+    Colours: each tile is scaled to its own largest |w|, so a unit with small
+    weights still shows its pattern: we ask WHAT each unit looks for, not how loudly.
+    Red = positive, blue = negative, white = 0 in every tile.
+    """
+    import matplotlib.pyplot as plt
+    count = min(count, W1.shape[1])
+    norms = np.linalg.norm(W1, axis=0)                          # (n_1,)
+    units = np.argsort(norms)[::-1][:count]                     # the largest first
+    rows, side = -(-count // columns), IMAGE_SIDE + 1           # a 1-pixel gap per tile
+    # One mosaic image and one imshow: 64 separate subplots would take 10x longer.
+    # NaN marks the gaps; imshow paints NaN in the colour map's "bad" colour.
+    mosaic = np.full((rows * side - 1, columns * side - 1), np.nan)
+    for n, j in enumerate(units):
+        tile = W1[:, j].reshape(IMAGE_SIDE, IMAGE_SIDE)
+        r, c = divmod(n, columns)
+        mosaic[r * side:r * side + IMAGE_SIDE, c * side:c * side + IMAGE_SIDE] = \
+            tile / (np.abs(tile).max() or 1.0)                  # now in -1..1, 0 stays 0
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.5")      # gaps in gray
+    # 2 x 2 screen pixels per weight (save_figure writes 100 pixels an inch): sharp
+    # squares, and a small PNG (noise compresses badly; writing it is most of the time).
+    height, width = 2 * np.array(mosaic.shape)                  # in pixels
+    fig = plt.figure(figsize=((width + 20) / 100, (height + 120) / 100))
+    ax = fig.add_axes((10 / (width + 20), 85 / (height + 120),  # left, bottom, width,
+                       width / (width + 20), height / (height + 120)))   # height: 0..1
+    ax.imshow(mosaic, cmap=cmap, vmin=-1, vmax=1)               # symmetric: white = 0
+    ax.axis("off")
+    fig.text(0.5, 1 - 8 / (height + 120), f"What {count} first-layer units look for",
+             ha="center", va="top", fontsize=11)
+    fig.text(0.5, 0.01, "Each tile: one unit's incoming weights, a template laid over the "
+             "digit.\nInk on red pixels pushes the unit up, ink on blue pushes it down,\n"
+             "white: no effect. Largest weights first; each tile has its own scale.\n"
+             "Speckle: pixels that ink rarely reaches, still near their random start.",
+             ha="center", fontsize=8.5)
+    save_figure(fig, path)
+    return units
+
+
+# Saliency: WHY did it say 7? Ask how the score of class k would change if each pixel
+# changed a little: the gradient dZ_L[k]/dx, one number per pixel, drawn as a picture.
+# Backpropagation already computes gradients with respect to everything inside the
+# network; we only have to start it at the right place and carry it one step further.
+def input_gradient(params, x, k, activation=relu, activation_backward=relu_backward):
+    """d(score of class k)/d(pixels) for ONE example: x (D,) -> (D,).
+
+    The score is Z_L[k], before softmax. (The probability P[k] would be a poorer
+    choice: once the network is sure, P[k] is 0.9999 and barely moves, so its
+    gradient is nearly 0 everywhere, and it mixes in the other classes' scores.)
+    """
+    L = len(params) // 2
+    X = x[None, :]                                              # (1, D): a batch of one row
+    _, cache = forward_propagation(X, params, activation)
+    # backward_propagation starts from dZ = dJ/dZ_L. Here "J" is the score Z_L[k]
+    # itself, and dZ_L[k]/dZ_L[j] is 1 for j = k and 0 otherwise: the one-hot row e_k.
+    dZ = one_hot(np.array([k]), params[f"b{L}"].shape[0], X.dtype)      # (1, K)
+    grads = backward_propagation(params, cache, dZ, activation_backward)
+    # It stops at dZ_1 (training needs no gradient for X), but it returns
+    #   db_1 = dZ_1 summed over rows,  and with ONE row that sum is dZ_1 itself.
+    # One more step of the chain rule through Z_1 = X W_1 + b_1, as for any layer:
+    #   dX = dZ_1 @ W_1.T          (1, n_1) @ (n_1, D) -> (1, D)
+    dZ1 = grads["b1"]                                           # (n_1,) = dZ_1's only row
+    return dZ1 @ params["W1"].T                                 # (D,)
+
+
+def saliency_maps(params, X, classes, activation=relu, activation_backward=relu_backward):
+    """input_gradient for each row: X (N, D), classes (N,) -> (N, D). One backward
+    pass per row, since db_1 = dZ_1 holds only for a batch of one."""
+    return np.stack([input_gradient(params, x, k, activation, activation_backward)
+                     for x, k in zip(X, classes)])
+
+
+def plot_saliency(X, y, predictions, probabilities, saliencies, path, count=8):
+    """Digits above their saliency maps, up to half of them mistakes. Returns the rows shown.
+
+    X (N, D) pixels in 0..1, y (N,) labels, predictions (N,), probabilities (N, K),
+    saliencies (N, D): d(score of the predicted class)/d(pixels), from saliency_maps.
+    Row 2 is the gradient g itself: where MORE ink would raise or lower the score.
+    Row 3 is g * x, pixel by pixel. Why it is worth a row: a ReLU network is linear
+    in x between the kinks of its ReLUs, so near this digit the score is exactly
+        Z_L[k] = sum_i g_i x_i + (a constant made of the biases)
+    and g_i x_i is pixel i's vote: the ink that made it say k (red) or held it back (blue).
+    """
+    import matplotlib.pyplot as plt
+    wrong, right = np.flatnonzero(predictions != y), np.flatnonzero(predictions == y)
+    shown = np.concatenate([wrong[:count // 2], right])[:count]   # mistakes first
+    fig, axes = plt.subplots(3, len(shown), figsize=(1.9 * len(shown), 7.4), squeeze=False)
+    for column, i in zip(axes.T, shown):
+        digit = X[i].reshape(IMAGE_SIDE, IMAGE_SIDE)
+        gradient = saliencies[i].reshape(IMAGE_SIDE, IMAGE_SIDE)
+        column[0].imshow(digit, cmap="gray_r", vmin=0, vmax=1)
+        column[0].set_title(f"said {predictions[i]} (true {y[i]})",
+                            color="red" if predictions[i] != y[i] else "black")
+        top = np.argsort(probabilities[i])[::-1][:3]
+        column[0].set_xlabel("  ".join(f"{k}:{probabilities[i, k]:.2f}" for k in top),
+                             fontsize=8.5)
+        for ax, picture in ((column[1], gradient), (column[2], gradient * digit)):
+            limit = np.abs(picture).max() or 1.0    # symmetric: white is exactly 0
+            ax.imshow(picture, cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.contour(digit, levels=[0.5], colors="k", linewidths=0.5)   # the ink's outline
+        for ax in column:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for ax, label in zip(axes[:, 0], ["digit\n(top 3 probabilities)", "gradient g",
+                                      "ink x gradient"]):
+        ax.set_ylabel(label)
+    fig.suptitle("Why did it say that? How each pixel moves the score of the digit it said "
+                 "(before softmax)", fontsize=12)
+    fig.text(0.5, 0.01, "gradient: red = more ink here would raise that score, blue = lower "
+             "it.   ink x gradient: the ink that voted for the answer (red) or against it "
+             "(blue).   Black line: the digit's outline.", ha="center", fontsize=9.5)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97))
+    save_figure(fig, path)
+    return shown
+
+
+# %% [markdown]
+# ## Beyond the core: toy problems in 2-D, where you can see the whole function
+# %%
+# With 2 inputs instead of 784, every point of the plane is a possible input, and we
+# can colour each by the class the network gives it: the decision boundary.
+def make_spiral(n_per_class, num_classes, rng, noise=0.2):
+    """CS231n's spiral: X (N, 2) float32, y (N,) int, N = n_per_class * num_classes.
+
+    Arm j: radius r from 0 to 1, angle t from 4j to 4(j + 1) radians (plus noise),
+    point (r sin t, r cos t). No straight line separates two arms.
+    """
+    r = np.tile(np.linspace(0.0, 1.0, n_per_class), num_classes)          # (N,)
+    y = np.repeat(np.arange(num_classes), n_per_class)                    # (N,)
+    start = 4.0 * y                                                       # arm j starts at 4j
+    t = start + 4.0 * r + rng.standard_normal(len(y)) * noise             # angle
+    X = np.stack([r * np.sin(t), r * np.cos(t)], axis=1)
+    return X.astype(np.float32), y
+
+
+def make_moons(n, rng, noise=0.15):
+    """Two interleaved half-moons: X (n, 2) float32, y (n,) int in {0, 1}.
+
+    Upper moon: (cos t, sin t); lower moon: (1 - cos t, 1/2 - sin t), t in [0, pi],
+    then shifted by (-1/2, -1/4) to centre the data on 0 (the initialisation
+    assumes inputs of about unit size around 0), plus Gaussian noise.
+    """
+    y = (np.arange(n) >= n // 2).astype(int)                              # n//2 zeros, then ones
+    t = rng.uniform(0, np.pi, n)
+    upper = np.stack([np.cos(t), np.sin(t)], axis=1)
+    lower = np.stack([1 - np.cos(t), 0.5 - np.sin(t)], axis=1)
+    X = np.where(y[:, None] == 0, upper, lower) - [0.5, 0.25]
+    X = X + rng.normal(0.0, noise, X.shape)
+    return X.astype(np.float32), y
+
+
+def make_xor(n, rng, noise=0.02):
+    """XOR in the plane: points uniform in [-1, 1]^2, class 1 where x1 x2 > 0 (the
+    quadrants where the signs agree), then jittered by Gaussian noise of std `noise`.
+    X (n, 2) float32, y (n,) int. No straight line separates the two classes."""
+    X = rng.uniform(-1, 1, (n, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    X = X + rng.normal(0.0, noise, X.shape)                  # points near an axis may cross
+    return X.astype(np.float32), y
+
+
+# Each makes (X, y) from an rng, with the sizes and noise the defaults below were tuned on.
+TOY_DATASETS = {"spiral": lambda rng: make_spiral(200, 3, rng),
+                "moons": lambda rng: make_moons(600, rng),
+                "xor": lambda rng: make_xor(600, rng)}
+
+
+def plot_decision_boundary(params, X, y, path, activation=relu, output=softmax,
+                           title="decision boundary", resolution=200):
+    """Colour the plane by the class the network gives each point; draw the data on top.
+
+    X (N, 2), y (N,). The network is run on a resolution x resolution grid of points
+    (one big batch of resolution^2 rows), and each grid point gets its argmax class.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    num_classes = params[f"b{len(params) // 2}"].shape[0]
+    low, high = X.min(axis=0), X.max(axis=0)
+    low, high = low - 0.1 * (high - low), high + 0.1 * (high - low)     # a 10% margin
+    x1, x2 = np.meshgrid(np.linspace(low[0], high[0], resolution),
+                         np.linspace(low[1], high[1], resolution))     # (res, res) each
+    grid = np.stack([x1.ravel(), x2.ravel()], axis=1).astype(X.dtype)  # (res^2, 2)
+    P, _ = forward_propagation(grid, params, activation, output)       # (res^2, K)
+    regions = P.argmax(axis=1).reshape(x1.shape)                       # row = x2, col = x1
+    colours = ListedColormap(plt.get_cmap("tab10").colors[:num_classes])
+    # Equal scales on both axes (circles look round), so the figure takes the data's shape.
+    fig, ax = plt.subplots(figsize=(6, 1.4 + 4.6 * (high[1] - low[1]) / (high[0] - low[0])))
+    # origin="lower": row 0 of the grid is the smallest x2, so it goes at the bottom.
+    ax.imshow(regions, origin="lower", extent=(low[0], high[0], low[1], high[1]),
+              cmap=colours, vmin=-0.5, vmax=num_classes - 0.5, alpha=0.3)
+    ax.scatter(X[:, 0], X[:, 1], c=y, cmap=colours, vmin=-0.5, vmax=num_classes - 0.5,
+               s=14, edgecolors="black", linewidths=0.4)
+    ax.set(xlabel="x1", ylabel="x2", title=title)
+    fig.text(0.5, 0.01, "background: the class the network gives each point of the plane\n"
+             "dots: the data, coloured by their true class", ha="center", fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    save_figure(fig, path)
+
+
+# %% [markdown]
 # ## Command line
 # %%
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -1583,6 +1795,13 @@ def add_usage_flags(use, extra):
     extra.add_argument("--no-plot", action="store_true",
                        help="no pictures (otherwise saved as PNG files, and shown on a screen)")
     extra.add_argument("--plot-dir", default=".", help="folder for the PNG pictures")
+    extra.add_argument("--explain", action="store_true",
+                       help="saliency.png: for a few validation digits, mistakes first, which "
+                            "pixels moved the score of the digit it said")
+    extra.add_argument("--toy", choices=list(TOY_DATASETS),
+                       help="train on 2-D points instead of digits and draw "
+                            "decision_boundary.png (unless given: --epochs 100, --batch-size "
+                            "32, --lr 0.01; no augmentation); try --hidden \"\" too")
 
 
 def same_file(a, b):
@@ -1633,9 +1852,12 @@ def planned_pictures(args):
     if args.compare_architectures or args.compare_learning_rates:
         return (["compare_architectures.png"] * args.compare_architectures
                 + ["compare_learning_rates.png"] * args.compare_learning_rates)
+    if args.toy:
+        return ["decision_boundary.png", "training_curves.png"]
     validating = not args.load and args.val_fraction > 0
     names = ["predictions.png", "confusion_matrix.png"] if validating else []
-    names += [] if args.load else ["training_curves.png"]
+    names += [] if args.load else ["training_curves.png", "first_layer_weights.png"]
+    names += ["saliency.png"] if args.explain else []
     names += ["test_confusion_matrix.png"] if args.test_csv else []
     names += ["robustness.png"] if args.robustness else []
     names += ["my_digits.png"] if args.image else []
@@ -1667,28 +1889,29 @@ def smaller_rate(learning_rate, optimizer):
     return min(learning_rate / 10, DEFAULT_LEARNING_RATES[optimizer])
 
 
-def train_network(args, X_train, y_train, X_val, y_val, rng):
+def train_network(args, X_train, y_train, X_val, y_val, rng, num_classes=NUM_CLASSES,
+                  what="digits"):
     """train() with the flags' choices, printing a line per epoch (X_val None: no
     validation). Returns (model, history, seconds, interrupted). Ctrl-C stops training
     and keeps the best model so far; divergence becomes one sentence of advice."""
-    sizes = [NUM_PIXELS] + args.hidden + [NUM_CLASSES]
+    sizes = [X_train.shape[1]] + args.hidden + [num_classes]
     check_fits_in_memory(sizes, args.batch_size)
-    print(f"training a {'-'.join(map(str, sizes))} network on {len(y_train)} digits, "
+    print(f"training a {'-'.join(map(str, sizes))} network on {len(y_train)} {what}, "
           + (f"validating on {len(y_val)}" if X_val is not None else
              "holding none out (--val-fraction 0): nothing to validate on"), flush=True)
     schedule = args.lr_schedule
     if schedule == "inverse":
         schedule = functools.partial(inverse_schedule, decay=args.lr_decay)
     if args.head != "softmax":              # the other heads learn one-hot rows
-        y_train = one_hot(y_train, NUM_CLASSES)
-        y_val = None if y_val is None else one_hot(y_val, NUM_CLASSES)
+        y_train = one_hot(y_train, num_classes)
+        y_val = None if y_val is None else one_hot(y_val, num_classes)
     learning_rate = args.lr or DEFAULT_LEARNING_RATES[args.optimizer]
     started = time.perf_counter()
     try:
         model, history = train(X_train, y_train, args.hidden, X_val, y_val, args.epochs,
                                args.batch_size, learning_rate, args.optimizer, schedule,
                                args.activation, args.head, args.init, args.augment,
-                               args.dropout, args.l1, args.l2, args.patience, NUM_CLASSES, rng,
+                               args.dropout, args.l1, args.l2, args.patience, num_classes, rng,
                                verbose=True)
     except FloatingPointError as err:
         raise InputError(f"training diverged ({err}); try a smaller learning rate, e.g. --lr "
@@ -1820,6 +2043,16 @@ def check_flags(args):
         if ignored:
             raise InputError(f"the --compare-* experiments train several throw-away networks, "
                              f"so {named(ignored)} would be ignored; run them separately.")
+    if args.toy:
+        ignored = [n for n in ("load", "predict", "test_csv", "image", "robustness", "explain",
+                               "compare_architectures", "compare_learning_rates", "csv")
+                   if n in args.changed]
+        if ignored:
+            raise InputError(f"--toy trains on 2-D points, not digits, so {named(ignored)} "
+                             "cannot be used with it; run them separately.")
+    if args.load and args.explain:
+        raise InputError("--explain draws validation digits, and a loaded network has none; "
+                         "your --image pictures get the same view in my_digits.png.")
     if args.load:
         ignored = [n for n in TRAINING_FLAGS if n in args.changed]
         if ignored:
@@ -1829,8 +2062,8 @@ def check_flags(args):
         if not (args.test_csv or args.predict or args.image):
             raise InputError("--load needs something to use the network on: --test-csv "
                              "LABELLED.csv, --predict TEST.csv or --image PICTURE.png.")
-    elif args.val_fraction == 0 and (args.patience or args.robustness):
-        needs = [n for n in ("patience", "robustness") if n in args.changed]
+    elif args.val_fraction == 0 and (args.patience or args.robustness or args.explain):
+        needs = [n for n in ("patience", "robustness", "explain") if n in args.changed]
         raise InputError(f"--val-fraction 0 holds no digits out, so {named(needs)} has "
                          "nothing to measure on; give --val-fraction 0.1, say.")
 
@@ -1902,6 +2135,8 @@ def main(args):
     if args.check_gradients:
         return report_gradient_check(args)
     picture = lambda name: os.path.join(args.plot_dir, name)               # noqa: E731
+    if args.toy:
+        return run_toy(args, picture)
     inputs = read_inputs(args, picture)
     if inputs["model"]:                # --load: use a saved network; nothing is trained
         print(f"loaded {args.load}: a {describe(inputs['model'])} network")
@@ -1940,8 +2175,57 @@ def main(args):
                                   "validation confusion matrix")
         augmented_until = int(AUGMENTED_SHARE * args.epochs) if args.augment else None
         plot_training_curves(history, picture("training_curves.png"), augmented_until)
+        plot_first_layer_weights(model["params"]["W1"], picture("first_layer_weights.png"))
+        if args.explain:
+            explain_predictions(model, X_val, y_val, picture("saliency.png"))
     closing = [f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}"
                ] if validating else []
+    return finish(args, closing + [f"train seconds: {seconds:.2f}"], 130 if interrupted else 0)
+
+
+def explain_predictions(model, X, y, path, count=50):
+    """--explain: saliency.png for validation digits X (N, D), mistakes first."""
+    P = predict_probabilities(model, X)
+    predictions = P.argmax(axis=1)
+    rows = np.argsort(predictions == y, kind="stable")[:count]   # mistakes first: False < True
+    S = saliency_maps(model["params"], X[rows], predictions[rows],
+                      *ACTIVATIONS[model["activation"]])
+    plot_saliency(X[rows], y[rows], predictions[rows], P[rows], S, path)
+
+
+# With 2-D points, an epoch of 540 is 17 steps of 32: more epochs, and larger steps (Adam
+# moves each weight by about the learning rate a step), take the network where it must go.
+TOY_DEFAULTS = {"epochs": 100, "batch_size": 32, "lr": 0.01}
+
+
+def run_toy(args, picture):
+    """--toy: train on 2-D points with the same train(), print the closing lines, and draw
+    the regions the network gives each class (decision_boundary.png)."""
+    for name, value in TOY_DEFAULTS.items():
+        if name not in args.changed:
+            setattr(args, name, value)
+    args.augment = False                    # random_affine is for 28 x 28 images
+    check_writable(([args.save] if args.save else [])
+                   + [picture(name) for name in planned_pictures(args)])
+    rng = np.random.default_rng(args.seed)
+    X, y = TOY_DATASETS[args.toy](rng)
+    X_train, y_train, X_val, y_val = split_train_val(X, y, args.val_fraction, rng)
+    validating = len(y_val) > 0
+    model, history, seconds, interrupted = train_network(
+        args, X_train, y_train, X_val if validating else None, y_val if validating else None,
+        rng, int(y.max()) + 1, f"{args.toy} points")
+    accuracy = get_accuracy(predict(model, X_val), y_val) if validating else None
+    if args.save:
+        save_model(args.save, model)
+        print(f"model saved: {args.save}")
+    if not args.no_plot:
+        hidden = ",".join(map(str, args.hidden)) or "none"
+        plot_decision_boundary(model["params"], X, y, picture("decision_boundary.png"),
+                               ACTIVATIONS[args.activation][0], HEADS[args.head][0],
+                               title=f"{args.toy}, hidden layers: {hidden}"
+                               + (f", validation accuracy {accuracy:.2f}" if validating else ""))
+        plot_training_curves(history, picture("training_curves.png"))
+    closing = [f"validation accuracy: {accuracy:.4f}"] if validating else []
     return finish(args, closing + [f"train seconds: {seconds:.2f}"], 130 if interrupted else 0)
 
 

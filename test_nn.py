@@ -840,6 +840,9 @@ BAD_INPUTS = {
     "training flag with --load": flags("--load", "old.npz", "--epochs", "3", "--image", "x.png"),
     "--load with nothing to use it on": flags("--load", "old.npz", "--no-plot"),
     "early stopping with nothing held out": flags("--val-fraction", "0", "--patience", "3"),
+    "toy points with a digit picture": flags("--toy", "spiral", "--image", "x.png"),
+    "saliency of a loaded model": flags("--load", "old.npz", "--explain", "--test-csv",
+                                        "train.csv"),
 }
 
 
@@ -899,6 +902,8 @@ EXPECTED = {
     "training flag with --load": "--epochs would change nothing",
     "--load with nothing to use it on": "needs something to use the network on",
     "early stopping with nothing held out": "nothing to measure on",
+    "toy points with a digit picture": "--toy trains on 2-D points",
+    "saliency of a loaded model": "a loaded network has none",
 }
 
 
@@ -1242,3 +1247,97 @@ def test_pictures_without_load_say_that_a_new_network_is_trained_first(small_csv
     result = run_cli("--csv", small_csv, "--epochs", "1", "--hidden", "8", "--image", path,
                      "--no-plot")
     assert result.returncode == 0 and "no --load given, so a new network is trained" in result.stdout
+
+
+# --- see inside: what the first layer looks for, why it said 7, toy problems in 2-D -------------
+def tiny_float64_net_and_input(rng, sizes=(6, 5, 4, 3)):
+    """A tiny float64 network (two hidden layers), biases away from 0, and one input row."""
+    params = nn.initialize_parameters(list(sizes), rng, dtype=np.float64)
+    for key in params:
+        if key.startswith("b"):
+            params[key] += rng.uniform(0.1, 0.2, params[key].shape)
+    return params, rng.random(sizes[0])
+
+
+def class_score(params, x, k, activation):
+    """Z_L[k] for one example: the forward pass with a linear output (no softmax)."""
+    Z, _ = nn.forward_propagation(x[None, :], params, activation, nn.identity)
+    return Z[0, k]
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh"])
+def test_the_input_gradient_matches_central_differences(name):
+    activation, activation_backward = nn.ACTIVATIONS[name]
+    params, x = tiny_float64_net_and_input(np.random.default_rng(3))
+    eps = 1e-6
+    for k in range(3):
+        gradient = nn.input_gradient(params, x, k, activation, activation_backward)
+        numeric = np.array([(class_score(params, x + eps * e, k, activation)
+                             - class_score(params, x - eps * e, k, activation)) / (2 * eps)
+                            for e in np.eye(len(x))])
+        np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_without_hidden_layers_the_input_gradient_is_the_class_column_of_w1():
+    rng = np.random.default_rng(1)
+    params = nn.initialize_parameters([7, 4], rng, dtype=np.float64)      # Z = x W1 + b1
+    x = rng.random(7)
+    for k in range(4):
+        np.testing.assert_allclose(nn.input_gradient(params, x, k), params["W1"][:, k])
+
+
+def test_near_an_input_a_relu_network_scores_exactly_gradient_dot_input_plus_a_constant():
+    params, x = tiny_float64_net_and_input(np.random.default_rng(4))
+    g = nn.input_gradient(params, x, 2)
+    constant = class_score(params, x, 2, nn.relu) - g @ x
+    for t in (0.97, 1.03):                                  # 3% less or more ink everywhere
+        assert np.isclose(class_score(params, t * x, 2, nn.relu), t * (g @ x) + constant,
+                          rtol=0, atol=1e-12)
+
+
+def test_the_saliency_picture_shows_the_mistakes_first(tmp_path):
+    rng = np.random.default_rng(7)
+    params = nn.initialize_parameters([nn.NUM_PIXELS, 8, nn.NUM_CLASSES], rng)
+    X = rng.random((10, nn.NUM_PIXELS)).astype(np.float32)
+    P = nn.forward_propagation(X, params)[0]
+    predictions = P.argmax(axis=1)
+    y = predictions.copy()
+    y[[3, 8]] = (y[[3, 8]] + 1) % 10                       # rows 3 and 8 are now mistakes
+    S = nn.saliency_maps(params, X, predictions)
+    assert S.shape == X.shape
+    shown = nn.plot_saliency(X, y, predictions, P, S, str(tmp_path / "s.png"), count=4)
+    assert list(shown) == [3, 8, 0, 1] and (tmp_path / "s.png").exists()
+
+
+def test_the_first_layer_picture_shows_the_units_with_the_largest_weights_first(tmp_path):
+    rng = np.random.default_rng(8)
+    sizes = rng.permutation(40) + 1.0                       # unit j's weights: sizes[j] * pattern
+    W1 = rng.normal(size=(nn.NUM_PIXELS, 1)) * sizes        # (784, 40)
+    units = nn.plot_first_layer_weights(W1, str(tmp_path / "w.png"), count=12, columns=4)
+    assert list(sizes[units]) == list(range(40, 28, -1)) and (tmp_path / "w.png").exists()
+
+
+def test_xor_labels_are_one_where_the_signs_of_x1_and_x2_agree():
+    X, y = nn.make_xor(200, np.random.default_rng(0), noise=0.0)
+    assert np.array_equal(y, (np.sign(X[:, 0]) == np.sign(X[:, 1])).astype(int))
+
+
+def test_the_spiral_arms_turn_four_radians_each_as_cs231n_draws_them():
+    X, y = nn.make_spiral(50, 3, np.random.default_rng(0), noise=0.0)
+    r = np.linalg.norm(X, axis=1)
+    np.testing.assert_allclose(r, np.tile(np.linspace(0, 1, 50), 3), atol=1e-6)
+    t = np.arctan2(X[:, 0], X[:, 1])                        # X = (r sin t, r cos t)
+    wrapped = np.angle(np.exp(1j * (t - (4.0 * y + 4.0 * r))))   # difference in (-pi, pi]
+    assert np.abs(wrapped[r > 0.1]).max() < 1e-4
+
+
+@pytest.mark.parametrize("hidden, low, high", [("256,128", 0.9, 1.0), ("", 0.0, 0.7)])
+def test_toy_spiral_is_learned_with_hidden_layers_and_not_without(hidden, low, high, tmp_path,
+                                                                   monkeypatch, capsys):
+    status, out, _ = run_in_process(["--toy", "spiral", "--hidden", hidden], monkeypatch,
+                                    capsys, tmp_path)
+    accuracy = float(out.splitlines()[-2].split("validation accuracy: ")[1])
+    assert status == 0 and low <= accuracy <= high
+    assert out.splitlines()[-1].startswith("train seconds: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decision_boundary.png",
+                                                           "training_curves.png"]
