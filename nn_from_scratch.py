@@ -1634,6 +1634,191 @@ def plot_decision_boundary(params, X, y, path, activation=relu, output=softmax,
 
 
 # %% [markdown]
+# ## Beyond the core: draw a digit with the mouse
+# %%
+CANVAS_SIDE = 280          # drawing pixels: 10 per MNIST pixel, fine enough for smooth lines
+PEN_RADIUS = CANVAS_SIDE / 24   # a stroke 1/12 of the canvas wide: a digit drawn to fill the
+                                # canvas shrinks to MNIST's 20-pixel box with ~2-pixel strokes
+CLEAR_KEYS = ("c", " ", "backspace", "delete")   # " " is how matplotlib names the space bar
+PREDICT_EVERY = 0.3        # seconds between predictions while the pen moves: each redraws the
+                           # whole window (30-200 ms), too slow to do for every mouse event
+
+
+def stroke_to_canvas(canvas, start, end, radius):
+    """Paint a round-pen line from start to end: returns a new canvas, ink in 0..1.
+
+    canvas (rows, cols), 0 = empty paper, 1 = full ink; start and end are (x, y) =
+    (column, row) in pixels, as matplotlib's imshow reports the mouse.
+    Math: pixel p's nearest point on the segment a -> b is a + t (b - a), with
+          t = clip((p - a) . (b - a) / |b - a|^2, 0, 1); ink where that distance <= radius.
+    The ink fades over the last pixel (radius + 0.5 - distance), so edges are not jagged.
+    """
+    rows, cols = np.indices(canvas.shape)           # each pixel's p = (cols, rows)
+    (x0, y0), (x1, y1) = start, end                 # a and b
+    dx, dy = x1 - x0, y1 - y0                       # b - a
+    # max(..., 1e-12): a click without a drag is a segment of length 0, a round dot.
+    t = np.clip(((cols - x0) * dx + (rows - y0) * dy) / max(dx * dx + dy * dy, 1e-12), 0, 1)
+    distance = np.hypot(cols - (x0 + t * dx), rows - (y0 + t * dy))
+    ink = np.clip(radius + 0.5 - distance, 0, 1)
+    return np.maximum(canvas, ink)         # ink only adds: crossing a stroke keeps it dark
+
+
+def check_can_draw():
+    """Raise InputError, in one sentence, when matplotlib cannot open a window here."""
+    import matplotlib.pyplot as plt
+    backend = plt.get_backend().lower()     # resolves "auto": agg when no GUI toolkit or screen
+    if backend in FILE_ONLY_BACKENDS or "inline" in backend:   # inline: Jupyter's pictures
+        raise InputError(f"--draw needs a window, but matplotlib can only make pictures here "
+                         f"(backend {backend!r}): run it on a computer with a screen, with a "
+                         "GUI toolkit matplotlib can use such as tkinter (python3-tk on "
+                         "Debian/Ubuntu), or in Jupyter after %matplotlib tk.")
+
+
+def make_drawing_figure(canvas):
+    """The window: canvas | the 28 x 28 input | ten bars, a line of verdict, a clear button.
+
+    Returns the figure and a dict of the artists DrawingPad changes.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.widgets import Button
+    with plt.rc_context({"toolbar": "None"}):   # no zoom or pan mode to steal the pen's drags
+        fig = plt.figure(num="draw a digit", figsize=(11, 4.6))
+    ax_draw = fig.add_axes([0.02, 0.12, 0.36, 0.74])
+    ax_input = fig.add_axes([0.43, 0.28, 0.2, 0.44])
+    ax_bars = fig.add_axes([0.69, 0.12, 0.29, 0.74])
+    canvas_image = ax_draw.imshow(canvas, cmap="gray_r", vmin=0, vmax=1)   # dark ink on paper
+    ax_draw.set(xticks=[], yticks=[], title="draw here (c or space clears)")
+    blank = np.zeros((IMAGE_SIDE, IMAGE_SIDE))
+    input_image = ax_input.imshow(blank, cmap="gray", vmin=0, vmax=1,   # light ink, as MNIST
+                                  interpolation="nearest")             # one square a pixel
+    ax_input.set(xticks=[], yticks=[], title="what the network sees\n(28 x 28, as --image)")
+    bars = ax_bars.bar(range(NUM_CLASSES), np.zeros(NUM_CLASSES))
+    ax_bars.set(ylim=(0, 1), xticks=range(NUM_CLASSES), xlabel="digit", ylabel="probability")
+    status = fig.text(0.5, 0.93, "draw a digit", ha="center", fontsize=15)
+    button = Button(fig.add_axes([0.02, 0.01, 0.08, 0.07]), "clear")
+    return fig, dict(canvas=canvas_image, input=input_image, bars=bars, status=status,
+                     button=button)
+
+
+def read_out(p, threshold=UNSURE_BELOW):
+    """One line for the window: the top digit, its probability, and a doubt if it is low."""
+    k = int(np.argmax(p))
+    if p[k] < threshold:
+        return f"maybe a {k} ({p[k]:.0%}): this may not be a digit"
+    return f"it reads {k} ({p[k]:.0%})"
+
+
+class DrawingPad:
+    """What the --draw window holds: the canvas array, the pen, and the artists showing them.
+
+    Mouse and key events arrive in the on_* methods, so a test can send them with no screen.
+    probabilities (K,) is the network's latest answer (zeros while the canvas is empty).
+    """
+
+    def __init__(self, model, side=CANVAS_SIDE):
+        self.model = model                         # {"params", "activation", "head"}
+        self.canvas = np.zeros((side, side))       # 0 = paper, 1 = ink
+        self.pen_at = None                         # last (x, y) while the button is down
+        self.predicted_at = -np.inf                # time.monotonic() of the last prediction
+        self.probabilities = np.zeros(NUM_CLASSES)
+        self.fig, self.artists = make_drawing_figure(self.canvas)
+        self.ax_draw = self.artists["canvas"].axes
+        # mpl_connect holds a bound method only weakly: with nothing else holding the pad, it
+        # would be garbage-collected and the window dead. A lambda is held, and holds self.
+        events = {"button_press_event": self.on_press, "motion_notify_event": self.on_motion,
+                  "button_release_event": self.on_release, "key_press_event": self.on_key}
+        for name, handle in events.items():
+            self.fig.canvas.mpl_connect(name, lambda event, handle=handle: handle(event))
+        self.artists["button"].on_clicked(lambda event: self.clear())
+
+    def pen_position(self, event):
+        """The event's (x, y) in canvas pixels, even off the canvas: a stroke that leaves
+        and comes back is drawn where the mouse went, and stroke_to_canvas crops it."""
+        return tuple(self.ax_draw.transData.inverted().transform((event.x, event.y)))
+
+    def move_pen(self, event):
+        """Ink from the last pen position to the event's; the caller puts it on screen."""
+        here = self.pen_position(event)
+        self.canvas = stroke_to_canvas(self.canvas, self.pen_at, here, PEN_RADIUS)
+        self.pen_at = here
+        self.artists["canvas"].set_data(self.canvas)
+
+    def on_press(self, event):
+        """Left button down on the canvas: the pen touches the paper (a click leaves a dot)."""
+        if event.inaxes is self.ax_draw and event.button == 1:
+            self.pen_at = self.pen_position(event)
+            self.on_motion(event)
+
+    def on_motion(self, event):
+        """Dragging: ink along the way; predict at most every PREDICT_EVERY seconds."""
+        if self.pen_at is None:
+            return
+        self.move_pen(event)
+        if time.monotonic() - self.predicted_at >= PREDICT_EVERY:
+            self.predict()
+            self.fig.canvas.draw_idle()
+        elif self.fig.canvas.supports_blit:
+            # Blitting: redraw the canvas alone and copy just its pixels to the screen, a few
+            # times faster than the whole window. Speed matters: the mouse events that come
+            # during a redraw are merged into one, and a circle comes out a polygon. The
+            # image is opaque and fills its axes, so it needs no saved background.
+            self.ax_draw.draw_artist(self.artists["canvas"])
+            self.fig.canvas.blit(self.ax_draw.bbox)
+        else:
+            self.fig.canvas.draw_idle()
+
+    def on_release(self, event):
+        """Button up: lift the pen, and always predict on the finished stroke."""
+        if self.pen_at is not None:
+            self.move_pen(event)
+            self.pen_at = None
+            self.predict()
+            self.fig.canvas.draw_idle()
+
+    def on_key(self, event):
+        """c, space, backspace or delete: start again."""
+        if event.key in CLEAR_KEYS:
+            self.clear()
+
+    def clear(self):
+        """Blank paper, no input, flat bars, and "draw a digit"."""
+        self.canvas, self.pen_at = np.zeros_like(self.canvas), None
+        self.artists["canvas"].set_data(self.canvas)
+        self.predict()
+        self.fig.canvas.draw_idle()
+
+    def predict(self):
+        """Preprocess the canvas exactly as --image does, run the network, show the answer."""
+        self.predicted_at = time.monotonic()
+        try:
+            digit = preprocess_digit_image(self.canvas, "the drawing")
+        except InputError:                         # a blank canvas: nothing to read yet
+            digit, p, verdict = np.zeros(NUM_PIXELS), np.zeros(NUM_CLASSES), "draw a digit"
+        else:
+            p = predict_probabilities(self.model, digit)   # (K,) for one example (D,)
+            verdict = read_out(p)
+        self.artists["input"].set_data(digit.reshape(IMAGE_SIDE, IMAGE_SIDE))
+        for k, (bar, height) in enumerate(zip(self.artists["bars"], p)):
+            bar.set_height(height)
+            bar.set_color("tab:orange" if p.any() and k == np.argmax(p) else "tab:blue")
+        self.artists["status"].set_text(verdict)
+        self.probabilities = p
+
+
+def draw_digits(model):
+    """The --draw window: draw with the left mouse button and watch the network's answer.
+
+    Blocks until the window is closed; returns the pad (its canvas, its last answer).
+    """
+    import matplotlib.pyplot as plt
+    check_can_draw()
+    pad = DrawingPad(model)
+    print("draw a digit with the left mouse button; c or space clears; close the window to end.")
+    plt.show()
+    return pad
+
+
+# %% [markdown]
 # ## Command line
 # %%
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -1773,7 +1958,7 @@ def add_usage_flags(use, extra):
     use.add_argument("--save", metavar="MODEL.npz", help="save the trained network here")
     use.add_argument("--load", metavar="MODEL.npz",
                      help="use a saved network instead of training one, on --test-csv, "
-                          "--predict or --image (training flags are then refused)")
+                          "--predict, --image or --draw (training flags are then refused)")
     use.add_argument("--test-csv", metavar="PATH",
                      help="labelled CSV to score after training: prints 'test accuracy'")
     use.add_argument("--predict", metavar="TEST.csv",
@@ -1782,6 +1967,9 @@ def add_usage_flags(use, extra):
                      help="where --predict writes the Kaggle submission (ImageId,Label)")
     use.add_argument("--image", metavar="PATH", nargs="+",
                      help="your own digit pictures (PNG, JPEG) to classify")
+    use.add_argument("--draw", action="store_true",
+                     help="after training (or with --load), open a window to draw digits with "
+                          "the mouse and watch the network read them; needs a screen")
     extra.add_argument("--check-gradients", action="store_true",
                        help="check backward_propagation against central differences on a "
                             "small network with the chosen --activation, --head, --dropout, "
@@ -2045,7 +2233,7 @@ def check_flags(args):
                              f"so {named(ignored)} would be ignored; run them separately.")
     if args.toy:
         ignored = [n for n in ("load", "predict", "test_csv", "image", "robustness", "explain",
-                               "compare_architectures", "compare_learning_rates", "csv")
+                               "draw", "compare_architectures", "compare_learning_rates", "csv")
                    if n in args.changed]
         if ignored:
             raise InputError(f"--toy trains on 2-D points, not digits, so {named(ignored)} "
@@ -2059,9 +2247,9 @@ def check_flags(args):
             raise InputError(f"--load uses a network trained before, so {named(ignored)} would "
                              f"change nothing; drop {'it' if len(ignored) == 1 else 'them'} "
                              "(or train a new network without --load).")
-        if not (args.test_csv or args.predict or args.image):
+        if not (args.test_csv or args.predict or args.image or args.draw):
             raise InputError("--load needs something to use the network on: --test-csv "
-                             "LABELLED.csv, --predict TEST.csv or --image PICTURE.png.")
+                             "LABELLED.csv, --predict TEST.csv, --image PICTURE.png or --draw.")
     elif args.val_fraction == 0 and (args.patience or args.robustness or args.explain):
         needs = [n for n in ("patience", "robustness", "explain") if n in args.changed]
         raise InputError(f"--val-fraction 0 holds no digits out, so {named(needs)} has "
@@ -2134,6 +2322,8 @@ def main(args):
     -> pictures. Returns the exit status."""
     if args.check_gradients:
         return report_gradient_check(args)
+    if args.draw:
+        check_can_draw()           # no screen: say so now, not after a minute of training
     picture = lambda name: os.path.join(args.plot_dir, name)               # noqa: E731
     if args.toy:
         return run_toy(args, picture)
@@ -2141,7 +2331,7 @@ def main(args):
     if inputs["model"]:                # --load: use a saved network; nothing is trained
         print(f"loaded {args.load}: a {describe(inputs['model'])} network")
         use_network(args, inputs["model"], inputs, picture)
-        return finish(args, [])
+        return finish(args, [], model=inputs["model"])
     # 1. Data: hold out validation digits, then scale 0..255 -> 0..1 once for all epochs.
     rng = np.random.default_rng(args.seed)
     X_train, y_train, X_val, y_val = split_train_val(inputs["X"], inputs["y"],
@@ -2180,7 +2370,8 @@ def main(args):
             explain_predictions(model, X_val, y_val, picture("saliency.png"))
     closing = [f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}"
                ] if validating else []
-    return finish(args, closing + [f"train seconds: {seconds:.2f}"], 130 if interrupted else 0)
+    return finish(args, closing + [f"train seconds: {seconds:.2f}"], 130 if interrupted else 0,
+                  model)
 
 
 def explain_predictions(model, X, y, path, count=50):
@@ -2229,14 +2420,17 @@ def run_toy(args, picture):
     return finish(args, closing + [f"train seconds: {seconds:.2f}"], 130 if interrupted else 0)
 
 
-def finish(args, closing_lines, status=0):
-    """Name the pictures saved, show them on a screen, print the closing lines."""
+def finish(args, closing_lines, status=0, model=None):
+    """Name the pictures saved, show them on a screen, print the closing lines; then --draw."""
     if planned_pictures(args):
         print("plots saved: " + ", ".join(os.path.join(args.plot_dir, name)
                                           for name in planned_pictures(args)))
-        show_plots_if_possible()
+        if not args.draw:                           # the drawing window shows them too
+            show_plots_if_possible()
     for line in closing_lines:
         print(line)
+    if args.draw and model is not None:
+        draw_digits(model)
     return status                                   # 130: the usual status after Ctrl-C
 
 

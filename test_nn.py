@@ -1341,3 +1341,86 @@ def test_toy_spiral_is_learned_with_hidden_layers_and_not_without(hidden, low, h
     assert out.splitlines()[-1].startswith("train seconds: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["decision_boundary.png",
                                                            "training_curves.png"]
+
+
+# --- draw a digit live: synthetic mouse and key events on a window with no screen ---------------
+MIDDLE = nn.CANVAS_SIDE / 2
+ONE = [(MIDDLE, 40), (MIDDLE, 110), (MIDDLE, 180), (MIDDLE, 240)]   # a vertical stroke, (x, y)
+
+
+def make_pad(model):
+    import matplotlib
+    matplotlib.use("Agg")                    # no window, even on a desktop
+    pad = nn.DrawingPad(model)
+    pad.fig.canvas.draw()                    # lay the figure out: pixel positions are final
+    return pad
+
+
+def send_mouse(fig, name, x, y, button=1, ax=None):
+    """A mouse event at data point (x, y) of ax (the drawing canvas unless given), sent
+    through matplotlib's own event dispatch, as a click in a window would be."""
+    from matplotlib.backend_bases import MouseEvent
+    px, py = (ax or fig.axes[0]).transData.transform((x, y))
+    fig.canvas.callbacks.process(name, MouseEvent(name, fig.canvas, px, py, button=button))
+
+
+def drag(fig, points):
+    send_mouse(fig, "button_press_event", *points[0])
+    for x, y in points[1:-1]:
+        send_mouse(fig, "motion_notify_event", x, y)
+    send_mouse(fig, "button_release_event", *points[-1])
+
+
+def bar_heights(pad):
+    return np.array([bar.get_height() for bar in pad.artists["bars"]])
+
+
+def test_a_pen_stroke_inks_the_segment_a_radius_wide_and_nothing_else():
+    canvas = np.zeros((60, 60))
+    painted = nn.stroke_to_canvas(canvas, (10, 5), (10, 50), radius=3)   # x = column 10
+    assert painted[5:51, 8:13].min() == 1 and painted[5:51, 7].min() == 0.5   # soft edge
+    assert painted[:, 15:].max() == 0 and painted[56:].max() == 0 and canvas.max() == 0
+
+
+def test_a_drawn_stroke_shows_its_28x28_input_and_the_probabilities_of_it(default_model):
+    import matplotlib.pyplot as plt
+    pad = make_pad(nn.load_model(default_model))
+    drag(pad.fig, ONE)
+    assert pad.canvas[40:241, int(MIDDLE)].min() == 1 and pad.canvas[:, :100].max() == 0
+    digit = nn.preprocess_digit_image(pad.canvas)
+    assert np.array_equal(pad.artists["input"].get_array(), digit.reshape(28, 28))
+    np.testing.assert_allclose(bar_heights(pad), nn.predict_probabilities(pad.model, digit))
+    assert np.argmax(bar_heights(pad)) == 1
+    assert pad.artists["status"].get_text().startswith("it reads 1")
+    plt.close(pad.fig)
+
+
+@pytest.mark.parametrize("key", ["c", " "])
+def test_the_clear_keys_empty_the_canvas_and_reset_the_bars(key):
+    import matplotlib.pyplot as plt
+    from matplotlib.backend_bases import KeyEvent
+    pad = make_pad(model_of(nn.initialize_parameters([784, 16, 10], np.random.default_rng(0))))
+    drag(pad.fig, ONE)
+    pad.fig.canvas.callbacks.process("key_press_event",
+                                     KeyEvent("key_press_event", pad.fig.canvas, key))
+    assert pad.canvas.max() == 0 and bar_heights(pad).max() == 0
+    assert pad.artists["status"].get_text() == "draw a digit"
+    plt.close(pad.fig)
+
+
+def test_a_flat_answer_says_the_drawing_may_not_be_a_digit():
+    import matplotlib.pyplot as plt
+    params = nn.initialize_parameters([784, 16, 10], np.random.default_rng(0))
+    pad = make_pad(model_of({key: np.zeros_like(W) for key, W in params.items()}))   # all 0.1
+    drag(pad.fig, ONE)
+    assert "may not be a digit" in pad.artists["status"].get_text()
+    plt.close(pad.fig)
+
+
+def test_draw_without_a_screen_says_so_in_one_sentence_before_training(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY",
+                                                             "MPLBACKEND")}
+    done = subprocess.run([sys.executable, SCRIPT, "--draw"], capture_output=True, text=True,
+                          env=env, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2 and "epoch" not in done.stdout
+    assert done.stderr.startswith("error: --draw needs a window") and done.stderr.count("\n") == 1
