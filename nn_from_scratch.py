@@ -2263,9 +2263,8 @@ TRAINING_FLAGS = ["csv", "val_fraction", "augment", "hidden", "activation", "ini
 
 
 def read_inputs(args, picture):
-    """Check every flag and output path and read every input before any training, so a
+    """Check every output path and read every input before any training, so a
     typo in the last flag fails in a second, not after a minute. Returns a dict."""
-    check_flags(args)
     outputs = [args.save] if args.save is not None else []
     check_writable(outputs + ([args.out] if args.predict is not None else [])
                    + [picture(name) for name in planned_pictures(args)],
@@ -2325,6 +2324,7 @@ def main(args):
     if args.draw:
         check_can_draw()           # no screen: say so now, not after a minute of training
     picture = lambda name: os.path.join(args.plot_dir, name)               # noqa: E731
+    check_flags(args)
     if args.toy:
         return run_toy(args, picture)
     inputs = read_inputs(args, picture)
