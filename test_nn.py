@@ -1424,3 +1424,110 @@ def test_draw_without_a_screen_says_so_in_one_sentence_before_training(tmp_path)
                           env=env, timeout=60, cwd=tmp_path)
     assert done.returncode == 2 and "epoch" not in done.stdout
     assert done.stderr.startswith("error: --draw needs a window") and done.stderr.count("\n") == 1
+
+
+# --- pictures as phones take them: sideways with an EXIF tag, a lamp, lined paper, shadows ------
+@pytest.fixture(scope="module")
+def validation_digits():
+    """Digits the default network never trained on: (X_val (N, 784) in 0..255, y_val (N,))."""
+    X, y = nn.load_digits_csv(os.path.join(HERE, "train.csv"))
+    _, _, X_val, y_val = nn.split_train_val(X, y, 0.1, np.random.default_rng(0))
+    return X_val, y_val
+
+
+def photo(digit, rng, light=1.0, rule_every=0, shape=(480, 360)):
+    """A gray phone-like photo (rows, cols) in 0..1 of a 28x28 digit (0..255): pen ink
+    reflecting 0.25 on paper reflecting 0.9, 40% of the height, at a random place, times
+    `light` (a number or an array), with camera noise. rule_every > 0 draws 2-pixel rules
+    that far apart, a little tilted, as a page seldom lies square to the phone."""
+    from PIL import Image
+    rows, cols = np.indices(shape)
+    paper = np.full(shape, 0.9)
+    if rule_every:
+        paper[(rows - 0.02 * cols) % rule_every < 2] = 0.68     # light blue, seen in gray
+    size = int(0.4 * shape[0])
+    big = Image.fromarray(digit.reshape(28, 28).astype(np.uint8)).resize((size, size),
+                                                                        Image.BICUBIC)
+    ink = np.asarray(big) / 255
+    top, left = (int(rng.integers(10, n - size - 10)) for n in shape)
+    window = paper[top:top + size, left:left + size]
+    paper[top:top + size, left:left + size] = window * (1 - ink) + 0.25 * ink
+    return np.clip(paper * light + rng.normal(0, 0.015, shape), 0, 1)
+
+
+def save_jpeg(path, gray, orientation=0):
+    """Save as a phone does: JPEG, and when held sideways, the pixels turned and an EXIF
+    Orientation tag saying how to turn them back (6: a quarter turn clockwise, 8:
+    anticlockwise, 3: half a turn). np.rot90(k) turns anticlockwise k times."""
+    from PIL import Image
+    pixels = np.round(gray * 255).astype(np.uint8)
+    pixels = np.rot90(pixels, {0: 0, 6: 1, 8: -1, 3: 2}[orientation])
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    Image.fromarray(np.ascontiguousarray(pixels)).save(path, "JPEG", quality=85,
+                                                       exif=exif.tobytes())
+    return str(path)
+
+
+def reads(model, path):
+    return int(nn.predict(model, nn.preprocess_digit_image(nn.load_image_gray(path), path)))
+
+
+def test_a_photo_stored_sideways_with_an_exif_tag_is_read_upright(default_model,
+                                                                  validation_digits, tmp_path):
+    X_val, y_val = validation_digits
+    model, rng = nn.load_model(default_model), np.random.default_rng(1)
+    for i, orientation in zip(range(3), (6, 8, 3)):
+        upright = photo(X_val[i], rng)
+        path = save_jpeg(tmp_path / f"sideways{orientation}.jpg", upright, orientation)
+        gray = nn.load_image_gray(path)
+        assert gray.shape == upright.shape
+        assert np.abs(gray - upright).mean() < 0.02            # JPEG changes it only a little
+        assert reads(model, path) == y_val[i]
+
+
+def test_digits_under_a_lamp_gradient_on_lined_paper_are_read(default_model,
+                                                              validation_digits, tmp_path):
+    X_val, y_val = validation_digits
+    model, rng = nn.load_model(default_model), np.random.default_rng(2)
+    lamp = np.linspace(1.0, 0.35, 360)[None, :]                # light falls off to the right
+    for i in range(3, 8):
+        path = save_jpeg(tmp_path / f"lamp{i}.jpg", photo(X_val[i], rng, lamp, rule_every=36))
+        assert reads(model, path) == y_val[i]
+
+
+def test_a_soft_shadow_across_the_digit_changes_what_the_network_sees_very_little(
+        validation_digits, tmp_path):
+    X_val, _ = validation_digits
+    rows, cols = np.indices((480, 360))
+    edge = 1 / (1 + np.exp(-(cols + 0.5 * rows - 300) / 8))    # a soft, slanted edge
+    shadow = 1 - 0.55 * edge                                  # light x0.45 beyond it
+    for i in range(8, 11):
+        lit = save_jpeg(tmp_path / f"lit{i}.jpg", photo(X_val[i], np.random.default_rng(i)))
+        shaded = save_jpeg(tmp_path / f"shaded{i}.jpg",
+                           photo(X_val[i], np.random.default_rng(i), shadow))
+        seen_lit, seen_shaded = (nn.preprocess_digit_image(nn.load_image_gray(p))
+                                 for p in (lit, shaded))
+        assert np.abs(seen_lit - seen_shaded).mean() < 0.02   # of 0..1 per pixel
+
+
+def test_a_blank_lined_page_under_a_lamp_is_called_blank_not_read_as_a_digit(tmp_path):
+    lamp = np.linspace(1.0, 0.35, 480)[:, None]               # light falls off downwards
+    path = save_jpeg(tmp_path / "blank.jpg",
+                     photo(np.zeros(784), np.random.default_rng(3), lamp, rule_every=40))
+    with pytest.raises(nn.InputError, match="looks blank"):
+        nn.preprocess_digit_image(nn.load_image_gray(path), path)
+
+
+def test_an_unsure_reading_says_the_picture_may_not_be_one_clear_digit(tmp_path, monkeypatch,
+                                                                       capsys):
+    params = nn.initialize_parameters([784, 8, 10], np.random.default_rng(0))
+    nn.save_model(str(tmp_path / "flat.npz"),
+                  model_of({key: np.zeros_like(W) for key, W in params.items()}))   # all 0.1
+    X, _ = nn.load_digits_csv(os.path.join(HERE, "train.csv"))
+    save_gray_png(tmp_path / "d.png", digit_as_photo(X[0], np.random.default_rng(4)))
+    status, out, _ = run_in_process(["--load", "flat.npz", "--image", "d.png"], monkeypatch,
+                                    capsys, tmp_path)
+    assert status == 0 and "unsure: this may not be one clear digit" in out
+    assert (tmp_path / "my_digits.png").exists()
