@@ -1531,3 +1531,118 @@ def test_an_unsure_reading_says_the_picture_may_not_be_one_clear_digit(tmp_path,
                                     capsys, tmp_path)
     assert status == 0 and "unsure: this may not be one clear digit" in out
     assert (tmp_path / "my_digits.png").exists()
+
+
+# --- is training healthy? which learning rate? ----------------------------------------------------
+def blobs(rng, n=600, d=20, k=4, spread=1.0):
+    """n points around k random centres in d dimensions: a small problem a 20-32-16-4
+    network learns in a few epochs."""
+    centres = rng.normal(0.0, spread, (k, d))
+    y = rng.integers(0, k, n)
+    return (centres[y] + rng.normal(0.0, 1.0, (n, d))).astype(np.float32), y
+
+
+def diagnosed_run(optimizer, learning_rate, num_epochs=5):
+    """gradient_descent on blobs with health_monitor measuring every step: the records."""
+    rng = np.random.default_rng(0)
+    X, y = blobs(rng)
+    params = nn.initialize_parameters([20, 32, 16, 4], rng)
+    rule, on_epoch, records = nn.health_monitor(optimizer, X[:200], every=1)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        nn.gradient_descent(params, X, y, num_epochs, 32, learning_rate, rng, rule,
+                            on_epoch=on_epoch)
+    return records
+
+
+def test_dead_relu_share_counts_only_units_that_are_zero_on_every_probe_row():
+    params = {"W1": np.eye(3), "b1": np.array([-10.0, 0.0, 0.0]),   # unit 1: z = x - 10 < 0
+              "W2": np.ones((3, 2)), "b2": np.zeros(2)}
+    X_probe = np.array([[1.0, -1.0, 1.0],          # unit 2 is 0 here but fires on row 2
+                        [2.0, 0.5, 1.0]])
+    assert nn.dead_relu_share(params, X_probe) == [1 / 3]
+
+
+def test_the_update_ratio_is_the_step_adam_actually_took_not_the_rate_times_the_gradient():
+    rng = np.random.default_rng(0)
+    params = nn.initialize_parameters([6, 5, 3], rng, dtype=np.float64)
+    grads = {key: 1e-3 * rng.normal(size=W.shape) for key, W in params.items()}
+    before = {key: W.copy() for key, W in params.items()}
+    log = []
+    nn.recording_update_ratios(nn.update_parameters_with_adam, log, every=1)(params, grads,
+                                                                              0.01, {})
+    for key in ("W1", "W2"):
+        taken = np.linalg.norm(params[key] - before[key]) / np.linalg.norm(before[key])
+        assert log[0][key] == pytest.approx(taken, rel=1e-9)
+        assert log[0][key] > 100 * 0.01 * np.linalg.norm(grads[key]) / np.linalg.norm(before[key])
+
+
+def test_a_healthy_run_raises_no_warning():
+    records = diagnosed_run(nn.update_parameters_with_adam, 0.01)
+    assert [r["epoch"] for r in records] == [0, 1, 2, 3, 4, 5]
+    assert records[-1]["train_accuracy"] > 0.9 and nn.health_warnings(records) == []
+
+
+def test_a_learning_rate_far_too_high_is_diagnosed_with_big_steps_dead_units_and_chance_loss():
+    warnings = " ".join(nn.health_warnings(diagnosed_run(nn.update_parameters, 5.0)))
+    assert "far above the rule of thumb 1e-3" in warnings and "--lr 0.5" in warnings
+    assert "dead ReLU units: 100% in layer 2" in warnings and "did not move at all" in warnings
+
+
+def test_a_learning_rate_far_too_low_is_diagnosed_as_learning_too_slowly():
+    warnings = nn.health_warnings(diagnosed_run(nn.update_parameters, 1e-5))
+    assert any("far too slowly" in sentence for sentence in warnings)
+    assert not any("dead" in sentence or "far above" in sentence for sentence in warnings)
+
+
+def test_the_cli_diagnoses_a_stuck_run_and_draws_the_health_picture(small_csv, tmp_path,
+                                                                    monkeypatch, capsys):
+    status, out, _ = run_in_process(["--csv", small_csv, "--optimizer", "sgd", "--lr", "5",
+                                     "--epochs", "3", "--no-augment", "--diagnose"],
+                                    monkeypatch, capsys, tmp_path)
+    assert status == 0 and "training health: " in out and "warning(s)" in out
+    assert "dead ReLU units" in out and (tmp_path / "training_health.png").exists()
+
+
+def test_the_lr_range_test_grows_the_rate_exponentially_and_leaves_the_weights_alone():
+    rng = np.random.default_rng(2)
+    X, y = blobs(rng, n=320)
+    params = nn.initialize_parameters([20, 32, 16, 4], rng)
+    before = {key: W.copy() for key, W in params.items()}
+    rates, losses = nn.lr_range_test(params, X, y, 8, rng, max_rate=1e-2,
+                                     optimizer=nn.update_parameters)
+    assert len(rates) == len(losses) == 40                  # 320 / 8 steps: no blow-up
+    assert rates[0] == pytest.approx(1e-6) and rates[-1] == pytest.approx(1e-2)
+    assert np.allclose(np.diff(np.log(rates)), np.log(1e4) / 39)   # the same factor each step
+    assert all(np.array_equal(params[key], before[key]) for key in params)
+
+
+def test_the_lr_range_test_stops_once_the_loss_blows_up():
+    rng = np.random.default_rng(3)
+    X, y = blobs(rng, n=800)
+    params = nn.initialize_parameters([20, 32, 16, 4], rng)
+    rates, losses = nn.lr_range_test(params, X, y, 8, rng, max_rate=1e3,
+                                     optimizer=nn.update_parameters)
+    assert len(losses) < 100 and rates[-1] < 1e3            # 800 / 8 steps without stopping
+    smoothed = nn.smooth_losses(losses)
+    assert smoothed[-1] > 4 * smoothed[nn.lowest_smoothed_loss(smoothed)]
+
+
+def test_the_lr_finder_suggests_a_rate_that_trains(small_csv, tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(4)
+    X, y = blobs(rng, n=800)
+    X_train, y_train, X_val, y_val = nn.split_train_val(X, y, 0.25, rng)
+    params = nn.initialize_parameters([20, 32, 16, 4], rng)
+    suggestion = nn.suggest_learning_rate(*nn.lr_range_test(params, X_train, y_train, 8, rng,
+                                                            optimizer=nn.update_parameters))
+
+    def accuracy_after_training(rate):
+        trained = {key: W.copy() for key, W in params.items()}
+        nn.gradient_descent(trained, X_train, y_train, 5, 32, rate, np.random.default_rng(5),
+                            optimizer=nn.update_parameters, schedule=nn.cosine_schedule)
+        return nn.get_accuracy(nn.get_predictions(trained, X_val), y_val)
+    assert accuracy_after_training(suggestion) > 0.9
+    assert accuracy_after_training(1e-4) < 0.5              # the problem needs a good rate
+    status, out, _ = run_in_process(["--csv", small_csv, "--find-lr"], monkeypatch, capsys,
+                                    tmp_path)
+    assert status == 0 and out.splitlines()[-1].startswith("suggested learning rate: ")
+    assert (tmp_path / "lr_finder.png").exists()
