@@ -2564,18 +2564,23 @@ EXAMPLES = """examples:
   python nn_from_scratch.py --save model.npz      ... and keep the network
   python nn_from_scratch.py --load model.npz --image my7.jpg my3.png
                                                   read your own photos
+  python nn_from_scratch.py --load model.npz --draw   draw digits with the mouse
   python nn_from_scratch.py --csv digit-recognizer.zip --val-fraction 0 --save final.npz
   python nn_from_scratch.py --load final.npz --predict digit-recognizer.zip
                                                   Kaggle: train on every row, submit
   python nn_from_scratch.py --check-gradients     is backpropagation right?
+  python nn_from_scratch.py --diagnose --explain  is training healthy? why did it say 7?
+  python nn_from_scratch.py --toy spiral          2-D points and their decision boundary
   jupytext --to notebook nn_from_scratch.py       the same file as a notebook
 
-files written: training writes predictions.png, confusion_matrix.png and
-training_curves.png into --plot-dir (none with --no-plot); --save writes the
-model; --predict writes --out; --image adds my_digits.png, --test-csv
-test_confusion_matrix.png, --robustness robustness.png. Nothing else is
-written, and no input is ever overwritten. The same --seed on the same machine
-gives the same numbers, bit for bit."""
+files written: training writes predictions.png, confusion_matrix.png,
+training_curves.png and first_layer_weights.png into --plot-dir (none with
+--no-plot); --save writes the model; --predict writes --out; --image adds
+my_digits.png, --test-csv test_confusion_matrix.png, --robustness
+robustness.png, --explain saliency.png, --diagnose training_health.png,
+--find-lr lr_finder.png, --toy decision_boundary.png and training_curves.png.
+Nothing else is written, and no input is ever overwritten. The same --seed on
+the same machine gives the same numbers, bit for bit."""
 
 
 def parse_args(argv=None):
