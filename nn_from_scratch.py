@@ -64,11 +64,10 @@ import time
 import warnings
 
 # Jupyter and VS Code run the file as __main__ too, in a kernel (no __file__): see "Run it".
-IN_NOTEBOOK = __name__ == "__main__" and ("ipykernel" in sys.modules
-                                          or "__file__" not in globals())
-if __name__ == "__main__" and not IN_NOTEBOOK:   # one BLAS thread unless you chose:
+IN_NOTEBOOK = __name__ == "__main__" and "__file__" not in globals()
+if __name__ == "__main__" and not (IN_NOTEBOOK or "ipykernel" in sys.modules):   # a shell:
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(variable, "1")     # see "Making it fast"
+        os.environ.setdefault(variable, "1")     # one BLAS thread: see "Making it fast"
     early_signals = []        # a Ctrl-C while NumPy and pandas load would be lost: see run()
     signal.signal(signal.SIGINT, lambda signum, frame: early_signals.append(signum))
 
@@ -1034,15 +1033,21 @@ def train(X, y, hidden=(256, 128), X_val=None, y_val=None, epochs=40, batch_size
     or (N, K) for K of them; numbers (N,) or (N, K) for "mse" and "mae".
     history holds one dict per epoch: "epoch", "loss", "train_accuracy" and, given
     X_val and y_val, "val_loss" and "val_accuracy" (no accuracy for regression):
-    plot_training_curves(history, path) draws it. patience: stop after that many
+    plot_training_curves(history, path) draws it. "loss" (and, for softmax,
+    "train_accuracy") is the running mean over the epoch's batches, as they were
+    trained on; the other figures are measured on the whole set after the epoch.
+    augment is off by default here, as train() takes any arrays; the command line
+    turns it on for the digits. patience: stop after that many
     epochs without a better validation score, and keep the best epoch's weights.
     Ctrl-C stops training and returns the model so far (the best epoch's, when
     validating). learning_rate None: DEFAULT_LEARNING_RATES[optimizer]; optimizer and
     schedule: a name in OPTIMIZERS and SCHEDULES, or a function; init "auto": he for
     relu, xavier otherwise. rng None: np.random.default_rng(0), so a run repeats
-    exactly. on_epoch(epoch, params, stats), if given, is called after each epoch.
+    exactly. on_epoch(epoch, params, stats), if given, is called after each epoch,
+    with stats as history will hold them; returning True stops training.
     Raises InputError for data that cannot work, FloatingPointError on divergence.
     """
+    check_choices(optimizer, schedule, activation, head, learning_rate)
     rng = np.random.default_rng(0) if rng is None else rng
     X, T, K = check_training_data(X, y, head, num_classes, augment)
     validating = X_val is not None or y_val is not None
@@ -1054,8 +1059,6 @@ def train(X, y, hidden=(256, 128), X_val=None, y_val=None, epochs=40, batch_size
     history, best, started = [], {}, time.perf_counter()
 
     def after_epoch(epoch, params, stats):
-        if on_epoch is not None:
-            on_epoch(epoch, params, stats)
         if head != "softmax":          # gradient_descent counts right labels (N,) only
             stats.pop("train_accuracy")
             stats.update({"train_" + k: v for k, v in evaluate(model, X, T).items()
@@ -1067,7 +1070,8 @@ def train(X, y, hidden=(256, 128), X_val=None, y_val=None, epochs=40, batch_size
             print(epoch_line(stats, epochs, time.perf_counter() - started), flush=True)
         score = stats.get("val_accuracy", -stats.get("val_loss", 0.0))   # higher is better
         waited = keep_best(best, epoch, params, score) if validating else 0
-        return patience is not None and waited >= patience
+        stop = on_epoch is not None and bool(on_epoch(epoch, params, stats))
+        return stop or (patience is not None and waited >= patience)
 
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -1089,6 +1093,18 @@ def train(X, y, hidden=(256, 128), X_val=None, y_val=None, epochs=40, batch_size
     if not all_finite(model["params"]):
         raise FloatingPointError("the weights became nan or inf")
     return model, history
+
+
+def check_choices(optimizer, schedule, activation, head, learning_rate):
+    """One sentence, at the call, for a name train() does not know (a typo such as
+    "Adam"), or an update rule given as a function without a learning rate."""
+    for what, value, known in [("optimizer", optimizer, OPTIMIZERS),
+                               ("schedule", schedule, SCHEDULES),
+                               ("activation", activation, ACTIVATIONS), ("head", head, HEADS)]:
+        if isinstance(value, str) and value not in known:
+            raise InputError(f"{what}={value!r} is not one of {', '.join(known)}.")
+    if callable(optimizer) and learning_rate is None:
+        raise InputError("an optimizer given as a function needs a learning_rate too.")
 
 
 def check_training_data(X, y, head, num_classes=None, augment=False, names=("X", "y")):
@@ -1372,8 +1388,10 @@ def mean_of_3x3(image):
 
 def stroke_width(ink):
     """About how thick the pen strokes are, in pixels: for a stroke of length l and width
-    d, area = l d and the outline is 2 (l + d) long, so d ~ 2 area / outline."""
-    strong = ink > 0.5 * np.percentile(ink, 99.9)
+    d, area = l d and the outline is 2 (l + d) long, so d ~ 2 area / outline. Only ink
+    above 0.6 of the strongest counts: printed rules (about half a pen's darkness, and
+    thin) would otherwise make the strokes look thin, and the digit come out hollow."""
+    strong = ink > 0.6 * np.percentile(ink, 99.9)
     outline = np.count_nonzero(np.diff(strong, axis=0)) + np.count_nonzero(np.diff(strong, axis=1))
     return 2 * np.count_nonzero(strong) / max(outline, 1)
 
@@ -1799,7 +1817,7 @@ def plot_saliency(X, y, predictions, probabilities, saliencies, path, count=8):
     Row 2 is the gradient g itself: where MORE ink would raise or lower the score.
     Row 3 is g * x, pixel by pixel. Why it is worth a row: a ReLU network is linear
     in x between the kinks of its ReLUs, so near this digit the score is exactly
-        Z_L[k] = sum_i g_i x_i + (a constant made of the biases)
+        Z_L[k] = sum_i g_i x_i + (a constant: the biases of the units on for this digit)
     and g_i x_i is pixel i's vote: the ink that made it say k (red) or held it back (blue).
     """
     import matplotlib.pyplot as plt
@@ -1924,9 +1942,10 @@ def plot_decision_boundary(params, X, y, path, activation=relu, output=softmax,
 # Two numbers catch most sick training runs before the accuracy does:
 # 1. Dead ReLU units. relu(z) = 0 and relu'(z) = 0 for z <= 0. A unit whose z is
 #    negative for EVERY input outputs 0 for every digit, and relu_backward multiplies
-#    its gradient by (Z > 0) = 0, so its weights never change again: it is dead for
-#    good. A few percent is normal; a big step that throws the weights far away can
-#    kill most of a layer at once.
+#    its gradient by (Z > 0) = 0, so its own weights get no gradient. In layer 1 (its
+#    inputs are the fixed pixels) that is for good; deeper, it may come back if the
+#    layers below change. A few percent is normal; a big step that throws the weights
+#    far away can kill most of a layer at once.
 # 2. The update-to-weight ratio  ||delta W|| / ||W||  (||.|| = sqrt of sum of squares)
 #    for each weight matrix: the size of one step relative to the size of the weights.
 #    CS231n (Karpathy) suggests aiming near 1e-3: each step changes a weight matrix by
@@ -2070,8 +2089,8 @@ def dead_unit_warnings(records, too_big):
         cause = ("killed by those big steps" if too_big else
                  f"the learning rate is probably too high, try --lr {rate / 10:g}")
         warnings.append(f"dead ReLU units: {', '.join(dead)} (0 on all {last['probe_size']} "
-                        "probe examples, so no gradient reaches their weights and they never "
-                        f"recover); {cause}.")
+                        "probe examples, so no gradient reaches their weights: in layer 1 they "
+                        f"cannot recover); {cause}.")
     # Weight matrices that no measured step of the last epoch changed at all, and since when.
     frozen = [l for l, ratio in enumerate(last["update_ratio_max"], start=1) if ratio == 0]
     if frozen:
@@ -2090,7 +2109,8 @@ def loss_warnings(records):
     """A sentence if the training loss sits at chance level or is not falling; else []."""
     first, last, K = records[1], records[-1], records[-1]["num_classes"]
     # Answering 1/K for every class costs -log(1/K) = log K (2.30 for 10 digits).
-    if abs(last["loss"] - np.log(K)) < 0.1 * np.log(K) and last["train_accuracy"] < 1.5 / K:
+    if (abs(last["loss"] - np.log(K)) < 0.1 * np.log(K)
+            and last.get("train_accuracy", 1.0) < 1.5 / K):
         return [f"the loss is stuck at {last['loss']:.2f}, near log({K}) = {np.log(K):.2f}, "
                 f"the loss of answering 1/{K} for every class; train accuracy "
                 f"{last['train_accuracy']:.0%} is chance: nothing was learnt."]
@@ -2475,8 +2495,8 @@ class DrawingPad:
     def predict(self):
         """Preprocess the canvas exactly as --image does, run the network, show the answer."""
         self.predicted_at = time.monotonic()
-        try:
-            digit = preprocess_digit_image(self.canvas, "the drawing")
+        try:                                       # the canvas holds ink; a picture, light
+            digit = preprocess_digit_image(1 - self.canvas, "the drawing")   # (paper = 1)
         except InputError:                         # a blank canvas: nothing to read yet
             digit, p, verdict = np.zeros(NUM_PIXELS), np.zeros(NUM_CLASSES), "draw a digit"
         else:
@@ -3150,7 +3170,8 @@ def run_toy(args, picture):
     model, history, seconds, interrupted = train_network(
         args, X_train, y_train, X_val if validating else None, y_val if validating else None,
         rng, int(y.max()) + 1, f"{args.toy} points")
-    accuracy = get_accuracy(predict(model, X_val), y_val) if validating else None
+    accuracy = (get_accuracy(predict_probabilities(model, X_val).argmax(axis=1), y_val)
+                if validating else None)
     if args.save:
         save_model(args.save, model)
         print(f"model saved: {args.save}")
@@ -3252,7 +3273,8 @@ def run(argv=None):
 # notebook this cell does nothing, and the cells below tell the story step by step.
 # %%
 if __name__ == "__main__" and not IN_NOTEBOOK:
-    run()
+    # A kernel with a __file__ (VS Code's "Run Cell"): its argv holds its own flags.
+    run([] if os.path.basename(sys.argv[0]).startswith("ipykernel") else None)
 
 # %% [markdown]
 # ## In a notebook: the story, one cell at a time

@@ -1120,6 +1120,16 @@ def test_a_loaded_model_predicts_with_the_activation_it_was_trained_with(tmp_pat
                                   nn.predict_probabilities(model, X))
 
 
+def test_a_callback_sees_each_epochs_finished_figures_and_can_stop_training():
+    rng = np.random.default_rng(8)
+    X, y = rng.random((64, 5)), rng.integers(0, 2, 64)
+    seen = []
+    model, history = nn.train(X, y, [4], X, y, epochs=10, head="sigmoid",
+                              on_epoch=lambda epoch, params, stats: seen.append(dict(stats))
+                              or epoch == 3)
+    assert len(history) == 3 and seen == history and "train_accuracy" in seen[0]
+
+
 def test_one_example_as_a_flat_array_gets_one_prediction(digits):
     X_train, y_train, X_val, y_val = digits
     model, _ = nn.train(X_train[:500], y_train[:500], [16], epochs=2)
@@ -1136,6 +1146,9 @@ def test_one_example_as_a_flat_array_gets_one_prediction(digits):
     ("sigmoid labels not 0/1", lambda X, y: nn.train(X, y, head="sigmoid"), "only 0 and 1"),
     ("label beyond the classes", lambda X, y: nn.train(X, y, num_classes=3), "label 9"),
     ("validation without labels", lambda X, y: nn.train(X, y, X_val=X), "y_val"),
+    ("a misspelt optimizer", lambda X, y: nn.train(X, y, optimizer="Adam"), "'Adam' is not"),
+    ("a rule without a rate", lambda X, y: nn.train(X, y, optimizer=nn.update_parameters),
+     "needs a learning_rate"),
 ])
 def test_wrong_data_fails_at_the_call_with_one_sentence(case, call, words):
     rng = np.random.default_rng(5)
@@ -1387,7 +1400,7 @@ def test_a_drawn_stroke_shows_its_28x28_input_and_the_probabilities_of_it(defaul
     pad = make_pad(nn.load_model(default_model))
     drag(pad.fig, ONE)
     assert pad.canvas[40:241, int(MIDDLE)].min() == 1 and pad.canvas[:, :100].max() == 0
-    digit = nn.preprocess_digit_image(pad.canvas)
+    digit = nn.preprocess_digit_image(1 - pad.canvas)            # ink on white paper
     assert np.array_equal(pad.artists["input"].get_array(), digit.reshape(28, 28))
     np.testing.assert_allclose(bar_heights(pad), nn.predict_probabilities(pad.model, digit))
     assert np.argmax(bar_heights(pad)) == 1
@@ -1646,3 +1659,14 @@ def test_the_lr_finder_suggests_a_rate_that_trains(small_csv, tmp_path, monkeypa
                                     tmp_path)
     assert status == 0 and out.splitlines()[-1].startswith("suggested learning rate: ")
     assert (tmp_path / "lr_finder.png").exists()
+
+
+def test_ruled_lines_neither_hollow_out_a_thick_pen_stroke_nor_stay_in_the_digit():
+    rows, cols = np.indices((300, 400))
+    seven = (rows >= 60) & (rows < 72) & (cols >= 130) & (cols < 270)        # a bold 7:
+    seven |= (np.abs((cols - 270) + (rows - 66) * 0.5) < 7) & (rows > 66) & (rows < 250)
+    rule = np.abs((rows % 30) - 15) < 0.5                                     # thin rules
+    paper = np.where(rule, 0.54, 0.9)
+    lined = nn.preprocess_digit_image(np.where(seven, 0.27 * paper / 0.9, paper))
+    plain = nn.preprocess_digit_image(np.where(seven, 0.27, 0.9))
+    assert np.abs(lined - plain).mean() < 0.03
