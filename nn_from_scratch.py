@@ -1028,23 +1028,20 @@ def train(X, y, hidden=(256, 128), X_val=None, y_val=None, epochs=40, batch_size
           patience=None, num_classes=None, rng=None, verbose=False, on_epoch=None):
     """Train an MLP on X (N, D) in one call; returns (model, history).
 
-    y is what the head learns: integer labels (N,) for "softmax" (K = num_classes,
-    by default the largest label + 1); 0/1 labels (N,) for one "sigmoid" output,
-    or (N, K) for K of them; numbers (N,) or (N, K) for "mse" and "mae".
-    history holds one dict per epoch: "epoch", "loss", "train_accuracy" and, given
-    X_val and y_val, "val_loss" and "val_accuracy" (no accuracy for regression):
-    plot_training_curves(history, path) draws it. "loss" (and, for softmax,
-    "train_accuracy") is the running mean over the epoch's batches, as they were
-    trained on; the other figures are measured on the whole set after the epoch.
-    augment is off by default here, as train() takes any arrays; the command line
-    turns it on for the digits. patience: stop after that many
-    epochs without a better validation score, and keep the best epoch's weights.
-    Ctrl-C stops training and returns the model so far (the best epoch's, when
-    validating). learning_rate None: DEFAULT_LEARNING_RATES[optimizer]; optimizer and
-    schedule: a name in OPTIMIZERS and SCHEDULES, or a function; init "auto": he for
-    relu, xavier otherwise. rng None: np.random.default_rng(0), so a run repeats
-    exactly. on_epoch(epoch, params, stats), if given, is called after each epoch,
-    with stats as history will hold them; returning True stops training.
+    y is what the head learns: integer labels (N,) for "softmax" (K = num_classes, by
+    default the largest label + 1); 0/1 labels (N,) for one "sigmoid" output, or (N, K)
+    for K of them; numbers (N,) or (N, K) for "mse" and "mae".
+    history: one dict per epoch, "epoch", "loss", "train_accuracy" and, given X_val and
+    y_val, "val_loss" and "val_accuracy" (no accuracy for regression); "loss" (and the
+    softmax's "train_accuracy") is the running mean over the epoch's batches, the rest
+    is measured after the epoch. plot_training_curves(history, path) draws it.
+    patience: stop after that many epochs without a better validation score, and keep
+    the best epoch's weights. Ctrl-C stops training, keeping the model so far (the best
+    epoch's, when validating). on_epoch(epoch, params, stats): called after each epoch
+    with the figures history gets; True stops training. Defaults: learning_rate from
+    DEFAULT_LEARNING_RATES; optimizer and schedule by name or as functions; init "auto":
+    he for relu, else xavier; rng: np.random.default_rng(0), so a run repeats exactly;
+    augment off (train() takes any arrays; the command line turns it on for digits).
     Raises InputError for data that cannot work, FloatingPointError on divergence.
     """
     check_choices(optimizer, schedule, activation, head, learning_rate)
@@ -1059,12 +1056,7 @@ def train(X, y, hidden=(256, 128), X_val=None, y_val=None, epochs=40, batch_size
     history, best, started = [], {}, time.perf_counter()
 
     def after_epoch(epoch, params, stats):
-        if head != "softmax":          # gradient_descent counts right labels (N,) only
-            stats.pop("train_accuracy")
-            stats.update({"train_" + k: v for k, v in evaluate(model, X, T).items()
-                          if k == "accuracy"})
-        if validating:
-            stats.update({"val_" + k: v for k, v in evaluate(model, X_val, T_val).items()})
+        stats = epoch_figures(model, stats, X, T, *((X_val, T_val) if validating else ()))
         history.append(stats)
         if verbose:
             print(epoch_line(stats, epochs, time.perf_counter() - started), flush=True)
@@ -1093,6 +1085,21 @@ def train(X, y, hidden=(256, 128), X_val=None, y_val=None, epochs=40, batch_size
     if not all_finite(model["params"]):
         raise FloatingPointError("the weights became nan or inf")
     return model, history
+
+
+def epoch_figures(model, stats, X, T, X_val=None, T_val=None):
+    """gradient_descent's stats for an epoch, completed as train() records them: with
+    val_loss and val_accuracy, and for heads other than softmax the train_accuracy
+    measured on X (gradient_descent counts right answers only for labels (N,));
+    regression has no accuracies."""
+    figures = dict(stats)
+    if model["head"] != "softmax":
+        del figures["train_accuracy"]
+        figures.update({"train_" + k: v for k, v in evaluate(model, X, T).items()
+                        if k == "accuracy"})
+    if X_val is not None:
+        figures.update({"val_" + k: v for k, v in evaluate(model, X_val, T_val).items()})
+    return figures
 
 
 def check_choices(optimizer, schedule, activation, head, learning_rate):
