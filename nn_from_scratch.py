@@ -2766,7 +2766,8 @@ def planned_pictures(args):
                 + ["compare_learning_rates.png"] * args.compare_learning_rates
                 + ["lr_finder.png"] * args.find_lr)
     if args.toy:
-        return ["decision_boundary.png", "training_curves.png"]
+        return ["decision_boundary.png", "training_curves.png"] + (
+            ["training_health.png"] if args.diagnose else [])
     validating = not args.load and args.val_fraction > 0
     names = ["predictions.png", "confusion_matrix.png"] if validating else []
     names += [] if args.load else ["training_curves.png", "first_layer_weights.png"]
@@ -2993,19 +2994,20 @@ def check_flags(args):
     """Refuse flags that this run would ignore, in one sentence, before anything is read."""
     comparing = args.compare_architectures or args.compare_learning_rates or args.find_lr
     named = lambda names: ", ".join("--" + n.replace("_", "-") for n in names)   # noqa: E731
-    if comparing:
-        ignored = [n for n in ("save", "load", "predict", "test_csv", "image", "robustness",
-                               "patience") if n in args.changed]
-        if ignored:
-            raise InputError(f"--compare-* and --find-lr train throw-away networks, so "
-                             f"{named(ignored)} would be ignored; run them separately.")
     if args.toy:
         ignored = [n for n in ("load", "predict", "test_csv", "image", "robustness", "explain",
-                               "draw", "compare_architectures", "compare_learning_rates", "csv")
+                               "draw", "compare_architectures", "compare_learning_rates", "csv",
+                               "find_lr")
                    if n in args.changed]
         if ignored:
             raise InputError(f"--toy trains on 2-D points, not digits, so {named(ignored)} "
                              "cannot be used with it; run them separately.")
+    if comparing:
+        ignored = [n for n in ("save", "load", "predict", "test_csv", "image", "robustness",
+                               "patience", "diagnose", "explain", "draw") if n in args.changed]
+        if ignored:
+            raise InputError(f"--compare-* and --find-lr train throw-away networks, so "
+                             f"{named(ignored)} would be ignored; run them separately.")
     if args.load and args.explain:
         raise InputError("--explain draws validation digits, and a loaded network has none; "
                          "your --image pictures get the same view in my_digits.png.")
@@ -3027,7 +3029,7 @@ def check_flags(args):
 # Flags that only shape training: with --load they would do nothing.
 TRAINING_FLAGS = ["csv", "val_fraction", "augment", "hidden", "activation", "init", "head",
                   "epochs", "batch_size", "optimizer", "lr", "lr_schedule", "lr_decay", "l1",
-                  "l2", "dropout", "patience", "seed", "save", "robustness"]
+                  "l2", "dropout", "patience", "seed", "save", "robustness", "diagnose"]
 
 
 def read_inputs(args, picture):

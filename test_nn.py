@@ -843,6 +843,9 @@ BAD_INPUTS = {
     "toy points with a digit picture": flags("--toy", "spiral", "--image", "x.png"),
     "saliency of a loaded model": flags("--load", "old.npz", "--explain", "--test-csv",
                                         "train.csv"),
+    "diagnosing a loaded model": flags("--load", "old.npz", "--diagnose", "--test-csv",
+                                       "train.csv"),
+    "toy points with the learning-rate finder": flags("--toy", "xor", "--find-lr"),
 }
 
 
@@ -904,6 +907,8 @@ EXPECTED = {
     "early stopping with nothing held out": "nothing to measure on",
     "toy points with a digit picture": "--toy trains on 2-D points",
     "saliency of a loaded model": "a loaded network has none",
+    "diagnosing a loaded model": "--diagnose would change nothing",
+    "toy points with the learning-rate finder": "--find-lr cannot be used with it",
 }
 
 
