@@ -55,6 +55,7 @@ the default in the signature (activation=relu): a copy brings only what it uses.
 """
 import argparse
 import functools
+import inspect
 import math
 import os
 import signal
@@ -998,14 +999,16 @@ def _check_model_arrays(arrays, path):
     try:
         sizes = [int(n) for n in arrays.pop("layer_sizes")]
         activation, head = str(arrays.pop("activation")), str(arrays.pop("head"))
-        params = {}
+        params, fits = {}, len(sizes) >= 2 and activation in ACTIVATIONS and head in HEADS
         for l in range(1, len(sizes)):
             params[f"W{l}"], params[f"b{l}"] = arrays.pop(f"W{l}"), arrays.pop(f"b{l}")
-            assert params[f"W{l}"].shape == (sizes[l - 1], sizes[l])
-            assert params[f"b{l}"].shape == (sizes[l],)
-            assert params[f"W{l}"].dtype.kind == "f" and params[f"b{l}"].dtype.kind == "f"
-        assert not arrays and activation in ACTIVATIONS and head in HEADS and len(sizes) >= 2
-    except (KeyError, AssertionError, ValueError, TypeError):
+            fits = fits and params[f"W{l}"].shape == (sizes[l - 1], sizes[l]) and (
+                params[f"b{l}"].shape == (sizes[l],) and params[f"W{l}"].dtype.kind == "f"
+                and params[f"b{l}"].dtype.kind == "f")
+        fits = fits and not arrays                   # nothing left over
+    except (KeyError, ValueError, TypeError):
+        fits = False
+    if not fits:                  # (not assert: python -O would skip an assert's check)
         raise InputError(f"{path} is not a complete model saved by this script (its arrays "
                          "do not fit together); train one again with --save.")
     if not all_finite(params):
@@ -1022,7 +1025,7 @@ def _check_model_arrays(arrays, path):
 # A model is a dict {"params": ..., "activation": "relu", "head": "softmax"}: the
 # names travel with the weights (also through save_model and load_model), so a
 # prediction always uses the functions the network was trained with.
-def train(X, y, hidden=(256, 128), X_val=None, y_val=None, epochs=40, batch_size=64,
+def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_size=64,
           learning_rate=None, optimizer="adam", schedule="cosine", activation="relu",
           head="softmax", init="auto", augment=False, dropout=0.0, l1=0.0, l2=0.0,
           patience=None, num_classes=None, rng=None, verbose=False, on_epoch=None):
@@ -1082,8 +1085,12 @@ def train(X, y, hidden=(256, 128), X_val=None, y_val=None, epochs=40, batch_size
         if verbose:
             print(f"using the parameters of epoch {best['epoch']}, the best on the validation "
                   "data")
-    if not all_finite(model["params"]):
-        raise FloatingPointError("the weights became nan or inf")
+    # Finite weights are not enough: weights of 1e30 are numbers, and outputs of nan.
+    with np.errstate(over="ignore", invalid="ignore"):
+        P, _ = forward_propagation(X[:1000], model["params"], ACTIVATIONS[activation][0],
+                                   HEADS[head][0])
+    if not all_finite(model["params"]) or not np.all(np.isfinite(P)):
+        raise FloatingPointError("the network's outputs became nan or inf")
     return model, history
 
 
@@ -1236,25 +1243,6 @@ def accuracy_under_noise(model, X, y, sigmas, rng):
         noisy = np.clip(X + rng.normal(0.0, sigma, X.shape).astype(X.dtype), 0, 1)
         accuracies.append(get_accuracy(predict_probabilities(model, noisy).argmax(axis=1), y))
     return accuracies
-
-
-def train_and_score(X_train, y_train, X_val, y_val, hidden, learning_rate, num_epochs,
-                    batch_size, seed, optimizer="adam"):
-    """Train one setting from scratch; return (validation accuracy, seconds). For experiments.
-    A setting whose training diverges scores nan."""
-    rng = np.random.default_rng(seed)
-    params = initialize_parameters([X_train.shape[1]] + list(hidden) + [NUM_CLASSES], rng)
-    started = time.perf_counter()
-    try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            params = gradient_descent(params, X_train, y_train, num_epochs, batch_size,
-                                      learning_rate, rng, OPTIMIZERS[optimizer], cosine_schedule)
-    except FloatingPointError:
-        return float("nan"), time.perf_counter() - started
-    seconds = time.perf_counter() - started
-    if not all_finite(params):
-        return float("nan"), seconds
-    return get_accuracy(get_predictions(params, X_val), y_val), seconds
 
 
 # %% [markdown]
@@ -2531,23 +2519,8 @@ def draw_digits(model):
 
 
 # %% [markdown]
-# ## Command line
+# ## Command line: one table of flags
 # %%
-class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (no usage dump), exit status 2."""
-
-    class HelpWithDefaults(argparse.RawDescriptionHelpFormatter,
-                           argparse.ArgumentDefaultsHelpFormatter):
-        """Show '(default: X)' where there is a default (0 is one), and the examples as typed."""
-        def _get_help_string(self, action):
-            if action.default is None or action.default is False or action.help is None:
-                return action.help
-            return super()._get_help_string(action)
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}; see --help.\n")
-
-
 def _number(text, kind=float):
     """Parse text as a number, or None: argparse types below add the range check."""
     try:
@@ -2586,6 +2559,536 @@ def hidden_sizes(text):
     return sizes
 
 
+# A run does one thing, its mode: it trains on the digits unless a mode flag
+# (--load, --toy, --find-lr, --compare-..., --check-gradients) asks for something else.
+# FLAGS declares every flag once: the modes that take it, its default, what it needs,
+# and the pictures it adds. From that one table come --help, each mode's defaults, the
+# output paths checked before any work, and the one refusal of a flag the mode would
+# ignore. A flag named like a parameter of train() (--hidden, --epochs, --lr as
+# learning_rate, ...) reaches train() by that name. Adding a flag: a row here, its use.
+def flag(names, modes, help, default=None, needs=None, pictures=(), **options):
+    """One row of FLAGS: names "--x" (or "--x --no-x" for a switch with its opposite);
+    modes: the modes that take it, space-separated; needs: (flag, value) it only works
+    with (value None: any); options: argparse's (type, choices, metavar, dest, ...)."""
+    switch = "type" not in options and "choices" not in options and "metavar" not in options
+    return dict(names=names.split(), modes=modes.split(), help=help, default=default,
+                needs=needs, pictures=list(pictures),
+                options={"nargs": 0, **options} if switch else options)
+
+
+GIVE_DIGITS = "train find-lr compare-sizes compare-rates"     # the modes that read --csv
+FIT = "train toy"                                             # the modes that train to keep
+ALL = "train use toy find-lr compare-sizes compare-rates"     # all but check-gradients
+FLAGS = [
+    flag("--load", "use", "use a saved network instead of training one, on --test-csv, "
+         "--predict, --image or --draw", metavar="MODEL.npz"),
+    flag("--toy", "toy", "train on 2-D points instead of digits and draw the regions of "
+         "each class (try --hidden \"\" too)", choices=["spiral", "moons", "xor"],
+         pictures=["decision_boundary.png", "training_curves.png"]),
+    flag("--find-lr", "find-lr", "learning-rate range test instead of training: one epoch, "
+         "the rate growing from 1e-6 to 1, and a suggested --lr", pictures=["lr_finder.png"]),
+    flag("--compare-architectures", "compare-sizes", "train a few network sizes briefly and "
+         "compare them", pictures=["compare_architectures.png"]),
+    flag("--compare-learning-rates", "compare-rates", "train with a few learning rates "
+         "briefly and compare them", pictures=["compare_learning_rates.png"]),
+    flag("--check-gradients", "check-gradients", "check backward_propagation against central "
+         "differences on a small network; exit status 0 if it passes, 1 if not"),
+    flag("--csv", GIVE_DIGITS, "labelled training CSV (a header with 'label' and pixel0.."
+         "pixel783, one image per row), or Kaggle's digit-recognizer.zip (default: "
+         "train.csv beside this file)", metavar="PATH"),
+    flag("--val-fraction", GIVE_DIGITS + " toy", "share of the data held out for validation; "
+         "0 trains on every row", 0.1, type=fraction_below_1),
+    flag("--augment --no-augment", "train", "train on randomly rotated, scaled and shifted "
+         "copies of the digits (the first 2/3 of the epochs)", True),
+    flag("--hidden", "train toy find-lr compare-rates", "hidden layer sizes, comma-separated "
+         "(e.g. 256,128 or 64)", [256, 128], type=hidden_sizes),
+    flag("--activation", FIT + " find-lr check-gradients", "hidden-layer activation", "relu",
+         choices=list(ACTIVATIONS)),
+    flag("--init", FIT + " find-lr", "weight initialisation; auto: he for relu, xavier "
+         "otherwise", "auto", choices=["auto", "he", "xavier"]),
+    flag("--head", FIT + " check-gradients", "output layer + loss: softmax+cross-entropy, "
+         "sigmoid+binary cross-entropy, linear+squared or absolute error", "softmax",
+         choices=list(HEADS)),
+    flag("--epochs", FIT + " compare-sizes compare-rates", "passes over the training data "
+         "(--toy: 100, --compare-...: 5)", 40, type=count_at_least(0)),
+    flag("--batch-size", ALL.replace("use ", ""), "examples per gradient step (--toy: 32)", 64,
+         type=count_at_least(1)),
+    flag("--optimizer", ALL.replace("use ", ""), "update rule; see update_parameters", "adam",
+         choices=list(DEFAULT_LEARNING_RATES)),
+    flag("--lr", FIT + " compare-sizes compare-rates", "starting learning rate (--toy: 0.01); "
+         "default per optimizer: " + ", ".join(f"{k} {v:g}" for k, v in
+                                                DEFAULT_LEARNING_RATES.items()),
+         dest="learning_rate", metavar="RATE", type=positive_float),
+    flag("--lr-schedule", FIT, "how the learning rate changes during training", "cosine",
+         dest="schedule", choices=list(SCHEDULES)),
+    flag("--lr-decay", FIT, "decay for --lr-schedule inverse: lr / (1 + decay * step)", 1e-3,
+         needs=("--lr-schedule", "inverse"), type=non_negative_float),
+    flag("--l1", FIT + " check-gradients", "L1 weight penalty", 0.0, type=non_negative_float),
+    flag("--l2", FIT + " check-gradients", "L2 weight penalty", 0.0, type=non_negative_float),
+    flag("--dropout", FIT + " check-gradients", "probability of dropping a hidden unit while "
+         "training, in [0, 1)", 0.0, type=dropout_rate),
+    flag("--patience", FIT, "early stopping: stop after this many epochs without a better "
+         "validation score and keep the best epoch", type=count_at_least(1)),
+    flag("--seed", "train toy find-lr compare-sizes compare-rates check-gradients",
+         "random seed: same seed, same machine, same numbers", 0, type=count_at_least(0)),
+    flag("--save", FIT, "save the trained network here", metavar="MODEL.npz"),
+    flag("--test-csv", "train use", "labelled CSV to score: prints 'test accuracy'",
+         metavar="PATH", pictures=["test_confusion_matrix.png"]),
+    flag("--predict", "train use", "unlabelled Kaggle test CSV (pixel0..pixel783) to predict",
+         metavar="TEST.csv"),
+    flag("--out", "train use", "where --predict writes the submission (ImageId,Label)",
+         "submission.csv", needs=("--predict", None), metavar="PATH"),
+    flag("--image", "train use", "your own digit pictures (PNG, JPEG) to classify",
+         metavar="PATH", nargs="+", pictures=["my_digits.png"]),
+    flag("--draw", "train use", "open a window to draw digits with the mouse and watch the "
+         "network read them (needs a screen)"),
+    flag("--robustness", "train", "validation accuracy under Gaussian pixel noise",
+         pictures=["robustness.png"]),
+    flag("--explain", "train", "for a few validation digits, mistakes first, which pixels "
+         "moved the score of the digit it said", pictures=["saliency.png"]),
+    flag("--diagnose", FIT, "is training healthy? dead ReLU units and update/weight ratios "
+         "per epoch and layer, with warnings", pictures=["training_health.png"]),
+    flag("--no-plot", ALL, "no pictures (otherwise saved as PNG files, and shown on a screen)"),
+    flag("--plot-dir", ALL, "folder for the PNG pictures", ".", metavar="DIR"),
+]
+FLAG_OF = {name: row for row in FLAGS for name in row["names"]}
+OUTPUT_FLAGS = ["--save", "--out"]                                   # files a run writes
+INPUT_FLAGS = ["--csv", "--test-csv", "--predict", "--load", "--image"]   # files it reads
+# Flags whose figures need validation digits: with --val-fraction 0 they have none.
+NEED_VALIDATION = ["--patience", "--robustness", "--explain", "--compare-architectures",
+                   "--compare-learning-rates"]
+
+
+def dest(name):
+    """The attribute of args that a flag fills: --batch-size -> batch_size, --lr -> learning_rate."""
+    row = FLAG_OF[name]
+    return row["options"].get("dest", row["names"][0][2:].replace("-", "_"))
+
+
+class Once(argparse.Action):
+    """Store a flag's value, and refuse it a second time: `--epochs 3 --epochs 5` is a
+    slip, not a wish. A list (--image a.png --image b.png) adds up instead."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if self.nargs == 0:             # a switch: --draw; --augment and its opposite
+            values = len(self.option_strings) == 1 or not option_string.startswith("--no-")
+        if hasattr(namespace, self.dest) and self.nargs == "+":
+            values = getattr(namespace, self.dest) + values
+        elif hasattr(namespace, self.dest):
+            parser.error(f"{option_string} is given twice (or with its opposite); give it once")
+        setattr(namespace, self.dest, values)
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (no usage dump), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see --help.\n")
+
+
+# %% [markdown]
+# ## Command line: what each mode does
+# %%
+# Each mode is one function that reads top to bottom: inputs -> split and scale ->
+# train -> report -> pictures, returning its closing lines. picture(name) gives the
+# path to draw a picture at, and remembers it: "plots saved:" lists only those.
+SIGNALS_RECEIVED = []        # filled by stop_like_ctrl_c (in run); read by read_digits, main
+
+
+def describe(model):
+    """'784-256-128-10 (relu, softmax)': the layer sizes, activation and head."""
+    sizes = "-".join(map(str, network_sizes(model["params"])))
+    return f"{sizes} ({model['activation']}, {model['head']})"
+
+
+def check_fits_in_memory(sizes, batch_size):
+    """Refuse, before allocating, a network too big to train in this machine's memory."""
+    count = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    need = 4 * (8 * count + 6 * batch_size * sum(sizes))   # float32: W, dW, m, v, temporaries
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):         # not on this system: try anyway
+        return
+    if need > have:
+        raise InputError(f"a {'-'.join(map(str, sizes))} network has {count:,} parameters and "
+                         f"needs about {need / 2**30:,.0f} GiB to train, more than this machine's "
+                         f"{have / 2**30:.0f} GiB; choose smaller --hidden sizes.")
+
+
+def default_csv():
+    """train.csv beside this file; in a notebook, which has no __file__, in the current folder."""
+    return os.path.join(os.path.dirname(os.path.abspath(globals().get("__file__", "."))),
+                        "train.csv")
+
+
+def read_digits(path, labelled=True, flag="--csv"):
+    """load_digits_csv, except that a Ctrl-C pandas swallowed still stops the run."""
+    try:
+        data = load_digits_csv(path, labelled, flag)
+    except InputError:
+        if SIGNALS_RECEIVED:     # pandas can turn Ctrl-C into a "parse error": it was no such thing
+            raise KeyboardInterrupt
+        raise
+    if SIGNALS_RECEIVED:
+        raise KeyboardInterrupt
+    return data
+
+
+def split(args, X, y, rng):
+    """split_train_val by --val-fraction, refusing a share that leaves a side empty."""
+    n, n_val = len(y), int(round(len(y) * args.val_fraction))
+    if args.val_fraction > 0 and not 1 <= n_val <= n - 1:
+        if n < 2:
+            raise InputError(f"the data has only {n} row(s), too few to hold some out for "
+                             "validation and still train; use more rows (or --val-fraction 0).")
+        digits = len(str(n)) + 1               # enough decimals that the two ends differ
+        low = math.ceil(0.5 / n * 10**digits + 1e-9) / 10**digits     # rounds to 1 row
+        high = math.floor((n - 1.5) / n * 10**digits) / 10**digits    # rounds to n - 1 rows
+        raise InputError(f"--val-fraction {args.val_fraction:g} of {n} rows holds out {n_val} "
+                         f"for validation, leaving {n - n_val} to train; choose a fraction from "
+                         f"{low:g} to {high:g} (or 0 to train on every row).")
+    unmeasured = [name for name in NEED_VALIDATION if name in args.given]
+    if args.val_fraction == 0 and unmeasured:
+        raise InputError(f"--val-fraction 0 holds no digits out, so {', '.join(unmeasured)} has "
+                         "nothing to measure on; give --val-fraction 0.1, say.")
+    return split_train_val(X, y, args.val_fraction, rng)
+
+
+def read_uses(args):
+    """The inputs a network is used on, read (and checked) before any training: a dict
+    of (X, y) for --test-csv, (X, labels or None) for --predict, and --image's pictures
+    as (the picture, small enough to show; its 28 x 28 digit)."""
+    uses = {"test": None, "to_predict": None, "images": []}
+    if args.test_csv is not None:
+        uses["test"] = read_digits(args.test_csv, flag="--test-csv")
+    if args.predict is not None:
+        uses["to_predict"] = read_digits(args.predict, labelled=False, flag="--predict")
+    for path in args.image or []:
+        gray = load_image_gray(path)
+        uses["images"].append((shrink_for_speed(gray), preprocess_digit_image(gray, path)))
+    return uses
+
+
+def train_from_flags(args, X_train, y_train, X_val, y_val, rng, num_classes, what):
+    """train() with the flags' choices, a line per epoch (X_val None: no validation);
+    --diagnose's report. Returns (model, history, seconds); divergence is one sentence."""
+    sizes = [X_train.shape[1], *args.hidden, num_classes]
+    check_fits_in_memory(sizes, args.batch_size)
+    print(f"training a {'-'.join(map(str, sizes))} network on {len(y_train)} {what}, "
+          + (f"validating on {len(y_val)}" if X_val is not None else
+             "holding none out (--val-fraction 0): nothing to validate on"), flush=True)
+    options = {name: getattr(args, name) for name in inspect.signature(train).parameters
+               if hasattr(args, name)}                   # the flags named like train's options
+    options["learning_rate"] = args.learning_rate or DEFAULT_LEARNING_RATES[args.optimizer]
+    if args.schedule == "inverse":
+        options["schedule"] = functools.partial(inverse_schedule, decay=args.lr_decay)
+    if args.head != "softmax":              # the other heads learn one-hot rows
+        y_train = one_hot(y_train, num_classes)
+        y_val = None if y_val is None else one_hot(y_val, num_classes)
+    records = []
+    if args.diagnose:                       # the update rule measures its steps as it goes
+        options["optimizer"], options["on_epoch"], records = health_monitor(
+            OPTIMIZERS[args.optimizer], X_train[:1000], ACTIVATIONS[args.activation][0])
+    started = time.perf_counter()
+    try:
+        model, history = train(X_train, y_train, X_val=X_val, y_val=y_val,
+                               num_classes=num_classes, rng=rng, verbose=True, **options)
+    except FloatingPointError as err:
+        smaller = min(options["learning_rate"] / 10, DEFAULT_LEARNING_RATES[args.optimizer])
+        raise InputError(f"training diverged ({err}); try a smaller learning rate, e.g. --lr "
+                         f"{smaller:g}.")
+    seconds = time.perf_counter() - started
+    if args.diagnose:
+        warnings = health_warnings(records)
+        print("training health: " + (f"{len(warnings)} warning(s)" if warnings else
+                                     "nothing looks wrong (dead units, step sizes, loss)"))
+        for sentence in warnings:
+            print("  - " + sentence)
+        if not args.no_plot and len(records) > 1:
+            plot_training_health(records, args.picture("training_health.png"))
+    return model, history, seconds
+
+
+def train_digits(args):
+    """The default run, the story of the file: data -> split and scale -> train ->
+    accuracy on the validation digits -> the uses asked for -> pictures."""
+    X, y = read_digits(args.csv or default_csv())
+    uses = read_uses(args)                   # a typo in the last flag fails now, not later
+    rng = np.random.default_rng(args.seed)
+    X_train, y_train, X_val, y_val = split(args, X, y, rng)
+    X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)     # 0..255 -> 0..1, once
+    validating = len(y_val) > 0
+    if (args.image or args.predict) and not args.save:
+        print("note: no --load given, so a new network is trained first; add --save "
+              "model.npz to keep it, and use --load model.npz next time.")
+    model, history, seconds = train_from_flags(
+        args, X_train, y_train, *((X_val, y_val) if validating else (None, None)), rng,
+        NUM_CLASSES, "digits")
+    if validating:
+        val_predictions = predict(model, X_val)
+        C = confusion_matrix(y_val, val_predictions)
+        print("validation accuracy per digit: " + per_class_text(C))
+    use_network(args, model, uses, X_val, y_val)
+    if args.save:
+        save_model(args.save, model)
+        print(f"model saved: {args.save}")
+    if not args.no_plot:
+        if validating:
+            plot_sample_predictions(X_val, y_val, val_predictions, args.picture("predictions.png"))
+            plot_confusion_matrix(C, args.picture("confusion_matrix.png"),
+                                  "validation confusion matrix")
+        augmented_until = int(AUGMENTED_SHARE * args.epochs) if args.augment else None
+        plot_training_curves(history, args.picture("training_curves.png"), augmented_until)
+        plot_first_layer_weights(model["params"]["W1"], args.picture("first_layer_weights.png"))
+        if args.explain:
+            explain_predictions(model, X_val, y_val, args.picture("saliency.png"))
+    closing = [f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}"
+               ] if validating else []
+    return closing + [f"train seconds: {seconds:.2f}"], model
+
+
+def use_saved_network(args):
+    """--load: a network trained before, on --test-csv, --predict, --image or --draw."""
+    if not (args.test_csv or args.predict or args.image or args.draw):
+        raise InputError("--load needs something to use the network on: --test-csv "
+                         "LABELLED.csv, --predict TEST.csv, --image PICTURE.png or --draw.")
+    uses = read_uses(args)
+    model = load_model(args.load)
+    sizes = network_sizes(model["params"])
+    if (sizes[0], sizes[-1]) != (NUM_PIXELS, NUM_CLASSES):
+        raise InputError(f"{args.load} was built for other shapes ({describe(model)}); "
+                         "digits need 784 pixel inputs and 10 outputs.")
+    print(f"loaded {args.load}: a {describe(model)} network")
+    use_network(args, model, uses)
+    return [], model
+
+
+def use_network(args, model, uses, X_val=None, y_val=None):
+    """The opt-in uses: a test CSV, noise robustness, a Kaggle submission, your pictures."""
+    if uses["test"] is not None:
+        X_test, y_test = uses["test"]
+        predictions = predict(model, scale_pixels(X_test))
+        C = confusion_matrix(y_test, predictions)
+        print("test accuracy per digit: " + per_class_text(C))
+        print(f"test accuracy: {get_accuracy(predictions, y_test):.4f}")
+        if not args.no_plot:
+            plot_confusion_matrix(C, args.picture("test_confusion_matrix.png"),
+                                  "test confusion matrix")
+    if args.robustness:
+        sigmas = [0.0, 0.1, 0.2, 0.3, 0.5]
+        accuracies = accuracy_under_noise(model, X_val, y_val, sigmas,
+                                          np.random.default_rng(args.seed))
+        print("noise sigma  validation accuracy")
+        for sigma, accuracy in zip(sigmas, accuracies):
+            print(f"{sigma:11.1f}  {accuracy:.4f}")
+        if not args.no_plot:
+            plot_lines(sigmas, accuracies, args.picture("robustness.png"),
+                       "noise sigma (pixels in 0..1)", "validation accuracy",
+                       "accuracy under Gaussian pixel noise")
+    if uses["to_predict"] is not None:
+        X_test, labels = uses["to_predict"]
+        if labels is not None:
+            print(f"note: {args.predict} has a 'label' column; it is ignored for predicting.")
+        predictions = predict(model, scale_pixels(X_test))
+        write_submission(args.out, predictions)
+        print(f"submission written: {args.out} ({len(predictions)} rows, ImageId,Label)")
+    if uses["images"]:
+        use_pictures(args, model, uses["images"])
+
+
+def use_pictures(args, model, images):
+    """--image: print each picture's reading, warn when unsure, draw my_digits.png.
+    images: a list of (picture, 28 x 28 digit) pairs, in the order of args.image."""
+    originals, digits = zip(*images)
+    probabilities = predict_probabilities(model, np.stack(digits))
+    for path, p in zip(args.image, probabilities):
+        unsure = p.max() < UNSURE_BELOW
+        print(f"{path}: prediction {np.argmax(p)} (probability {p.max():.2f})"
+              + ("  unsure: this may not be one clear digit (see my_digits.png)" if unsure
+                 else ""))
+    if not args.no_plot:
+        S = saliency_maps(model["params"], np.stack(digits), probabilities.argmax(axis=1),
+                          *ACTIVATIONS[model["activation"]])
+        plot_image_predictions(originals, digits, probabilities, S, args.image,
+                               args.picture("my_digits.png"))
+
+
+def explain_predictions(model, X, y, path, count=50):
+    """--explain: saliency.png for validation digits X (N, D), mistakes first."""
+    P = predict_probabilities(model, X)
+    predictions = P.argmax(axis=1)
+    rows = np.argsort(predictions == y, kind="stable")[:count]   # mistakes first: False < True
+    S = saliency_maps(model["params"], X[rows], predictions[rows],
+                      *ACTIVATIONS[model["activation"]])
+    plot_saliency(X[rows], y[rows], predictions[rows], P[rows], S, path)
+
+
+def train_toy(args):
+    """--toy: 2-D points -> split -> the same train() -> accuracy -> the regions the
+    network gives each class (decision_boundary.png)."""
+    rng = np.random.default_rng(args.seed)
+    X, y = TOY_DATASETS[args.toy](rng)
+    X_train, y_train, X_val, y_val = split(args, X, y, rng)
+    validating = len(y_val) > 0
+    model, history, seconds = train_from_flags(
+        args, X_train, y_train, *((X_val, y_val) if validating else (None, None)), rng,
+        int(y.max()) + 1, f"{args.toy} points")
+    accuracy = get_accuracy(predict(model, X_val), y_val) if validating else None
+    if args.save:
+        save_model(args.save, model)
+        print(f"model saved: {args.save}")
+    if not args.no_plot:
+        hidden = ",".join(map(str, args.hidden)) or "none"
+        plot_decision_boundary(model["params"], X, y, args.picture("decision_boundary.png"),
+                               ACTIVATIONS[args.activation][0], HEADS[args.head][0],
+                               title=f"{args.toy}, hidden layers: {hidden}"
+                               + (f", validation accuracy {accuracy:.2f}" if validating else ""))
+        plot_training_curves(history, args.picture("training_curves.png"))
+    closing = [f"validation accuracy: {accuracy:.4f}"] if validating else []
+    return closing + [f"train seconds: {seconds:.2f}"], None
+
+
+def find_learning_rate(args):
+    """--find-lr: the learning-rate range test on a new network; print the suggestion."""
+    X, y = read_digits(args.csv or default_csv())
+    rng = np.random.default_rng(args.seed)
+    X_train, y_train, _, _ = split(args, X, y, rng)
+    sizes = [NUM_PIXELS, *args.hidden, NUM_CLASSES]
+    init = args.init if args.init != "auto" else ("he" if args.activation == "relu" else "xavier")
+    params = initialize_parameters(sizes, rng, init=init)
+    rates, losses = lr_range_test(params, scale_pixels(X_train), y_train, args.batch_size, rng,
+                                  optimizer=OPTIMIZERS[args.optimizer],
+                                  **network_functions(args.activation))
+    suggestion = suggest_learning_rate(rates, losses)
+    print(f"learning-rate range test: {len(losses)} steps of {args.optimizer}, the rate "
+          f"growing from {rates[0]:.0e} to {rates[-1]:.2g}")
+    if not args.no_plot:
+        plot_lr_finder(rates, losses, suggestion, args.picture("lr_finder.png"))
+    return [f"suggested learning rate: {suggestion:.2g} (where the smoothed loss falls "
+            "fastest, in the decade below its lowest point; Smith 2015)"], None
+
+
+def compare_settings(args):
+    """--compare-architectures or --compare-learning-rates: train each setting from
+    scratch (no augmentation), print validation accuracy and seconds; nan if it diverged."""
+    X, y = read_digits(args.csv or default_csv())
+    X_train, y_train, X_val, y_val = split(args, X, y, np.random.default_rng(args.seed))
+    X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)
+    base_rate = args.learning_rate or DEFAULT_LEARNING_RATES[args.optimizer]
+    if args.mode == "compare-sizes":
+        name, filename = "hidden layers", "compare_architectures.png"
+        settings = [[32], [128], [256, 128], [512, 256], [256, 128, 64]]
+        labels = [",".join(map(str, hidden)) for hidden in settings]
+        runs = [dict(hidden=hidden, learning_rate=base_rate) for hidden in settings]
+    else:
+        name, filename = "learning rate", "compare_learning_rates.png"
+        settings = [base_rate * factor for factor in (0.1, 0.3, 1, 3, 10)]
+        labels = [f"{rate:g}" for rate in settings]
+        runs = [dict(hidden=args.hidden, learning_rate=rate) for rate in settings]
+    print(f"{name:>16}  validation accuracy  seconds   ({args.epochs} epochs, {args.optimizer})")
+    accuracies = []
+    for label, run in zip(labels, runs):
+        started = time.perf_counter()
+        try:
+            model, _ = train(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                             optimizer=args.optimizer, rng=np.random.default_rng(args.seed),
+                             **run)
+            accuracies.append(get_accuracy(predict(model, X_val), y_val))
+        except FloatingPointError:
+            accuracies.append(float("nan"))
+        print(f"{label:>16}  {accuracies[-1]:19.4f}  {time.perf_counter() - started:7.2f}",
+              flush=True)
+    if not args.no_plot:
+        plot_lines(settings if name == "learning rate" else labels, accuracies,
+                   args.picture(filename), name, "validation accuracy",
+                   f"{name} after {args.epochs} epochs", log_x=name == "learning rate")
+    return [], None
+
+
+def check_gradients_of_small_network(activation="relu", head="softmax", dropout=0.0, l1=0.0,
+                                     l2=0.0, seed=0):
+    """gradient_check on a 12-8-6-10 float64 network and 8 random examples: {key: error}."""
+    rng = np.random.default_rng(seed)
+    functions = network_functions(activation, head)
+    init = "he" if activation == "relu" else "xavier"
+    params = initialize_parameters([12, 8, 6, NUM_CLASSES], rng, np.float64, init)
+    for key in params:            # biases away from 0, so that a row whose units were all
+        if key.startswith("b"):   # dropped does not sit exactly on relu's kink
+            params[key] += rng.uniform(0.1, 0.2, params[key].shape)
+    X, y = rng.random((8, 12)), rng.integers(0, NUM_CLASSES, 8)      # like pixels in 0..1
+
+    def forward(p):               # the same seed every call: the same dropout mask
+        return forward_propagation(X, p, functions["activation"], functions["output"],
+                                   dropout, np.random.default_rng(seed + 1))
+
+    def loss_of(p):
+        return functions["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2)
+    P, cache = forward(params)
+    grads = backward_propagation(params, cache, functions["loss_backward"](P, y),
+                                 functions["activation_backward"], l1, l2)
+    return gradient_check(loss_of, params, grads)
+
+
+def check_gradients(args):
+    """--check-gradients: print the relative error per parameter; status 0 if all pass."""
+    errors = check_gradients_of_small_network(args.activation, args.head, args.dropout,
+                                              args.l1, args.l2, args.seed)
+    print(f"gradient check: {args.activation} hidden layers, {args.head} output, "
+          f"dropout {args.dropout:g}, l1 {args.l1:g}, l2 {args.l2:g}; float64, eps 1e-6")
+    for key, error in errors.items():
+        print(f"{key:>4}: relative error {error:.1e}  "
+              f"{'ok' if error < 1e-6 else 'WRONG (should be below 1e-6)'}")
+    if max(errors.values()) < 1e-6:
+        return ["gradient check passed"], None
+    return [CHECK_FAILED + ": backward_propagation disagrees with the loss it should "
+            "differentiate"], None
+
+
+CHECK_FAILED = "gradient check FAILED"     # this closing line makes the exit status 1
+
+
+# What each mode is called in a refusal, its own defaults, the pictures it always draws
+# (more come from its flags), and the function that runs it.
+TRAINING_PICTURES = ["predictions.png", "confusion_matrix.png", "training_curves.png",
+                     "first_layer_weights.png"]
+MODES = {
+    "train": dict(what="training on the digits", defaults={}, pictures=TRAINING_PICTURES,
+                  run=train_digits),
+    "use": dict(what="--load, which uses a network trained before,", defaults={},
+                pictures=[], run=use_saved_network),
+    # With 2-D points an epoch of 540 is 17 steps of 32: more epochs, and larger steps
+    # (Adam moves each weight by about the learning rate a step), take it where it must go.
+    "toy": dict(what="--toy, which trains on 2-D points,", pictures=[], run=train_toy,
+                defaults={"epochs": 100, "batch_size": 32, "learning_rate": 0.01,
+                          "augment": False}),
+    "find-lr": dict(what="--find-lr, which trains a throw-away network for one epoch,",
+                    defaults={}, pictures=[], run=find_learning_rate),
+    "compare-sizes": dict(what="--compare-architectures, which trains throw-away networks,",
+                          defaults={"epochs": 5}, pictures=[], run=compare_settings),
+    "compare-rates": dict(what="--compare-learning-rates, which trains throw-away networks,",
+                          defaults={"epochs": 5}, pictures=[], run=compare_settings),
+    "check-gradients": dict(what="--check-gradients, which checks a small network,",
+                            defaults={}, pictures=[], run=check_gradients),
+}
+MODE_OF_FLAG = {"--load": "use", "--toy": "toy", "--find-lr": "find-lr",
+                "--compare-architectures": "compare-sizes",
+                "--compare-learning-rates": "compare-rates",
+                "--check-gradients": "check-gradients"}
+
+
+# %% [markdown]
+# ## Command line: from the flags to a run
+# %%
+def files_written():
+    """The epilog's list of pictures, made from FLAGS, so that it cannot fall behind."""
+    by_flag = "; ".join(f"{row['names'][0]} {', '.join(row['pictures'])}" for row in FLAGS
+                        if row["pictures"])
+    return ("files written: training writes " + ", ".join(TRAINING_PICTURES) + " into "
+            "--plot-dir (none with --no-plot), and " + by_flag + "; --save writes the "
+            "model, --predict writes --out. Nothing else is written, and no input is "
+            "ever overwritten.")
+
+
 EXAMPLES = """examples:
   python nn_from_scratch.py                       train on train.csv, validate, plot
   python nn_from_scratch.py --save model.npz      ... and keep the network
@@ -2599,121 +3102,72 @@ EXAMPLES = """examples:
   python nn_from_scratch.py --diagnose --explain  is training healthy? why did it say 7?
   python nn_from_scratch.py --toy spiral          2-D points and their decision boundary
   jupytext --to notebook nn_from_scratch.py       the same file as a notebook
+"""
 
-files written: training writes predictions.png, confusion_matrix.png,
-training_curves.png and first_layer_weights.png into --plot-dir (none with
---no-plot); --save writes the model; --predict writes --out; --image adds
-my_digits.png, --test-csv test_confusion_matrix.png, --robustness
-robustness.png, --explain saliency.png, --diagnose training_health.png,
---find-lr lr_finder.png, --toy decision_boundary.png and training_curves.png.
-Nothing else is written, and no input is ever overwritten. The same --seed on
-the same machine gives the same numbers, bit for bit."""
+
+def make_parser():
+    """argparse from FLAGS. Flags not typed stay out of the result (argument_default=
+    SUPPRESS): what the user typed is then known exactly, not guessed from the values."""
+    import textwrap
+    parser = OneLineErrorParser(
+        description="Train a multilayer perceptron on handwritten digits, from scratch in "
+                    "NumPy.", argument_default=argparse.SUPPRESS, allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES + "\n" + textwrap.fill(files_written(), 88))
+    for row in FLAGS:
+        default = row["default"]
+        shown = "" if default is None or default is True else (
+            f" (default: {','.join(map(str, default)) if isinstance(default, list) else default})")
+        parser.add_argument(*row["names"], action=Once, help=row["help"] + shown,
+                            **row["options"])
+    return parser
 
 
 def parse_args(argv=None):
-    """The command-line flags; each has a default, so `python nn_from_scratch.py` just works.
-    args.changed lists the flags given a value other than their default."""
-    p = OneLineErrorParser(
-        description="Train a multilayer perceptron on handwritten digits, from scratch in NumPy.",
-        formatter_class=OneLineErrorParser.HelpWithDefaults, epilog=EXAMPLES)
-    data = p.add_argument_group("data")
-    data.add_argument("--csv", help="labelled training CSV (label,pixel0..pixel783, one image "
-                      "per row), or Kaggle's digit-recognizer.zip (default: train.csv beside "
-                      "this file)")
-    data.add_argument("--val-fraction", type=fraction_below_1, default=0.1,
-                      help="share of the CSV held out for validation; 0 trains on every row")
-    data.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                      help="train on randomly rotated, scaled and shifted copies of the digits "
-                           "(for the first 2/3 of the epochs; the last third sees the real images)")
-    net = p.add_argument_group("network")
-    net.add_argument("--hidden", type=hidden_sizes, default=[256, 128],
-                     help="hidden layer sizes, comma-separated (e.g. 256,128 or 64)")
-    net.add_argument("--activation", choices=list(ACTIVATIONS), default="relu",
-                     help="hidden-layer activation")
-    net.add_argument("--init", choices=["auto", "he", "xavier"], default="auto",
-                     help="weight initialisation; auto: he for relu, xavier for tanh/sigmoid")
-    net.add_argument("--head", choices=list(HEADS), default="softmax",
-                     help="output layer + loss: softmax+cross-entropy, sigmoid+binary "
-                          "cross-entropy, linear+mean squared error, linear+mean absolute error")
-    add_training_flags(p.add_argument_group("training"))
-    add_usage_flags(p.add_argument_group("saving and using the network"),
-                    p.add_argument_group("experiments and pictures"))
-    args = p.parse_args(argv)
-    defaults = vars(p.parse_args([]))
-    args.changed = [name for name, value in vars(args).items() if value != defaults[name]]
+    """The command line -> args, every flag filled in (the mode's own defaults first), with
+    args.mode and args.given (the flags typed). Raises InputError for a flag the mode
+    would ignore, two modes at once, or a flag without the one it needs."""
+    typed = vars(make_parser().parse_args(argv))
+    given = [name for name in FLAG_OF if dest(name) in typed and
+             (len(FLAG_OF[name]["names"]) == 1 or name.startswith("--no-") != typed[dest(name)])]
+    modes = [name for name in given if name in MODE_OF_FLAG]
+    if len(modes) > 1:
+        raise InputError(f"{' and '.join(modes)} are two different runs; give one of them.")
+    mode = MODE_OF_FLAG[modes[0]] if modes else "train"
+    ignored = [name for name in given if mode not in FLAG_OF[name]["modes"]]
+    if ignored:
+        them = "it" if len(ignored) == 1 else "them"
+        raise InputError(f"{MODES[mode]['what']} does not use {', '.join(ignored)}: {them} "
+                         f"would change nothing, so drop {them} (or run {them} on its own).")
+    args = argparse.Namespace(**{dest(row["names"][0]): row["default"] for row in FLAGS})
+    vars(args).update(MODES[mode]["defaults"], **typed, mode=mode, given=given)
+    for name in given:
+        needed = FLAG_OF[name]["needs"]
+        if needed and (needed[0] not in given if needed[1] is None
+                       else getattr(args, dest(needed[0])) != needed[1]):
+            raise InputError(f"{name} only works with {' '.join(filter(None, needed))}; "
+                             "add that, or drop it.")
     return args
 
 
-def add_training_flags(fit):
-    """The flags of gradient_descent: epochs, batches, optimizer, schedule, regularisation."""
-    fit.add_argument("--epochs", type=count_at_least(0), default=40,
-                     help="passes over the training data")
-    fit.add_argument("--batch-size", type=count_at_least(1), default=64,
-                     help="examples per gradient step")
-    fit.add_argument("--optimizer", choices=list(DEFAULT_LEARNING_RATES), default="adam",
-                     help="update rule; see update_parameters")
-    fit.add_argument("--lr", type=positive_float, default=None,
-                     help="starting learning rate; default per optimizer: " + ", ".join(
-                         f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()))
-    fit.add_argument("--lr-schedule", choices=["cosine", "step", "inverse", "constant"],
-                     default="cosine", help="how the learning rate changes during training")
-    fit.add_argument("--lr-decay", type=non_negative_float, default=1e-3,
-                     help="decay for --lr-schedule inverse: lr / (1 + decay * step)")
-    fit.add_argument("--l1", type=non_negative_float, default=0.0, help="L1 weight penalty")
-    fit.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 weight penalty")
-    fit.add_argument("--dropout", type=dropout_rate, default=0.0,
-                     help="probability of dropping a hidden unit while training, in [0, 1)")
-    fit.add_argument("--patience", type=count_at_least(1), default=None,
-                     help="early stopping: stop after this many epochs without a better "
-                          "validation accuracy, and keep the best parameters (default: off)")
-    fit.add_argument("--seed", type=count_at_least(0), default=0,
-                     help="random seed: same seed, same machine, same numbers")
+def planned_outputs(args):
+    """Every file this run may write: --save, --out, and the pictures of its mode and flags."""
+    outputs = []
+    for name in OUTPUT_FLAGS:                     # --out's default counts only with --predict
+        needed = FLAG_OF[name]["needs"]
+        if getattr(args, dest(name)) is not None and (needed is None or needed[0] in args.given):
+            outputs.append(getattr(args, dest(name)))
+    if args.mode == "check-gradients" or args.no_plot:
+        return outputs
+    names = MODES[args.mode]["pictures"] + [p for name in args.given
+                                            for p in FLAG_OF[name]["pictures"]]
+    return outputs + [os.path.join(args.plot_dir, name) for name in dict.fromkeys(names)]
 
 
-def add_usage_flags(use, extra):
-    """The flags for saving, loading and using a network, and for the experiments."""
-    use.add_argument("--save", metavar="MODEL.npz", help="save the trained network here")
-    use.add_argument("--load", metavar="MODEL.npz",
-                     help="use a saved network instead of training one, on --test-csv, "
-                          "--predict, --image or --draw (training flags are then refused)")
-    use.add_argument("--test-csv", metavar="PATH",
-                     help="labelled CSV to score after training: prints 'test accuracy'")
-    use.add_argument("--predict", metavar="TEST.csv",
-                     help="unlabelled Kaggle test CSV (pixel0..pixel783) to predict")
-    use.add_argument("--out", metavar="PATH", default="submission.csv",
-                     help="where --predict writes the Kaggle submission (ImageId,Label)")
-    use.add_argument("--image", metavar="PATH", nargs="+",
-                     help="your own digit pictures (PNG, JPEG) to classify")
-    use.add_argument("--draw", action="store_true",
-                     help="after training (or with --load), open a window to draw digits with "
-                          "the mouse and watch the network read them; needs a screen")
-    extra.add_argument("--check-gradients", action="store_true",
-                       help="check backward_propagation against central differences on a "
-                            "small network with the chosen --activation, --head, --dropout, "
-                            "--l1 and --l2; exit status 0 if it passes, 1 if not")
-    extra.add_argument("--robustness", action="store_true",
-                       help="validation accuracy under Gaussian pixel noise, table and plot")
-    extra.add_argument("--compare-architectures", action="store_true",
-                       help="train a few network sizes briefly and compare them")
-    extra.add_argument("--compare-learning-rates", action="store_true",
-                       help="train with a few learning rates briefly and compare them")
-    extra.add_argument("--no-plot", action="store_true",
-                       help="no pictures (otherwise saved as PNG files, and shown on a screen)")
-    extra.add_argument("--plot-dir", default=".", help="folder for the PNG pictures")
-    extra.add_argument("--diagnose", action="store_true",
-                       help="is training healthy? per epoch and hidden layer, the share of dead "
-                            "ReLU units and the update/weight ratio ||delta W|| / ||W||; "
-                            "warnings, and training_health.png")
-    extra.add_argument("--find-lr", action="store_true",
-                       help="learning-rate range test: one epoch with the rate growing from "
-                            "1e-6 to 1, lr_finder.png and a suggested --lr (instead of training)")
-    extra.add_argument("--explain", action="store_true",
-                       help="saliency.png: for a few validation digits, mistakes first, which "
-                            "pixels moved the score of the digit it said")
-    extra.add_argument("--toy", choices=list(TOY_DATASETS),
-                       help="train on 2-D points instead of digits and draw "
-                            "decision_boundary.png (unless given: --epochs 100, --batch-size "
-                            "32, --lr 0.01; no augmentation); try --hidden \"\" too")
+def input_paths(args):
+    """Every file this run reads."""
+    paths = [getattr(args, dest(name)) for name in INPUT_FLAGS]
+    return [p for value in paths for p in (value if isinstance(value, list) else [value]) if p]
 
 
 def same_file(a, b):
@@ -2757,456 +3211,26 @@ def check_writable(paths, inputs=()):
                              "folder; choose another path.")
 
 
-def planned_pictures(args):
-    """File names of the pictures this run will save (checked before training)."""
-    if args.no_plot or args.check_gradients:
-        return []
-    if args.compare_architectures or args.compare_learning_rates or args.find_lr:
-        return (["compare_architectures.png"] * args.compare_architectures
-                + ["compare_learning_rates.png"] * args.compare_learning_rates
-                + ["lr_finder.png"] * args.find_lr)
-    if args.toy:
-        return ["decision_boundary.png", "training_curves.png"] + (
-            ["training_health.png"] if args.diagnose else [])
-    validating = not args.load and args.val_fraction > 0
-    names = ["predictions.png", "confusion_matrix.png"] if validating else []
-    names += [] if args.load else ["training_curves.png", "first_layer_weights.png"]
-    names += ["saliency.png"] if args.explain else []
-    names += ["training_health.png"] if args.diagnose else []
-    names += ["test_confusion_matrix.png"] if args.test_csv else []
-    names += ["robustness.png"] if args.robustness else []
-    names += ["my_digits.png"] if args.image else []
-    return names
-
-
-def describe(model):
-    """'784-256-128-10 (relu, softmax)': the layer sizes, activation and head."""
-    sizes = "-".join(map(str, network_sizes(model["params"])))
-    return f"{sizes} ({model['activation']}, {model['head']})"
-
-
-def check_fits_in_memory(sizes, batch_size):
-    """Refuse, before allocating, a network too big to train in this machine's memory."""
-    count = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
-    need = 4 * (8 * count + 6 * batch_size * sum(sizes))   # float32: W, dW, m, v, temporaries
-    try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):         # not on this system: try anyway
-        return
-    if need > have:
-        raise InputError(f"a {'-'.join(map(str, sizes))} network has {count:,} parameters and "
-                         f"needs about {need / 2**30:,.0f} GiB to train, more than this machine's "
-                         f"{have / 2**30:.0f} GiB; choose smaller --hidden sizes.")
-
-
-def smaller_rate(learning_rate, optimizer):
-    """A learning rate to suggest after divergence: a tenth, and no more than the default."""
-    return min(learning_rate / 10, DEFAULT_LEARNING_RATES[optimizer])
-
-
-def train_network(args, X_train, y_train, X_val, y_val, rng, num_classes=NUM_CLASSES,
-                  what="digits"):
-    """train() with the flags' choices, printing a line per epoch (X_val None: no
-    validation). Returns (model, history, seconds, interrupted). Ctrl-C stops training
-    and keeps the best model so far; divergence becomes one sentence of advice."""
-    sizes = [X_train.shape[1]] + args.hidden + [num_classes]
-    check_fits_in_memory(sizes, args.batch_size)
-    print(f"training a {'-'.join(map(str, sizes))} network on {len(y_train)} {what}, "
-          + (f"validating on {len(y_val)}" if X_val is not None else
-             "holding none out (--val-fraction 0): nothing to validate on"), flush=True)
-    schedule = args.lr_schedule
-    if schedule == "inverse":
-        schedule = functools.partial(inverse_schedule, decay=args.lr_decay)
-    if args.head != "softmax":              # the other heads learn one-hot rows
-        y_train = one_hot(y_train, num_classes)
-        y_val = None if y_val is None else one_hot(y_val, num_classes)
-    learning_rate = args.lr or DEFAULT_LEARNING_RATES[args.optimizer]
-    optimizer, on_epoch, records = args.optimizer, None, []
-    if args.diagnose:                       # the update rule measures its steps as it goes
-        optimizer, on_epoch, records = health_monitor(
-            OPTIMIZERS[args.optimizer], X_train[:1000], ACTIVATIONS[args.activation][0])
-    started = time.perf_counter()
-    try:
-        model, history = train(X_train, y_train, args.hidden, X_val, y_val, args.epochs,
-                               args.batch_size, learning_rate, optimizer, schedule,
-                               args.activation, args.head, args.init, args.augment,
-                               args.dropout, args.l1, args.l2, args.patience, num_classes, rng,
-                               verbose=True, on_epoch=on_epoch)
-    except FloatingPointError as err:
-        raise InputError(f"training diverged ({err}); try a smaller learning rate, e.g. --lr "
-                         f"{smaller_rate(learning_rate, args.optimizer):g}.")
-    seconds = time.perf_counter() - started
-    if args.diagnose:
-        report_health(records, None if args.no_plot else
-                      os.path.join(args.plot_dir, "training_health.png"))
-    return model, history, seconds, bool(SIGNALS_RECEIVED)
-
-
-def report_health(records, path):
-    """--diagnose: print what looks wrong (or that nothing does); draw training_health.png."""
-    warnings = health_warnings(records)
-    print("training health: " + (f"{len(warnings)} warning(s)" if warnings else
-                                 "nothing looks wrong (dead units, step sizes, loss)"))
-    for sentence in warnings:
-        print("  - " + sentence)
-    if path is not None and len(records) > 1:
-        plot_training_health(records, path)
-
-
-def run_lr_finder(args, X_train, y_train, picture):
-    """--find-lr: the learning-rate range test on a new network; print the suggestion."""
-    rng = np.random.default_rng(args.seed)
-    sizes = [NUM_PIXELS] + args.hidden + [NUM_CLASSES]
-    params = initialize_parameters(sizes, rng, init=args.init if args.init != "auto" else
-                                   ("he" if args.activation == "relu" else "xavier"))
-    rates, losses = lr_range_test(params, X_train, y_train, args.batch_size, rng,
-                                  optimizer=OPTIMIZERS[args.optimizer],
-                                  **network_functions(args.activation, args.head))
-    suggestion = suggest_learning_rate(rates, losses)
-    print(f"learning-rate range test: {len(losses)} steps of {args.optimizer}, the rate "
-          f"growing from {rates[0]:.0e} to {rates[-1]:.2g}")
-    if not args.no_plot:
-        plot_lr_finder(rates, losses, suggestion, picture("lr_finder.png"))
-    return finish(args, [f"suggested learning rate: {suggestion:.2g} (where the smoothed loss "
-                         "falls fastest, in the decade below its lowest point; Smith 2015)"])
-
-
-def use_network(args, model, inputs, picture, X_val=None, y_val=None):
-    """The opt-in uses: a test CSV, noise robustness, a Kaggle submission, your pictures."""
-    if inputs["test"] is not None:
-        X_test, y_test = inputs["test"]
-        predictions = predict_probabilities(model, scale_pixels(X_test)).argmax(axis=1)
-        C = confusion_matrix(y_test, predictions)
-        print("test accuracy per digit: " + per_class_text(C))
-        print(f"test accuracy: {get_accuracy(predictions, y_test):.4f}")
-        if not args.no_plot:
-            plot_confusion_matrix(C, picture("test_confusion_matrix.png"), "test confusion matrix")
-    if args.robustness:
-        sigmas = [0.0, 0.1, 0.2, 0.3, 0.5]
-        accuracies = accuracy_under_noise(model, X_val, y_val, sigmas,
-                                          np.random.default_rng(args.seed))
-        print("noise sigma  validation accuracy")
-        for sigma, accuracy in zip(sigmas, accuracies):
-            print(f"{sigma:11.1f}  {accuracy:.4f}")
-        if not args.no_plot:
-            plot_lines(sigmas, accuracies, picture("robustness.png"),
-                       "noise sigma (pixels in 0..1)", "validation accuracy",
-                       "accuracy under Gaussian pixel noise")
-    if inputs["to_predict"] is not None:
-        X_test, labels = inputs["to_predict"]
-        if labels is not None:
-            print(f"note: {args.predict} has a 'label' column; it is ignored for predicting.")
-        predictions = predict_probabilities(model, scale_pixels(X_test)).argmax(axis=1)
-        write_submission(args.out, predictions)
-        print(f"submission written: {args.out} ({len(predictions)} rows, ImageId,Label)")
-    if inputs["images"]:
-        use_pictures(args, model, inputs["images"], picture)
-
-
-def use_pictures(args, model, images, picture):
-    """--image: print each picture's reading, warn when unsure, draw my_digits.png.
-    images: a list of (picture, 28 x 28 digit) pairs."""
-    originals, digits = zip(*images)
-    probabilities = predict_probabilities(model, np.stack(digits))
-    for path, p in zip(args.image, probabilities):
-        unsure = p.max() < UNSURE_BELOW
-        print(f"{path}: prediction {np.argmax(p)} (probability {p.max():.2f})"
-              + ("  unsure: this may not be one clear digit (see my_digits.png)" if unsure
-                 else ""))
-    if not args.no_plot:
-        S = saliency_maps(model["params"], np.stack(digits), probabilities.argmax(axis=1),
-                          *ACTIVATIONS[model["activation"]])
-        plot_image_predictions(originals, digits, probabilities, S, args.image,
-                               picture("my_digits.png"))
-
-
-def run_comparisons(args, X_train, y_train, X_val, y_val, picture):
-    """Train a few settings briefly (at most 5 epochs, no augmentation); print a table.
-    A setting that diverges shows nan."""
-    epochs = min(args.epochs, 5)
-    base_rate = args.lr or DEFAULT_LEARNING_RATES[args.optimizer]
-    experiments = []
-    if args.compare_architectures:
-        experiments.append(("hidden layers", [[32], [128], [256, 128], [512, 256], [256, 128, 64]],
-                            "compare_architectures.png"))
-    if args.compare_learning_rates:
-        experiments.append(("learning rate", [base_rate * f for f in (0.1, 0.3, 1, 3, 10)],
-                            "compare_learning_rates.png"))
-    for name, settings, filename in experiments:
-        print(f"{name:>16}  validation accuracy  seconds   ({epochs} epochs, {args.optimizer})")
-        accuracies = []
-        for setting in settings:
-            by_size = name == "hidden layers"
-            hidden, rate = (setting, base_rate) if by_size else (args.hidden, setting)
-            accuracy, seconds = train_and_score(X_train, y_train, X_val, y_val, hidden, rate,
-                                                epochs, args.batch_size, args.seed, args.optimizer)
-            label = ",".join(map(str, setting)) if name == "hidden layers" else f"{setting:g}"
-            print(f"{label:>16}  {accuracy:19.4f}  {seconds:7.2f}", flush=True)
-            accuracies.append(accuracy)
-        if not args.no_plot:
-            xs = [",".join(map(str, s)) for s in settings] if name == "hidden layers" else settings
-            plot_lines(xs, accuracies, picture(filename), name, "validation accuracy",
-                       f"{name} after {epochs} epochs", log_x=name == "learning rate")
-    if not args.no_plot:
-        print("plots saved: " + ", ".join(picture(n) for n in planned_pictures(args)))
-
-
-def check_gradients_of_small_network(activation="relu", head="softmax", dropout=0.0, l1=0.0,
-                                     l2=0.0, seed=0):
-    """gradient_check on a 12-8-6-10 float64 network and 8 random examples: {key: error}."""
-    rng = np.random.default_rng(seed)
-    functions = network_functions(activation, head)
-    init = "he" if activation == "relu" else "xavier"
-    params = initialize_parameters([12, 8, 6, NUM_CLASSES], rng, np.float64, init)
-    for key in params:            # biases away from 0, so that a row whose units were all
-        if key.startswith("b"):   # dropped does not sit exactly on relu's kink
-            params[key] += rng.uniform(0.1, 0.2, params[key].shape)
-    X, y = rng.random((8, 12)), rng.integers(0, NUM_CLASSES, 8)      # like pixels in 0..1
-
-    def forward(p):               # the same seed every call: the same dropout mask
-        return forward_propagation(X, p, functions["activation"], functions["output"],
-                                   dropout, np.random.default_rng(seed + 1))
-
-    def loss_of(p):
-        return functions["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2)
-    P, cache = forward(params)
-    grads = backward_propagation(params, cache, functions["loss_backward"](P, y),
-                                 functions["activation_backward"], l1, l2)
-    return gradient_check(loss_of, params, grads)
-
-
-def report_gradient_check(args):
-    """--check-gradients: print the relative error per parameter; 0 if all pass."""
-    errors = check_gradients_of_small_network(args.activation, args.head, args.dropout,
-                                              args.l1, args.l2, args.seed)
-    print(f"gradient check: {args.activation} hidden layers, {args.head} output, "
-          f"dropout {args.dropout:g}, l1 {args.l1:g}, l2 {args.l2:g}; float64, eps 1e-6")
-    for key, error in errors.items():
-        print(f"{key:>4}: relative error {error:.1e}  "
-              f"{'ok' if error < 1e-6 else 'WRONG (should be below 1e-6)'}")
-    passed = max(errors.values()) < 1e-6
-    print("gradient check passed" if passed else "gradient check FAILED: backward_propagation "
-          "disagrees with the loss it should differentiate")
-    return 0 if passed else 1
-
-
-def check_flags(args):
-    """Refuse flags that this run would ignore, in one sentence, before anything is read."""
-    comparing = args.compare_architectures or args.compare_learning_rates or args.find_lr
-    named = lambda names: ", ".join("--" + n.replace("_", "-") for n in names)   # noqa: E731
-    if args.toy:
-        ignored = [n for n in ("load", "predict", "test_csv", "image", "robustness", "explain",
-                               "draw", "compare_architectures", "compare_learning_rates", "csv",
-                               "find_lr")
-                   if n in args.changed]
-        if ignored:
-            raise InputError(f"--toy trains on 2-D points, not digits, so {named(ignored)} "
-                             "cannot be used with it; run them separately.")
-    if comparing:
-        ignored = [n for n in ("save", "load", "predict", "test_csv", "image", "robustness",
-                               "patience", "diagnose", "explain", "draw") if n in args.changed]
-        if ignored:
-            raise InputError(f"--compare-* and --find-lr train throw-away networks, so "
-                             f"{named(ignored)} would be ignored; run them separately.")
-    if args.load and args.explain:
-        raise InputError("--explain draws validation digits, and a loaded network has none; "
-                         "your --image pictures get the same view in my_digits.png.")
-    if args.load:
-        ignored = [n for n in TRAINING_FLAGS if n in args.changed]
-        if ignored:
-            raise InputError(f"--load uses a network trained before, so {named(ignored)} would "
-                             f"change nothing; drop {'it' if len(ignored) == 1 else 'them'} "
-                             "(or train a new network without --load).")
-        if not (args.test_csv or args.predict or args.image or args.draw):
-            raise InputError("--load needs something to use the network on: --test-csv "
-                             "LABELLED.csv, --predict TEST.csv, --image PICTURE.png or --draw.")
-    elif args.val_fraction == 0 and (args.patience or args.robustness or args.explain):
-        needs = [n for n in ("patience", "robustness", "explain") if n in args.changed]
-        raise InputError(f"--val-fraction 0 holds no digits out, so {named(needs)} has "
-                         "nothing to measure on; give --val-fraction 0.1, say.")
-
-
-# Flags that only shape training: with --load they would do nothing.
-TRAINING_FLAGS = ["csv", "val_fraction", "augment", "hidden", "activation", "init", "head",
-                  "epochs", "batch_size", "optimizer", "lr", "lr_schedule", "lr_decay", "l1",
-                  "l2", "dropout", "patience", "seed", "save", "robustness", "diagnose"]
-
-
-def read_inputs(args, picture):
-    """Check every output path and read every input before any training, so a
-    typo in the last flag fails in a second, not after a minute. Returns a dict."""
-    outputs = [args.save] if args.save is not None else []
-    check_writable(outputs + ([args.out] if args.predict is not None else [])
-                   + [picture(name) for name in planned_pictures(args)],
-                   [args.csv, args.test_csv, args.predict, args.load, *(args.image or [])])
-    inputs = dict(X=None, y=None, model=None)
-    if args.load is None:
-        inputs["X"], inputs["y"] = read_training_csv(args)
-    inputs["test"] = (load_digits_csv(args.test_csv, flag="--test-csv")
-                      if args.test_csv is not None else None)
-    inputs["to_predict"] = (load_digits_csv(args.predict, labelled=False, flag="--predict")
-                            if args.predict is not None else None)
-    inputs["images"] = []       # (the picture, small enough to show; its 28 x 28 digit)
-    for path in args.image or []:
-        gray = load_image_gray(path)
-        inputs["images"].append((shrink_for_speed(gray), preprocess_digit_image(gray, path)))
-    if args.load is not None:
-        model = inputs["model"] = load_model(args.load)
-        sizes = network_sizes(model["params"])
-        if (sizes[0], sizes[-1]) != (NUM_PIXELS, NUM_CLASSES):
-            raise InputError(f"{args.load} was built for other shapes ({describe(model)}); "
-                             "digits need 784 pixel inputs and 10 outputs.")
-    return inputs
-
-
-def read_training_csv(args):
-    """The labelled digits to train on: --csv, or train.csv beside this file."""
-    path = args.csv or default_csv()
-    try:
-        X, y = load_digits_csv(path)
-    except InputError:
-        if SIGNALS_RECEIVED:     # pandas can turn Ctrl-C into a "parse error": it was no such thing
-            raise KeyboardInterrupt
-        raise
-    if SIGNALS_RECEIVED:
-        raise KeyboardInterrupt
-    n_val = int(round(len(y) * args.val_fraction))
-    if args.val_fraction > 0 and len(y) < 2:
-        raise InputError(f"{path} has only {len(y)} row(s), too few to hold some out for "
-                         "validation and still train; use more rows (or --val-fraction 0).")
-    if args.val_fraction > 0 and (n_val < 1 or len(y) - n_val < 1):
-        raise InputError(f"--val-fraction {args.val_fraction:g} of {len(y)} rows holds out "
-                         f"{n_val} for validation, leaving {len(y) - n_val} to train; choose a "
-                         f"fraction between {1 / len(y):.2g} and {1 - 1 / len(y):.2g} (or 0 to "
-                         "train on every row).")
-    return X, y
-
-
-def default_csv():
-    """train.csv beside this file; in a notebook, which has no __file__, in the current folder."""
-    return os.path.join(os.path.dirname(os.path.abspath(globals().get("__file__", "."))),
-                        "train.csv")
-
-
 def main(args):
-    """The story on the digits, with the command line's extras: data -> train -> accuracy
-    -> pictures. Returns the exit status."""
-    if args.check_gradients:
-        return report_gradient_check(args)
+    """Check every output path, run the mode, then name the pictures saved (only those),
+    show them on a screen, print the closing lines, and open --draw. Returns the status."""
     if args.draw:
         check_can_draw()           # no screen: say so now, not after a minute of training
-    picture = lambda name: os.path.join(args.plot_dir, name)               # noqa: E731
-    check_flags(args)
-    if args.toy:
-        return run_toy(args, picture)
-    inputs = read_inputs(args, picture)
-    if inputs["model"]:                # --load: use a saved network; nothing is trained
-        print(f"loaded {args.load}: a {describe(inputs['model'])} network")
-        use_network(args, inputs["model"], inputs, picture)
-        return finish(args, [], model=inputs["model"])
-    # 1. Data: hold out validation digits, then scale 0..255 -> 0..1 once for all epochs.
-    rng = np.random.default_rng(args.seed)
-    X_train, y_train, X_val, y_val = split_train_val(inputs["X"], inputs["y"],
-                                                     args.val_fraction, rng)
-    X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)
-    if args.compare_architectures or args.compare_learning_rates:
-        return run_comparisons(args, X_train, y_train, X_val, y_val, picture)
-    if args.find_lr:
-        return run_lr_finder(args, X_train, y_train, picture)
-    if (args.image or args.predict) and not args.save:
-        print("note: no --load given, so a new network is trained first; add --save "
-              "model.npz to keep it, and use --load model.npz next time.")
-    # 2. initialize_parameters and gradient_descent, inside train(), with the extras.
-    validating = args.val_fraction > 0
-    model, history, seconds, interrupted = train_network(
-        args, X_train, y_train, X_val if validating else None, y_val if validating else None,
-        rng)
-    # 3. Accuracy on the validation digits, which training never saw.
-    if validating:
-        val_predictions = predict_probabilities(model, X_val).argmax(axis=1)
-        C = confusion_matrix(y_val, val_predictions)
-        print("validation accuracy per digit: " + per_class_text(C))
-    # 4. The opt-in uses: a test CSV, noise robustness, a Kaggle submission, your pictures.
-    use_network(args, model, inputs, picture, X_val, y_val)
-    if args.save:
-        save_model(args.save, model)
-        print(f"model saved: {args.save}")
-    # 5. Pictures: sample digits (mistakes first), the confusion matrix, training curves.
-    if not args.no_plot:
-        if validating:
-            plot_sample_predictions(X_val, y_val, val_predictions, picture("predictions.png"))
-            plot_confusion_matrix(C, picture("confusion_matrix.png"),
-                                  "validation confusion matrix")
-        augmented_until = int(AUGMENTED_SHARE * args.epochs) if args.augment else None
-        plot_training_curves(history, picture("training_curves.png"), augmented_until)
-        plot_first_layer_weights(model["params"]["W1"], picture("first_layer_weights.png"))
-        if args.explain:
-            explain_predictions(model, X_val, y_val, picture("saliency.png"))
-    closing = [f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}"
-               ] if validating else []
-    return finish(args, closing + [f"train seconds: {seconds:.2f}"], 130 if interrupted else 0,
-                  model)
-
-
-def explain_predictions(model, X, y, path, count=50):
-    """--explain: saliency.png for validation digits X (N, D), mistakes first."""
-    P = predict_probabilities(model, X)
-    predictions = P.argmax(axis=1)
-    rows = np.argsort(predictions == y, kind="stable")[:count]   # mistakes first: False < True
-    S = saliency_maps(model["params"], X[rows], predictions[rows],
-                      *ACTIVATIONS[model["activation"]])
-    plot_saliency(X[rows], y[rows], predictions[rows], P[rows], S, path)
-
-
-# With 2-D points, an epoch of 540 is 17 steps of 32: more epochs, and larger steps (Adam
-# moves each weight by about the learning rate a step), take the network where it must go.
-TOY_DEFAULTS = {"epochs": 100, "batch_size": 32, "lr": 0.01}
-
-
-def run_toy(args, picture):
-    """--toy: train on 2-D points with the same train(), print the closing lines, and draw
-    the regions the network gives each class (decision_boundary.png)."""
-    for name, value in TOY_DEFAULTS.items():
-        if name not in args.changed:
-            setattr(args, name, value)
-    args.augment = False                    # random_affine is for 28 x 28 images
-    check_writable(([args.save] if args.save else [])
-                   + [picture(name) for name in planned_pictures(args)])
-    rng = np.random.default_rng(args.seed)
-    X, y = TOY_DATASETS[args.toy](rng)
-    X_train, y_train, X_val, y_val = split_train_val(X, y, args.val_fraction, rng)
-    validating = len(y_val) > 0
-    model, history, seconds, interrupted = train_network(
-        args, X_train, y_train, X_val if validating else None, y_val if validating else None,
-        rng, int(y.max()) + 1, f"{args.toy} points")
-    accuracy = (get_accuracy(predict_probabilities(model, X_val).argmax(axis=1), y_val)
-                if validating else None)
-    if args.save:
-        save_model(args.save, model)
-        print(f"model saved: {args.save}")
-    if not args.no_plot:
-        hidden = ",".join(map(str, args.hidden)) or "none"
-        plot_decision_boundary(model["params"], X, y, picture("decision_boundary.png"),
-                               ACTIVATIONS[args.activation][0], HEADS[args.head][0],
-                               title=f"{args.toy}, hidden layers: {hidden}"
-                               + (f", validation accuracy {accuracy:.2f}" if validating else ""))
-        plot_training_curves(history, picture("training_curves.png"))
-    closing = [f"validation accuracy: {accuracy:.4f}"] if validating else []
-    return finish(args, closing + [f"train seconds: {seconds:.2f}"], 130 if interrupted else 0)
-
-
-def finish(args, closing_lines, status=0, model=None):
-    """Name the pictures saved, show them on a screen, print the closing lines; then --draw."""
-    if planned_pictures(args):
-        print("plots saved: " + ", ".join(os.path.join(args.plot_dir, name)
-                                          for name in planned_pictures(args)))
+    check_writable(planned_outputs(args), input_paths(args))
+    drawn = []
+    args.picture = lambda name: drawn.append(os.path.join(args.plot_dir, name)) or drawn[-1]
+    closing, model = MODES[args.mode]["run"](args)
+    if drawn:
+        print("plots saved: " + ", ".join(drawn))
         if not args.draw:                           # the drawing window shows them too
             show_plots_if_possible()
-    for line in closing_lines:
+    for line in closing:
         print(line)
     if args.draw and model is not None:
         draw_digits(model)
-    return status                                   # 130: the usual status after Ctrl-C
+    if any(line.startswith(CHECK_FAILED) for line in closing):
+        return 1
+    return 130 if SIGNALS_RECEIVED else 0           # 130: the usual status after Ctrl-C
 
 
 def use_headless_backend_if_no_display():
@@ -3245,11 +3269,9 @@ class OutputThatMayGoAway:
         return getattr(self.stream, name)
 
 
-SIGNALS_RECEIVED = []        # filled by stop_like_ctrl_c; read by read_inputs
-
-
 def stop_like_ctrl_c(signum, frame):
-    """SIGINT (Ctrl-C) and SIGTERM (kill, timeout, docker stop): stop the same way."""
+    """SIGINT (Ctrl-C), SIGTERM (kill, timeout, a job scheduler) and SIGHUP (the terminal
+    closed): stop the same way, keeping what training has learnt so far."""
     SIGNALS_RECEIVED.append(signum)
     raise KeyboardInterrupt
 
@@ -3257,13 +3279,17 @@ def stop_like_ctrl_c(signum, frame):
 def run(argv=None):
     """Entry point: flags -> main; input errors become one line on stderr and exit status 2."""
     use_headless_backend_if_no_display()
+    for stream in (sys.stdout, sys.stderr):        # a file name that is not UTF-8 still prints
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     if not isinstance(sys.stdout, OutputThatMayGoAway) and hasattr(sys.stdout, "fileno"):
         sys.stdout = OutputThatMayGoAway(sys.stdout)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop_like_ctrl_c)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):   # SIGHUP does not exist on Windows
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop_like_ctrl_c)
     SIGNALS_RECEIVED.extend(globals().get("early_signals", []))   # Ctrl-C while loading
-    args = parse_args(argv)
     try:
+        args = parse_args(argv)
         if SIGNALS_RECEIVED:
             raise KeyboardInterrupt
         status = main(args)
@@ -3274,7 +3300,6 @@ def run(argv=None):
         print("aborted.", file=sys.stderr)
         sys.exit(130)
     sys.exit(status)
-
 
 # %% [markdown]
 # ## Run it
@@ -3324,8 +3349,8 @@ if IN_NOTEBOOK:
 # model and one dict of figures per epoch (10 epochs here; the command line runs 40).
 # %%
 if IN_NOTEBOOK:
-    model, history = train(X_train, y_train, [256, 128], X_val, y_val, epochs=10, rng=rng,
-                           verbose=True)
+    model, history = train(X_train, y_train, X_val=X_val, y_val=y_val, hidden=[256, 128],
+                           epochs=10, rng=rng, verbose=True)
     plot_training_curves(history, None)
 
 # %% [markdown]

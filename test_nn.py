@@ -896,19 +896,19 @@ EXPECTED = {
     "excel workbook": "Excel workbook", "truncated gzip": "truncated gzip",
     "tar archive": "tar archive", "utf-16 csv": "UTF-16", "pipe as csv": "not a regular file",
     "folder as model": "is a folder", "folder as image": "is a folder",
-    "comparison with outputs it would ignore": "--save would be ignored",
+    "comparison with outputs it would ignore": "does not use --save",
     "negative seed": "--seed", "network too big for memory": "GiB",
     "validation fraction that leaves nothing to train": "leaving 0 to train",
     "label 10": "label 10", "model with nan weights": "nan or inf",
     "kaggle submission as training data": "Kaggle submission",
     "kaggle test file given to --test-csv": "pass it to --predict",
-    "training flag with --load": "--epochs would change nothing",
+    "training flag with --load": "does not use --epochs",
     "--load with nothing to use it on": "needs something to use the network on",
     "early stopping with nothing held out": "nothing to measure on",
-    "toy points with a digit picture": "--toy trains on 2-D points",
-    "saliency of a loaded model": "a loaded network has none",
-    "diagnosing a loaded model": "--diagnose would change nothing",
-    "toy points with the learning-rate finder": "--find-lr cannot be used with it",
+    "toy points with a digit picture": "--toy, which trains on 2-D points, does not use --csv, --image",
+    "saliency of a loaded model": "does not use --explain",
+    "diagnosing a loaded model": "does not use --diagnose",
+    "toy points with the learning-rate finder": "--toy and --find-lr are two different runs",
 }
 
 
@@ -1085,8 +1085,8 @@ def test_a_pickle_planted_in_a_model_file_is_refused_not_run(tmp_path):
 # --- use it from Python: train() and predict() on any arrays ----------------------------------
 def test_train_returns_a_model_and_a_history_that_the_curves_picture_accepts(digits, tmp_path):
     X_train, y_train, X_val, y_val = digits
-    model, history = nn.train(X_train[:2000], y_train[:2000], [32], X_val, y_val, epochs=3,
-                              rng=np.random.default_rng(0))
+    model, history = nn.train(X_train[:2000], y_train[:2000], hidden=[32], X_val=X_val,
+                              y_val=y_val, epochs=3, rng=np.random.default_rng(0))
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert set(history[0]) == {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy"}
     assert history[-1]["val_accuracy"] == nn.get_accuracy(nn.predict(model, X_val), y_val)
@@ -1098,7 +1098,7 @@ def test_train_returns_a_model_and_a_history_that_the_curves_picture_accepts(dig
 def test_one_sigmoid_output_predicts_with_a_threshold_of_one_half_and_learns_xor():
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     y = np.array([[0], [1], [1], [0]])
-    model, history = nn.train(X, y, [8], epochs=500, batch_size=4, learning_rate=0.05,
+    model, history = nn.train(X, y, hidden=[8], epochs=500, batch_size=4, learning_rate=0.05,
                               head="sigmoid", activation="tanh")
     assert nn.predict(model, X).tolist() == [0, 1, 1, 0]
     assert history[-1]["train_accuracy"] == 1.0
@@ -1107,8 +1107,8 @@ def test_one_sigmoid_output_predicts_with_a_threshold_of_one_half_and_learns_xor
 def test_regression_targets_train_without_accuracy_and_predict_numbers(tmp_path):
     rng = np.random.default_rng(3)
     X = rng.uniform(-3, 3, (400, 1))
-    model, history = nn.train(X, np.sin(X[:, 0]), [32], X[:50], np.sin(X[:50, 0]), epochs=200,
-                              batch_size=32, learning_rate=0.02, head="mse", rng=rng)
+    model, history = nn.train(X, np.sin(X[:, 0]), hidden=[32], X_val=X[:50],
+                              y_val=np.sin(X[:50, 0]), epochs=200, batch_size=32, learning_rate=0.02, head="mse", rng=rng)
     assert "train_accuracy" not in history[-1] and "val_accuracy" not in history[-1]
     assert np.abs(nn.predict(model, X) - np.sin(X[:, 0])).max() < 0.1
     nn.plot_training_curves(history, str(tmp_path / "curves.png"))
@@ -1117,7 +1117,7 @@ def test_regression_targets_train_without_accuracy_and_predict_numbers(tmp_path)
 def test_a_loaded_model_predicts_with_the_activation_it_was_trained_with(tmp_path):
     rng = np.random.default_rng(4)
     X, y = rng.random((200, 6)), rng.integers(0, 3, 200)
-    model, _ = nn.train(X, y, [16], epochs=3, activation="tanh", rng=rng)
+    model, _ = nn.train(X, y, hidden=[16], epochs=3, activation="tanh", rng=rng)
     nn.save_model(str(tmp_path / "m.npz"), model)
     loaded = nn.load_model(str(tmp_path / "m.npz"))
     assert loaded["activation"] == "tanh"
@@ -1129,7 +1129,7 @@ def test_a_callback_sees_each_epochs_finished_figures_and_can_stop_training():
     rng = np.random.default_rng(8)
     X, y = rng.random((64, 5)), rng.integers(0, 2, 64)
     seen = []
-    model, history = nn.train(X, y, [4], X, y, epochs=10, head="sigmoid",
+    model, history = nn.train(X, y, hidden=[4], X_val=X, y_val=y, epochs=10, head="sigmoid",
                               on_epoch=lambda epoch, params, stats: seen.append(dict(stats))
                               or epoch == 3)
     assert len(history) == 3 and seen == history and "train_accuracy" in seen[0]
@@ -1137,7 +1137,7 @@ def test_a_callback_sees_each_epochs_finished_figures_and_can_stop_training():
 
 def test_one_example_as_a_flat_array_gets_one_prediction(digits):
     X_train, y_train, X_val, y_val = digits
-    model, _ = nn.train(X_train[:500], y_train[:500], [16], epochs=2)
+    model, _ = nn.train(X_train[:500], y_train[:500], hidden=[16], epochs=2)
     assert nn.predict(model, X_val[0]) == nn.predict(model, X_val[:1])[0]
     assert nn.predict_probabilities(model, X_val[0]).shape == (10,)
 
