@@ -696,35 +696,46 @@ class InputError(ValueError):
 
 
 def load_digits_csv(path, labelled=True, flag="--csv"):
-    """Read a Kaggle-style digits CSV; return X (N, 784) uint8 and y (N,) uint8.
+    """Read a table of digits, one image per row; return X (N, 784) uint8 in 0..255 and
+    y (N,) uint8.
 
-    With labelled=False the file is a Kaggle test.csv (pixel columns only): y is
-    None, or the unchecked label column if there is one. Kaggle's download,
-    digit-recognizer.zip, is read as it is: its train.csv, or with labelled=False its
-    test.csv. Raises InputError, naming the file and the flag that gave it, on bad input.
+    The file is read by a few general rules, not by a list of layouts: the delimiter is
+    whichever of , tab ; | (or spaces) splits the header line most; the label is the
+    column named label (any case, any position); the pixels are the 784 other columns,
+    in the order of their numbers when named pixel0..pixel783 (or Fashion-MNIST's
+    pixel1..pixel784); an unnamed first column (pandas' index) is skipped; pixels
+    stored as 0..1 are read as 0..255, and said so. Kaggle's digit-recognizer.zip is
+    read as it is. With labelled=False (a Kaggle test.csv) y is None, or the unchecked
+    label column if there is one. Bad input raises InputError naming the file and flag.
     """
     check_input_file(path, flag, "a CSV file")
     source, compression = csv_source(path, "train.csv" if labelled else "test.csv")
-    # Fast path: parse every cell straight into uint8 (1 byte a pixel, 4x less
-    # memory than float32). Anything unusual (a float, a blank, 300, 'abc')
-    # makes pandas refuse, and the slow path below finds the cell to blame.
-    # utf-8-sig drops the byte-order mark Excel puts at the start of a CSV.
-    # Reading 10,000 rows at a time keeps pandas' parsing buffers small: one gulp
-    # of a 60,000-row file needs about 3x the memory of the finished array.
-    # index_col=False: a row with one value too many is an error, not a row label.
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            with pd.read_csv(source, dtype=np.uint8, encoding="utf-8-sig", chunksize=10_000,
-                             index_col=False, compression=compression) as reader:
-                chunks = list(reader)
-        columns, data = chunks[0].columns, np.concatenate([c.to_numpy() for c in chunks])
-    except Exception:
-        if hasattr(source, "seek"):
-            source.seek(0)                            # read the zip member again from its start
-        frame = _read_csv_carefully(path, compression, source, labelled)
-        columns, data = frame.columns, frame.to_numpy()
-    return _check_digits(columns, data, path, labelled)
+    names, sep = header_of(path, source, compression)
+    label, pixels = digit_columns(names, path, labelled)
+    data = read_numbers(path, source, compression, sep, names)         # (N, columns)
+    if len(data) == 0:
+        raise InputError(f"{path} has a header but no rows; add one image per row.")
+    used = pixels + ([label] if label is not None else [])
+    low, high = data[:, used].min(axis=0), data[:, used].max(axis=0)
+    if low.min() < 0 or high.max() > 255:
+        row, col = np.argwhere((data[:, used] < 0) | (data[:, used] > 255))[0]
+        raise InputError(f"{path} row {row + 2}, column {names[used[col]]!r} holds "
+                         f"{data[row, used[col]]:g}; pixels and labels must lie in 0..255.")
+    X = data[:, pixels]
+    if 0 < X.max() <= 1:                           # already scaled to 0..1: undo it
+        print(f"note: {path} holds pixels from 0 to 1, not gray levels 0..255; they are "
+              "read as 0..1 (times 255).")
+        X = X.astype(np.float32) * 255
+    X = np.ascontiguousarray(np.rint(X).astype(np.uint8))  # float pixels: nearest gray level
+    if label is None or not labelled:             # a label column, if any, is only reported
+        return X, None if label is None else data[:, label]
+    y = data[:, label]
+    wrong = (y != np.rint(y)) | (y >= NUM_CLASSES)
+    if wrong.any():
+        row = int(np.argmax(wrong))
+        raise InputError(f"{path} row {row + 2} has label {y[row]:g}; labels must be the "
+                         "whole digits 0..9.")
+    return X, y.astype(np.uint8)
 
 
 def check_input_file(path, flag, kind):
@@ -789,112 +800,125 @@ def csv_source(path, member="train.csv"):
     raise InputError(f"{path} is {what}.")
 
 
-def _read_csv_carefully(path, compression=None, source=None, labelled=True):
-    """Read a CSV that failed the fast path and convert it to uint8, or say why not.
-    source: what to read, if not path itself (a zip member in memory)."""
+HEADER_LIMIT = 2**20      # 1 MB: a header of 785 names is 7 kB; a longer first line is no header
+
+
+def header_of(path, source, compression):
+    """The names of the header line, and the delimiter for pandas (r"\\s+" for spaces)."""
+    import bz2
+    import gzip
     import lzma
     import zlib
+    openers = {None: lambda s: open(s, "rb"), "gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(path if source is None else source, encoding="utf-8-sig",
-                                skipinitialspace=True, dtype=str,
-                                keep_default_na=False, index_col=False, compression=compression)
-    except pd.errors.ParserWarning:
-        raise InputError(f"{path} has rows with more values than the header has names; each "
-                         "row needs exactly one value per column of the header.")
+        if hasattr(source, "seek"):               # a zip member, in memory
+            start = source.read(HEADER_LIMIT)
+            source.seek(0)
+        else:
+            with openers[compression](source) as f:
+                start = f.read(HEADER_LIMIT)
     except (EOFError, OSError, zlib.error, lzma.LZMAError) as err:
         if compression and not isinstance(err, PermissionError):
             raise InputError(f"{path} is a damaged or truncated {compression} file (an "
                              "interrupted download?); download it again.")
         raise InputError(f"{path} cannot be read ({getattr(err, 'strerror', None) or err}); "
                          "check its permissions.")
-    except pd.errors.EmptyDataError:
+    if not start.strip():
         raise InputError(f"{path} is empty; it needs a header line and one image per row.")
+    if b"\n" not in start and len(start) == HEADER_LIMIT:
+        raise InputError(f"{path} has no line break in its first MB, so it is not a table "
+                         "with one image per line; save it as CSV.")
+    whole_lines = start if len(start) < HEADER_LIMIT else start[:start.rfind(b"\n")]
+    try:
+        text = whole_lines.decode("utf-8-sig")
     except UnicodeDecodeError:
+        text = "\x00"
+    if "\x00" in text:                            # binary, or text in another encoding
         raise InputError(f"{path} is not plain UTF-8 text (a spreadsheet, a compressed file, or "
                          "text in another encoding?); save it as CSV UTF-8.")
-    except pd.errors.ParserError as err:
-        reason = str(err).strip().splitlines()[-1].rstrip(".")
-        raise InputError(f"{path} is not a readable CSV ({reason}); save it as plain "
-                         "comma-separated text.")
-    if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
-        raise InputError(f"{path} is separated by semicolons; save it with commas "
-                         "(in Excel: CSV UTF-8, comma delimited).")
-    _refuse_other_kaggle_files(frame.columns, path, labelled)
-    last = str(frame.columns[-1])
-    if last.startswith("Unnamed:") and (frame[frame.columns[-1]].str.strip() == "").all():
+    line = text.splitlines()[0]
+    sep = max([",", "\t", ";", "|"], key=line.count)
+    if line.count(sep) == 0 and len(line.split()) > 1:
+        return line.split(), r"\s+"
+    return [name.strip().strip('"').strip() for name in line.split(sep)], sep
+
+
+def digit_columns(names, path, labelled):
+    """(index of the label column or None, indices of the 784 pixel columns in pixel order)."""
+    lower = [name.lower() for name in names]
+    if lower == ["imageid", "label"]:
+        raise InputError(f"{path} is a Kaggle submission (ImageId,Label): answers, not images; "
+                         "train on Kaggle's train.csv, and --predict test.csv writes a file "
+                         "like this one.")
+    if all(name.replace(".", "", 1).lstrip("-").isdigit() for name in names if name):
+        raise InputError(f"{path} starts with numbers, not a header line; add the header "
+                         "label,pixel0,...,pixel783 (or pixel0,...,pixel783 without labels).")
+    if len(names) > 1 and names[-1] == "":
         raise InputError(f"{path} ends every line with a comma, which makes an empty last "
                          "column; remove the trailing commas.")
+    labels = [i for i, name in enumerate(lower) if name == "label"]
+    if len(labels) > 1:
+        raise InputError(f"{path} has {len(labels)} columns named label; keep one.")
+    index = [0] if lower[0] in ("", "index", "id") or lower[0].startswith("unnamed") else []
+    pixels = [i for i in range(len(names)) if i not in labels + index]
+    numbers = [int(lower[i][5:]) if lower[i][:5] == "pixel" and lower[i][5:].isdigit()
+               else None for i in pixels]
+    if len(pixels) != NUM_PIXELS:
+        raise InputError(f"{path} has {len(pixels)} pixel columns but a 28x28 image needs "
+                         f"{NUM_PIXELS}; the header should read label,pixel0,...,pixel783.")
+    if None not in numbers:                         # named pixelK: read them by their numbers
+        if sorted(numbers) not in (list(range(NUM_PIXELS)), list(range(1, NUM_PIXELS + 1))):
+            raise InputError(f"{path} names its pixel columns, but not pixel0..pixel783 each "
+                             "once; the header should read label,pixel0,...,pixel783.")
+        pixels = [pixels[i] for i in np.argsort(numbers)]
+    if labelled and not labels:
+        raise InputError(f"{path} holds pixels but no labels, like Kaggle's test.csv: pass it "
+                         "to --predict to write a submission (train on train.csv).")
+    return (labels[0] if labels else None), pixels
+
+
+def read_numbers(path, source, compression, sep, names):
+    """Every cell as a number: (N, columns) uint8 when all are whole 0..255, else float32.
+
+    Fast first: pandas parses each cell straight into uint8 (1 byte a pixel), 10,000 rows
+    at a time to keep its buffers small. Anything else (a float, an index of 4000, a
+    blank, 'abc') makes it refuse; float32 is tried next; then every cell is read as text
+    to find the one to blame. index_col=False: a row with a value too many is an error.
+    """
+    options = dict(sep=sep, encoding="utf-8-sig", index_col=False, skipinitialspace=True,
+                   compression=compression, header=0, names=range(len(names)))
+    for dtype in (np.uint8, np.float32):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                with pd.read_csv(source, dtype=dtype, chunksize=10_000, **options) as reader:
+                    data = np.concatenate([chunk.to_numpy() for chunk in reader])
+            if not np.isnan(data).any():          # a blank cell reads as nan in floats
+                return data
+        except Exception:
+            pass
+        finally:
+            if hasattr(source, "seek"):
+                source.seek(0)                    # read the zip member again from its start
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(source, dtype=str, keep_default_na=False, **options)
+    except (pd.errors.ParserWarning, ValueError) as err:
+        if "Expected" in str(err) or isinstance(err, pd.errors.ParserWarning):
+            raise InputError(f"{path} has rows with more values than the header has names "
+                             f"({str(err).strip().splitlines()[-1].rstrip('.')}); each row "
+                             "needs exactly one value per column of the header.")
+        raise InputError(f"{path} is not a readable CSV ({err}); save it as plain "
+                         "comma-separated text.")
     values = frame.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
     bad = values.isna().to_numpy()
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        cell = frame.iat[row, col]
-        raise InputError(f"{path} row {row + 2}, column {frame.columns[col]!r} holds "
-                         f"{cell!r}, not a number; every cell must be a number "
+        raise InputError(f"{path} row {row + 2}, column {names[col]!r} holds "
+                         f"{frame.iat[row, col]!r}, not a number; every cell must be a number "
                          "(check for blank cells or a short row).")
-    numbers = values.to_numpy(dtype=np.float64)
-    if numbers.min() < 0 or numbers.max() > 255:
-        row, col = np.argwhere((numbers < 0) | (numbers > 255))[0]
-        raise InputError(f"{path} row {row + 2}, column {frame.columns[col]!r} holds "
-                         f"{numbers[row, col]:g}; pixels and labels must lie in 0..255.")
-    if "label" in frame.columns and np.any(numbers[:, 0] != np.rint(numbers[:, 0])):
-        row = int(np.argmax(numbers[:, 0] != np.rint(numbers[:, 0])))
-        raise InputError(f"{path} row {row + 2} has label {numbers[row, 0]:g}; labels must be "
-                         "the whole digits 0..9.")
-    # Float pixels (0.0..255.0) are harmless: round them to the nearest gray level.
-    return pd.DataFrame(np.rint(numbers).astype(np.uint8), columns=frame.columns)
-
-
-def _refuse_other_kaggle_files(columns, path, labelled):
-    """Kaggle ships three CSVs: name the one given in the wrong place, and the right place."""
-    columns = [str(c).strip().lower() for c in columns]
-    if columns == ["imageid", "label"]:
-        raise InputError(f"{path} is a Kaggle submission (ImageId,Label): answers, not images; "
-                         "train on Kaggle's train.csv, and --predict test.csv writes a file "
-                         "like this one.")
-    if labelled and len(columns) == NUM_PIXELS and columns[0] == "pixel0":
-        raise InputError(f"{path} holds pixels but no labels, like Kaggle's test.csv: pass it "
-                         "to --predict to write a submission (train on train.csv).")
-
-
-def _check_digits(columns, data, path, labelled):
-    """Check the header and labels of a parsed CSV (data: (N, columns) uint8); return (X, y)."""
-    _refuse_other_kaggle_files(columns, path, labelled)
-    columns = [str(c).strip() for c in columns]
-    if all(c.replace(".", "", 2).isdigit() for c in columns):     # "0", "0.1", "255.0.2"...
-        raise InputError(f"{path} starts with numbers, not a header line; add the header "
-                         "label,pixel0,...,pixel783 (or pixel0,...,pixel783 without labels).")
-    has_label = columns[:1] == ["label"]
-    pixels = columns[1:] if has_label else columns
-    named = [int(c[5:]) if c.startswith("pixel") and c[5:].isdigit() else None for c in pixels]
-    if None not in named and named != list(range(len(named))):
-        # Columns have names: use them, not their order.
-        if sorted(named) != list(range(NUM_PIXELS)):
-            raise InputError(f"{path} names its pixel columns, but not pixel0..pixel783 each "
-                             "once; the header should read label,pixel0,...,pixel783.")
-        order = np.argsort(named) + (1 if has_label else 0)
-        data = data[:, ([0] if has_label else []) + order.tolist()]
-        pixels = [f"pixel{i}" for i in range(NUM_PIXELS)]
-    if len(pixels) != NUM_PIXELS:
-        raise InputError(f"{path} has {len(pixels)} pixel columns but a 28x28 image needs "
-                         f"{NUM_PIXELS}; the header should read label,pixel0,...,pixel783.")
-    if labelled and not has_label:
-        raise InputError(f"{path} has no 'label' column first; training and testing "
-                         "need one (header label,pixel0,...,pixel783).")
-    if len(data) == 0:
-        raise InputError(f"{path} has a header but no rows; add one image per row.")
-    X = np.ascontiguousarray(data[:, 1:] if has_label else data)
-    if not labelled:                                  # a label column, if any, is only reported
-        return X, (data[:, 0] if has_label else None)
-    y = data[:, 0].copy()
-    if y.max() >= NUM_CLASSES:
-        row = int(np.argmax(y >= NUM_CLASSES))
-        raise InputError(f"{path} row {row + 2} has label {y[row]}; labels must be the "
-                         "digits 0..9.")
-    return X, y
-
+    return values.to_numpy(dtype=np.float32)
 
 
 # %% [markdown]

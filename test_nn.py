@@ -796,7 +796,6 @@ BAD_INPUTS = {
     ["--test-csv", "bad.csv"],
     "missing csv to predict": flags("--predict", "missing.csv"),
     "submission over the training data": flags("--predict", "train.csv", "--out", "train.csv"),
-    "semicolon-separated csv": bad_csv(GOOD_ROW.replace(",", ";"), header=HEADER.replace(",", ";")),
     "output onto an input through a link": lambda folder: os.symlink("train.csv", folder / "link.csv")
     or ["--predict", "train.csv", "--out", "link.csv"],
     "two outputs on one path": flags("--predict", "train.csv", "--out", "old.npz"),
@@ -886,7 +885,6 @@ EXPECTED = {
     "save into a missing folder": "cannot write", "submission into a missing folder": "cannot write",
     "missing test csv": "--test-csv", "bad test csv": "'x', not a number",
     "missing csv to predict": "--predict", "submission over the training data": "also an input",
-    "semicolon-separated csv": "semicolons",
     "output onto an input through a link": "also an input", "two outputs on one path": "twice",
     "output that is a device": "not a regular file", "output path ending in a slash": "names no file",
     "empty output path": "names no file", "empty model path": "empty path",
@@ -1675,3 +1673,141 @@ def test_ruled_lines_neither_hollow_out_a_thick_pen_stroke_nor_stay_in_the_digit
     lined = nn.preprocess_digit_image(np.where(seven, 0.27 * paper / 0.9, paper))
     plain = nn.preprocess_digit_image(np.where(seven, 0.27, 0.9))
     assert np.abs(lined - plain).mean() < 0.03
+
+
+# --- one declaration of what each mode takes ------------------------------------------------
+MODE_COMMANDS = {"train": [], "use": ["--load", "m.npz"], "toy": ["--toy", "xor"],
+                 "find-lr": ["--find-lr"], "compare-sizes": ["--compare-architectures"],
+                 "compare-rates": ["--compare-learning-rates"],
+                 "check-gradients": ["--check-gradients"]}
+# Which of these flags each mode takes; every other one it refuses.
+SOME_FLAGS = {"--csv": ["x.csv"], "--epochs": ["3"], "--lr": ["0.1"], "--hidden": ["8"],
+              "--save": ["m2.npz"], "--image": ["a.png"], "--augment": [], "--diagnose": [],
+              "--head": ["mse"], "--explain": [], "--no-plot": [], "--seed": ["1"]}
+TAKES = {
+    "train": {"--csv", "--epochs", "--lr", "--hidden", "--save", "--image", "--augment",
+              "--diagnose", "--head", "--explain", "--no-plot", "--seed"},
+    "use": {"--image", "--no-plot"},
+    "toy": {"--epochs", "--lr", "--hidden", "--save", "--diagnose", "--head", "--no-plot",
+            "--seed"},
+    "find-lr": {"--csv", "--hidden", "--no-plot", "--seed"},
+    "compare-sizes": {"--csv", "--epochs", "--lr", "--no-plot", "--seed"},
+    "compare-rates": {"--csv", "--epochs", "--lr", "--hidden", "--no-plot", "--seed"},
+    "check-gradients": {"--head", "--seed"},
+}
+
+
+@pytest.mark.parametrize("mode", list(MODE_COMMANDS))
+def test_each_mode_takes_its_own_flags_and_refuses_the_ones_it_would_ignore(mode):
+    for name, values in SOME_FLAGS.items():
+        argv = MODE_COMMANDS[mode] + [name, *values]
+        if name in TAKES[mode]:
+            args = nn.parse_args(argv)
+            assert args.mode == mode and name in args.given
+        else:
+            with pytest.raises(nn.InputError, match=f"does not use {name}"):
+                nn.parse_args(argv)
+
+
+def test_a_mode_sets_its_own_defaults_and_a_typed_value_wins_even_when_it_equals_another_default():
+    assert (nn.parse_args(["--toy", "spiral"]).epochs, nn.parse_args([]).epochs) == (100, 40)
+    assert nn.parse_args(["--toy", "spiral", "--epochs", "40"]).epochs == 40
+    assert nn.parse_args(["--toy", "spiral", "--batch-size", "64"]).batch_size == 64
+    assert nn.parse_args(["--compare-architectures"]).epochs == 5
+
+
+def test_two_modes_at_once_or_a_flag_twice_are_refused_and_a_list_flag_adds_up(capsys):
+    with pytest.raises(nn.InputError, match="two different runs"):
+        nn.parse_args(["--find-lr", "--compare-architectures"])
+    with pytest.raises(SystemExit):
+        nn.parse_args(["--epochs", "3", "--epochs", "5"])
+    assert "--epochs is given twice" in capsys.readouterr().err
+    args = nn.parse_args(["--load", "m.npz", "--image", "a.png", "--image", "b.png", "c.png"])
+    assert args.image == ["a.png", "b.png", "c.png"]
+
+
+def test_a_flag_that_needs_another_is_refused_without_it():
+    with pytest.raises(nn.InputError, match="--out only works with --predict"):
+        nn.parse_args(["--out", "s.csv"])
+    with pytest.raises(nn.InputError, match="--lr-decay only works with --lr-schedule inverse"):
+        nn.parse_args(["--lr-decay", "0.01"])
+    assert nn.parse_args(["--lr-schedule", "inverse", "--lr-decay", "0.01"]).lr_decay == 0.01
+
+
+def test_every_picture_the_closing_lines_name_was_written(small_csv, tmp_path, monkeypatch,
+                                                           capsys):
+    status, out, _ = run_in_process(["--csv", small_csv, "--compare-learning-rates", "--epochs",
+                                     "1", "--hidden", "8"], monkeypatch, capsys, tmp_path)
+    saved = [line for line in out.splitlines() if line.startswith("plots saved: ")]
+    assert status == 0 and saved == ["plots saved: ./compare_learning_rates.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compare_learning_rates.png"]
+
+
+def test_a_model_file_with_wrong_shapes_is_refused_also_under_python_dash_o(tmp_path):
+    np.savez(tmp_path / "m.npz", W1=np.zeros((784, 10)), b1=np.zeros(3),
+             layer_sizes=np.array([784, 10]), activation="relu", head="softmax")
+    result = subprocess.run([sys.executable, "-O", "-c", "import nn_from_scratch as nn; "
+                             f"nn.load_model({str(tmp_path / 'm.npz')!r})"], cwd=HERE,
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "not a complete model" in result.stderr
+
+
+def test_a_divergence_with_finite_weights_and_nan_outputs_stops_with_advice(small_csv, tmp_path):
+    result = run_cli("--csv", small_csv, "--epochs", "1", "--batch-size", "512", "--lr", "1e30",
+                     "--save", str(tmp_path / "m.npz"), "--predict", small_csv, "--out",
+                     str(tmp_path / "s.csv"), "--no-plot")
+    assert result.returncode == 2 and "smaller learning rate" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- real layouts people download ------------------------------------------------------------
+def write_layout(path, X, y, sep=",", label_at=0, names=None, index=False, scale=1):
+    """A CSV of digits in some other layout: another delimiter, the label elsewhere, ..."""
+    names = names or [f"pixel{i}" for i in range(784)]
+    header = names[:label_at] + ["label"] + names[label_at:]
+    lines = [sep.join(([""] if index else []) + header)]
+    for i, (label, row) in enumerate(zip(y, X)):
+        cells = [f"{v * scale:g}" for v in row]
+        lines.append(sep.join(([str(i)] if index else []) + cells[:label_at] + [str(label)]
+                              + cells[label_at:]))
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("layout", [dict(sep="\t"), dict(sep="|"), dict(sep=" "), dict(sep=";"),
+                                    dict(label_at=784), dict(index=True),
+                                    dict(names=[f"pixel{i + 1}" for i in range(784)]),
+                                    dict(names=[f"Pixel{i}" for i in range(784)])])
+def test_tab_pipe_space_and_semicolon_files_the_label_last_an_index_column_and_fashion_names_read_right(
+        layout, tmp_path):
+    rng = np.random.default_rng(40)
+    X, y = rng.integers(0, 256, (6, 784)), rng.integers(0, 10, 6)
+    got_X, got_y = nn.load_digits_csv(write_layout(tmp_path / "d.csv", X, y, **layout))
+    assert np.array_equal(got_X, X) and np.array_equal(got_y, y)
+
+
+def test_a_header_label_in_capitals_is_the_label(tmp_path):
+    X, y = np.zeros((3, 784), int), np.array([1, 2, 3])
+    path = write_layout(tmp_path / "d.csv", X, y)
+    (tmp_path / "d.csv").write_text((tmp_path / "d.csv").read_text().replace("label", "Label"))
+    assert nn.load_digits_csv(path)[1].tolist() == [1, 2, 3]
+
+
+def test_pixels_already_scaled_to_0_1_are_read_as_gray_levels_and_said_so(tmp_path, capsys):
+    rng = np.random.default_rng(41)
+    X, y = rng.integers(0, 256, (6, 784)), rng.integers(0, 10, 6)
+    got_X, got_y = nn.load_digits_csv(write_layout(tmp_path / "d.csv", X / 255, y))
+    assert np.array_equal(got_X, X) and np.array_equal(got_y, y)
+    assert "holds pixels from 0 to 1" in capsys.readouterr().out
+
+
+def test_a_test_csv_scaled_to_0_1_scores_like_the_same_digits_in_0_255(default_model, tmp_path):
+    X, y = nn.load_digits_csv(os.path.join(HERE, "train.csv"))
+    plain = write_layout(tmp_path / "plain.csv", X[:200], y[:200])
+    scaled = write_layout(tmp_path / "scaled.csv", X[:200] / 255, y[:200])
+    scores = []
+    for path in (plain, scaled):
+        result = run_cli("--load", default_model, "--test-csv", path, "--no-plot")
+        scores.append([line for line in result.stdout.splitlines()
+                       if line.startswith("test accuracy: ")])
+    assert scores[0] == scores[1] and float(scores[0][0].split()[-1]) > 0.9
