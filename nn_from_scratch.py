@@ -1290,7 +1290,10 @@ def load_image_gray(path):
             # Orientation, saying how a viewer must turn them (6: a quarter turn
             # clockwise, 8: anticlockwise, 3: half a turn). exif_transpose makes that turn.
             image = ImageOps.exif_transpose(image)
-            gray = gray_levels(image)
+            # A 12000 x 12000 scan would be 1.2 GB as float64 gray levels: average k x k
+            # blocks first (preprocessing shrinks to 400 pixels anyway; see shrink_for_speed).
+            k = max(image.size) // 2000
+            gray = gray_levels(image.reduce(k) if k > 1 else image)
     except Exception as err:
         raise InputError(f"image {path} cannot be read ({type(err).__name__}); "
                          "save it as PNG or JPEG.")
@@ -1716,7 +1719,8 @@ def plot_image_predictions(originals, digits, probabilities, saliencies, names, 
             axes, originals, digits, probabilities, saliencies, names):
         step = max(1, max(original.shape) // 400)      # drawing 12 megapixels is slow
         ax_pic.imshow(original[::step, ::step], cmap="gray", vmin=0, vmax=1)
-        ax_pic.set_title(f"your picture: {os.path.basename(name)}", fontsize=9)
+        shown = os.fsencode(os.path.basename(name)).decode("utf-8", "replace")   # any bytes
+        ax_pic.set_title(f"your picture: {shown}", fontsize=9)
         ax_img.imshow(digit.reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="gray", vmin=0, vmax=1)
         ax_img.set_title("what the network sees (28 x 28)", fontsize=9)
         vote = (g * digit).reshape(IMAGE_SIDE, IMAGE_SIDE)
@@ -2767,7 +2771,7 @@ def split(args, X, y, rng):
                              "validation and still train; use more rows (or --val-fraction 0).")
         digits = len(str(n)) + 1               # enough decimals that the two ends differ
         low = math.ceil(0.5 / n * 10**digits + 1e-9) / 10**digits     # rounds to 1 row
-        high = math.floor((n - 1.5) / n * 10**digits) / 10**digits    # rounds to n - 1 rows
+        high = math.floor((n - 0.5) / n * 10**digits - 1e-9) / 10**digits  # to n - 1 rows
         raise InputError(f"--val-fraction {args.val_fraction:g} of {n} rows holds out {n_val} "
                          f"for validation, leaving {n - n_val} to train; choose a fraction from "
                          f"{low:g} to {high:g} (or 0 to train on every row).")
@@ -2787,10 +2791,14 @@ def read_uses(args):
         uses["test"] = read_digits(args.test_csv, flag="--test-csv")
     if args.predict is not None:
         uses["to_predict"] = read_digits(args.predict, labelled=False, flag="--predict")
-    for path in args.image or []:
-        gray = load_image_gray(path)
-        uses["images"].append((shrink_for_speed(gray), preprocess_digit_image(gray, path)))
+    for i, path in enumerate(args.image or []):     # one at a time: only the digit is kept,
+        gray = load_image_gray(path)                # and the picture if my_digits.png shows it
+        shown = shrink_for_speed(gray) if i < PICTURES_SHOWN else None
+        uses["images"].append((shown, preprocess_digit_image(gray, path)))
     return uses
+
+
+PICTURES_SHOWN = 24          # rows of my_digits.png; more pictures are read, not drawn
 
 
 def train_from_flags(args, X_train, y_train, X_val, y_val, rng, num_classes, what):
@@ -2931,9 +2939,12 @@ def use_pictures(args, model, images):
               + ("  unsure: this may not be one clear digit (see my_digits.png)" if unsure
                  else ""))
     if not args.no_plot:
-        S = saliency_maps(model["params"], np.stack(digits), probabilities.argmax(axis=1),
+        n = min(len(digits), PICTURES_SHOWN)
+        if n < len(digits):
+            print(f"note: my_digits.png shows the first {n} of the {len(digits)} pictures.")
+        S = saliency_maps(model["params"], np.stack(digits[:n]), probabilities[:n].argmax(axis=1),
                           *ACTIVATIONS[model["activation"]])
-        plot_image_predictions(originals, digits, probabilities, S, args.image,
+        plot_image_predictions(originals[:n], digits[:n], probabilities[:n], S, args.image[:n],
                                args.picture("my_digits.png"))
 
 

@@ -2,6 +2,7 @@
 import functools
 import gzip
 import io
+import math
 import os
 import subprocess
 import sys
@@ -827,6 +828,8 @@ BAD_INPUTS = {
     "negative seed": flags("--seed", "-1"),
     "network too big for memory": flags("--hidden", "100000000"),
     "validation fraction that leaves nothing to train": flags("--val-fraction", "0.99"),
+    "validation fraction that rounds to every row": flags("--val-fraction", "0.9999"),
+    "a first line of over a megabyte": file_with("long.csv", b"label," * 300_000, "--csv"),
     "label 10": bad_csv(GOOD_ROW, "10" + GOOD_ROW[1:]),
     "model with nan weights": npz_with(W1=np.full((784, 10), np.nan), b1=np.zeros(10),
                                        layer_sizes=np.array([784, 10]), activation="relu",
@@ -897,6 +900,8 @@ EXPECTED = {
     "comparison with outputs it would ignore": "does not use --save",
     "negative seed": "--seed", "network too big for memory": "GiB",
     "validation fraction that leaves nothing to train": "leaving 0 to train",
+    "validation fraction that rounds to every row": "choose a fraction from 0.026 to 0.974",
+    "a first line of over a megabyte": "no line break in its first MB",
     "label 10": "label 10", "model with nan weights": "nan or inf",
     "kaggle submission as training data": "Kaggle submission",
     "kaggle test file given to --test-csv": "pass it to --predict",
@@ -1032,8 +1037,8 @@ def test_a_reader_that_goes_away_does_not_stop_training_or_saving(small_csv, tmp
     assert "Traceback" not in err and model.exists()
 
 
-@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
-def test_ctrl_c_or_sigterm_during_training_keeps_the_best_model_and_prints_the_closing_lines(
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_ctrl_c_sigterm_or_a_closed_terminal_during_training_keeps_the_best_model_and_prints_the_closing_lines(
         small_csv, tmp_path, signal_name):
     import signal
     model = tmp_path / "model.npz"
@@ -1811,3 +1816,359 @@ def test_a_test_csv_scaled_to_0_1_scores_like_the_same_digits_in_0_255(default_m
         scores.append([line for line in result.stdout.splitlines()
                        if line.startswith("test accuracy: ")])
     assert scores[0] == scores[1] and float(scores[0][0].split()[-1]) > 0.9
+
+
+# --- the defining property of each function: a one-edit bug in it fails one of these --------
+def test_relu_is_zero_at_zero_and_for_negatives_and_passes_no_gradient_at_exactly_zero():
+    Z = np.array([[-2.0, -1e-30, 0.0, 1e-30, 3.0]])
+    assert nn.relu(Z).tolist() == [[0.0, 0.0, 0.0, 1e-30, 3.0]]
+    assert nn.relu_backward(np.full_like(Z, 7.0), Z).tolist() == [[0.0, 0.0, 0.0, 7.0, 7.0]]
+
+
+def test_scale_pixels_maps_0_to_0_and_255_to_exactly_1_in_float32_and_leaves_its_input_alone():
+    X = np.array([[0, 128, 255], [1, 254, 7]], dtype=np.uint8)
+    before = X.copy()
+    scaled = nn.scale_pixels(X)
+    assert scaled.dtype == np.float32 and scaled.shape == (2, 3)
+    assert scaled[0, 0] == 0.0 and scaled[0, 2] == 1.0
+    assert scaled[0, 1] == np.float32(128) / np.float32(255)
+    np.testing.assert_allclose(scaled, before / 255, rtol=1e-6)
+    assert np.array_equal(X, before) and X.dtype == np.uint8
+    floats = before.astype(np.float32)
+    assert nn.scale_pixels(floats).max() == 1.0 and floats.max() == 255   # not scaled in place
+
+
+@pytest.mark.parametrize("rule", [nn.update_parameters, nn.update_parameters_with_adam,
+                                  nn.update_parameters_with_adam_in_place,
+                                  nn.update_parameters_with_momentum,
+                                  nn.update_parameters_with_adagrad,
+                                  nn.update_parameters_with_rmsprop])
+def test_every_update_rule_changes_the_callers_arrays_in_place_and_returns_the_same_dict(rule):
+    rng = np.random.default_rng(0)
+    params = nn.initialize_parameters([4, 3, 2], rng, dtype=np.float64)
+    params["b1"] += 0.5
+    arrays, before = dict(params), {k: W.copy() for k, W in params.items()}
+    grads = {k: rng.normal(size=W.shape) for k, W in params.items()}
+    state = {}
+    for _ in range(2):
+        assert rule(params, grads, 0.1, state) is params
+    for key in params:
+        assert params[key] is arrays[key], key                 # the very same array object
+        assert np.all(np.abs(params[key] - before[key]) > 1e-6), key   # every entry moved
+
+
+def test_gradient_descent_trains_the_dict_it_is_given_and_returns_that_dict():
+    rng = np.random.default_rng(1)
+    X, y = rng.random((20, 4)), rng.integers(0, 3, 20)
+    params = nn.initialize_parameters([4, 5, 3], rng, dtype=np.float64)
+    arrays, before = dict(params), {k: W.copy() for k, W in params.items()}
+    assert nn.gradient_descent(params, X, y, 2, 8, 0.05, rng) is params
+    for key in params:
+        assert params[key] is arrays[key] and not np.array_equal(params[key], before[key]), key
+
+
+def test_gradient_descent_shows_every_row_once_per_epoch_in_a_new_order_each_epoch():
+    N, seen = 23, {}
+    X = np.arange(N, dtype=np.float64)[:, None]
+
+    def record(X_batch, epoch, rng):
+        seen.setdefault(epoch, []).append(X_batch[:, 0].astype(int).tolist())
+        return X_batch
+    params = nn.initialize_parameters([1, 2], np.random.default_rng(0), dtype=np.float64)
+    nn.gradient_descent(params, X, np.zeros(N, int), 3, 5, 0.01, np.random.default_rng(2),
+                        transform=record)
+    assert sorted(seen) == [1, 2, 3]
+    orders = [sum(seen[e], []) for e in (1, 2, 3)]
+    for epoch, batches in seen.items():
+        assert [len(b) for b in batches] == [5, 5, 5, 5, 3], epoch
+    for order in orders:
+        assert sorted(order) == list(range(N))            # every row exactly once
+    assert orders[0] != list(range(N))                     # shuffled
+    assert orders[0] != orders[1] and orders[1] != orders[2]   # reshuffled every epoch
+
+
+def test_the_schedule_is_asked_for_each_step_from_0_with_the_total_number_of_steps():
+    calls = []
+    rng = np.random.default_rng(3)
+    params = nn.initialize_parameters([3, 2], rng, dtype=np.float64)
+    nn.gradient_descent(params, rng.random((10, 3)), np.zeros(10, int), 2, 4, 0.1, rng,
+                        schedule=lambda step, total: calls.append((step, total)) or 1.0)
+    assert calls == [(step, 6) for step in range(6)]      # 2 epochs x ceil(10 / 4) batches
+
+
+def test_early_stopping_on_a_regression_head_keeps_the_epoch_with_the_lowest_val_loss():
+    rng = np.random.default_rng(0)
+    X, w = rng.normal(size=(96, 3)).astype(np.float32), np.array([1.0, -2.0, 0.5])
+    X_val = rng.normal(size=(48, 3)).astype(np.float32)
+    y, y_val = X @ w, 0.4 * (X_val @ w)       # val loss falls, then rises past 0.4 X w
+    model, history = nn.train(X, y, hidden=(8,), X_val=X_val, y_val=y_val, epochs=30,
+                              batch_size=16, head="mse", learning_rate=0.01,
+                              schedule="constant", patience=3)
+    losses = [stats["val_loss"] for stats in history]
+    best = int(np.argmin(losses))
+    assert 0 < best < len(losses) - 1 and "val_accuracy" not in history[0]
+    assert len(losses) == best + 1 + 3                      # stopped 3 epochs after the best
+    got = nn.evaluate(model, X_val, y_val[:, None].astype(np.float32))["loss"]
+    assert got == pytest.approx(losses[best], rel=1e-6)
+
+
+def test_keep_best_works_with_negative_scores_and_a_lower_one_never_replaces_the_best():
+    best, params = {}, {"W1": np.ones(3)}
+    assert nn.keep_best(best, 1, params, -5.0) == 0 and best["epoch"] == 1   # minus a loss
+    assert nn.keep_best(best, 2, params, -3.0) == 0 and best["score"] == -3.0
+    params["W1"][:] = 9.0                                   # the caller trains on
+    assert nn.keep_best(best, 3, params, -4.0) == 1 and best["epoch"] == 2
+    assert best["params"]["W1"].tolist() == [1.0, 1.0, 1.0]   # a copy, not a view
+    assert nn.keep_best(best, 4, params, -3.0) == 2 and best["epoch"] == 2   # a tie: no better
+
+
+@pytest.mark.parametrize("setup", ["nan", "inf"])
+def test_a_batch_loss_of_nan_or_inf_raises_before_it_spoils_the_parameters(setup):
+    rng = np.random.default_rng(4)
+    X, y = rng.random((8, 3)), rng.integers(0, 2, 8)
+    kwargs = {}
+    if setup == "nan":
+        X[5, 0] = np.inf                        # softmax of inf - inf: a nan loss
+    else:
+        X[5] = 1e200                            # squared error overflows: an inf loss
+        y, kwargs = y[:, None].astype(float), nn.network_functions("relu", "mse")
+    params = nn.initialize_parameters([3, 4, 2 if setup == "nan" else 1], rng, np.float64)
+    params["W1"][:] = np.abs(params["W1"]) + 0.1      # the big row reaches the output
+    params["W2"][:] = np.abs(params["W2"]) + 0.1
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match=setup):
+        nn.gradient_descent(params, X, y, 2, 2, 0.1, rng, optimizer=nn.update_parameters,
+                            **kwargs)
+    assert nn.all_finite(params)
+
+
+def test_same_file_sees_one_file_through_symbolic_and_hard_links_and_not_two_equal_files(
+        tmp_path):
+    a, twin = tmp_path / "a.csv", tmp_path / "twin.csv"
+    a.write_text("same")
+    twin.write_text("same")
+    (tmp_path / "soft").symlink_to(a)
+    os.link(a, tmp_path / "hard")
+    (tmp_path / "dangling").symlink_to(tmp_path / "not-yet.png")
+    assert nn.same_file(str(a), str(a)) and nn.same_file(str(tmp_path / "soft"), str(a))
+    assert nn.same_file(str(tmp_path / "hard"), str(a))
+    assert nn.same_file(str(tmp_path / "dangling"), str(tmp_path / "not-yet.png"))
+    assert not nn.same_file(str(twin), str(a))
+    assert not nn.same_file(str(tmp_path / "missing.png"), str(a))   # no error, just False
+
+
+@pytest.mark.parametrize("umask, new_mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_a_rewritten_file_keeps_its_own_mode_and_a_new_one_gets_0666_less_the_umask(
+        tmp_path, umask, new_mode):
+    old = tmp_path / "old.npz"
+    old.write_bytes(b"old")
+    os.chmod(old, 0o640)
+    saved = os.umask(umask)
+    try:
+        nn.write_atomically(str(old), lambda f: f.write(b"new"))
+        nn.write_atomically(str(tmp_path / "new.npz"), lambda f: f.write(b"x"))
+        assert os.umask(umask) == umask                     # the umask was put back
+    finally:
+        os.umask(saved)
+    assert old.read_bytes() == b"new" and (old.stat().st_mode & 0o7777) == 0o640
+    assert ((tmp_path / "new.npz").stat().st_mode & 0o7777) == new_mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.npz", "old.npz"]   # no leftovers
+
+
+def test_writing_through_a_symbolic_link_writes_its_target_and_the_link_stays_a_link(tmp_path):
+    target, link = tmp_path / "real.png", tmp_path / "link.png"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    nn.write_atomically(str(link), lambda f: f.write(b"new"))
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_bytes() == b"new"
+
+
+# --- pictures: red is positive, blue negative, white exactly 0 ---------------------------------
+def figures_of(monkeypatch):
+    figures = []
+    monkeypatch.setattr(nn, "save_figure", lambda fig, path: figures.append(fig))
+    return figures
+
+
+def signed_images(fig):
+    return [im for ax in fig.axes for im in ax.get_images() if im.get_cmap().name == "RdBu_r"]
+
+
+def assert_red_positive_blue_negative_white_zero(im, limit):
+    assert im.norm.vmin == -limit and im.norm.vmax == limit, (im.norm.vmin, im.norm.vmax)
+    red, blue, white = (im.cmap(im.norm(v)) for v in (limit, -limit, 0.0))
+    assert red[0] > 0.3 > red[2] and blue[2] > 0.3 > blue[0]
+    assert min(white[:3]) > 0.9
+
+
+def test_the_saliency_picture_draws_the_digit_and_g_and_g_times_x_with_red_for_positive(
+        monkeypatch):
+    import matplotlib.pyplot as plt
+    figures, rng = figures_of(monkeypatch), np.random.default_rng(5)
+    X, g = rng.random((2, 784)), rng.normal(size=(2, 784))
+    g[0, 0] = -5.0                             # the largest |value| is negative: limit = |min|
+    nn.plot_saliency(X, np.array([1, 2]), np.array([1, 2]), np.full((2, 10), 0.1), g, None,
+                     count=2)
+    fig = figures[0]
+    digits = [im for ax in fig.axes for im in ax.get_images() if im.get_cmap().name == "gray_r"]
+    assert len(digits) == 2 and (digits[0].norm.vmin, digits[0].norm.vmax) == (0, 1)
+    np.testing.assert_array_equal(digits[0].get_array(), X[0].reshape(28, 28))
+    assert len(signed_images(fig)) == 4
+    (gradient_image,), (vote_image,) = fig.axes[2].get_images(), fig.axes[4].get_images()
+    gradient, vote = g[0].reshape(28, 28), (g[0] * X[0]).reshape(28, 28)
+    np.testing.assert_allclose(gradient_image.get_array(), gradient)
+    np.testing.assert_allclose(vote_image.get_array(), vote)
+    assert_red_positive_blue_negative_white_zero(gradient_image, np.abs(gradient).max())
+    assert_red_positive_blue_negative_white_zero(vote_image, np.abs(vote).max())
+    plt.close(fig)
+
+
+def test_the_picture_predictions_show_the_input_in_gray_and_its_votes_red_for_and_blue_against(
+        monkeypatch):
+    import matplotlib.pyplot as plt
+    figures, rng = figures_of(monkeypatch), np.random.default_rng(6)
+    digit, g = rng.random(784), rng.normal(size=784)
+    nn.plot_image_predictions([rng.random((40, 30))], [digit], [np.full(10, 0.1)], [g],
+                              ["x.png"], None)
+    fig = figures[0]
+    grays = [im for ax in fig.axes for im in ax.get_images() if im.get_cmap().name == "gray"]
+    assert len(grays) == 2 and all((im.norm.vmin, im.norm.vmax) == (0, 1) for im in grays)
+    np.testing.assert_array_equal(grays[1].get_array(), digit.reshape(28, 28))
+    (im,) = signed_images(fig)
+    vote = (g * digit).reshape(28, 28)
+    np.testing.assert_allclose(im.get_array(), vote)
+    assert_red_positive_blue_negative_white_zero(im, np.abs(vote).max())
+    plt.close(fig)
+
+
+def test_first_layer_tiles_are_each_scaled_to_minus_1_to_1_with_red_positive(monkeypatch):
+    import matplotlib.pyplot as plt
+    figures, W1 = figures_of(monkeypatch), np.random.default_rng(7).normal(size=(784, 4))
+    W1[:, 2] *= 10                                    # the largest norm: shown first
+    units = nn.plot_first_layer_weights(W1, None, count=4, columns=2)
+    assert units.tolist()[0] == 2
+    (im,) = signed_images(figures[0])
+    assert_red_positive_blue_negative_white_zero(im, 1)
+    tile = np.asarray(im.get_array())[:28, :28]
+    np.testing.assert_allclose(tile, W1[:, 2].reshape(28, 28) / np.abs(W1[:, 2]).max())
+    plt.close(figures[0])
+
+
+# --- toy data --------------------------------------------------------------------------------
+def test_the_spiral_has_n_points_of_each_class_as_float32_pairs():
+    X, y = nn.make_spiral(7, 4, np.random.default_rng(0))
+    assert X.shape == (28, 2) and X.dtype == np.float32 and y.shape == (28,)
+    assert np.array_equal(y, np.repeat(np.arange(4), 7))         # arm after arm
+    assert np.all(np.hypot(X[:, 0], X[:, 1]) <= 1 + 1e-6)      # radius 0..1
+
+
+@pytest.mark.parametrize("make", [nn.make_moons, nn.make_xor])
+def test_moons_and_xor_give_n_float32_pairs_with_labels_0_and_1(make):
+    X, y = make(11, np.random.default_rng(1))
+    assert X.shape == (11, 2) and X.dtype == np.float32 and y.shape == (11,)
+    assert set(y.tolist()) <= {0, 1} and 0 < y.sum() < 11
+    if make is nn.make_moons:
+        assert y.tolist() == [0] * 5 + [1] * 6                   # n // 2 zeros, then ones
+
+
+@pytest.mark.parametrize("name", sorted(nn.TOY_DATASETS))
+def test_each_toy_dataset_is_float_2d_data_with_every_class_present(name):
+    X, y = nn.TOY_DATASETS[name](np.random.default_rng(2))
+    assert X.ndim == 2 and X.shape[1] == 2 and X.dtype.kind == "f" and len(y) == len(X)
+    assert np.all(np.isfinite(X)) and np.array_equal(np.unique(y), np.arange(y.max() + 1))
+    assert y.max() >= 1
+
+
+# --- the drawing pad feeds the network the finished stroke, prepared as --image -------------
+PAD_MIDDLE = nn.CANVAS_SIDE / 2
+
+
+def pad_mouse(fig, name, x, y):
+    from matplotlib.backend_bases import MouseEvent
+    px, py = fig.axes[0].transData.transform((x, y))
+    fig.canvas.callbacks.process(name, MouseEvent(name, fig.canvas, px, py, button=1))
+
+
+def test_the_pad_feeds_the_network_the_finished_stroke_prepared_as_an_image(monkeypatch):
+    import matplotlib.pyplot as plt
+    params = nn.initialize_parameters([784, 16, 10], np.random.default_rng(0))
+    pad = nn.DrawingPad({"params": params, "activation": "relu", "head": "softmax"})
+    pad.fig.canvas.draw()
+    fed, predict = [], nn.predict_probabilities
+    monkeypatch.setattr(nn, "predict_probabilities",
+                        lambda model, X: fed.append(np.array(X)) or predict(model, X))
+    pad_mouse(pad.fig, "button_press_event", PAD_MIDDLE, 40)
+    pad_mouse(pad.fig, "motion_notify_event", PAD_MIDDLE, 120)
+    pad_mouse(pad.fig, "button_release_event", PAD_MIDDLE, 240)    # the last stretch
+    assert pad.canvas[40:241, int(PAD_MIDDLE)].min() == 1
+    x = fed[-1]
+    assert x.shape == (784,) and x.min() >= 0 and x.max() <= 1
+    np.testing.assert_array_equal(x, nn.preprocess_digit_image(1 - pad.canvas))
+    ink = x.reshape(28, 28)
+    assert ink[:, 11:17].sum() > 0.9 * ink.sum()                   # a vertical bar, centred
+    assert np.count_nonzero(ink.sum(axis=1) > 0) >= 18            # 20 rows tall, not 11
+    np.testing.assert_array_equal(pad.artists["input"].get_array(), ink)
+    np.testing.assert_allclose(pad.probabilities, predict(pad.model, x))
+    plt.close(pad.fig)
+
+
+# --- the core: one-character slips ---------------------------------------------------------------
+@pytest.mark.parametrize("init, std", [("he", math.sqrt(2 / 400)),
+                                       ("xavier", math.sqrt(2 / (400 + 100)))])
+def test_initial_weights_have_the_std_of_their_rule_and_biases_are_zero(init, std):
+    params = nn.initialize_parameters([400, 100, 50], np.random.default_rng(8), init=init)
+    assert params["W1"].shape == (400, 100) and params["b1"].shape == (100,)
+    assert params["W1"].std() == pytest.approx(std, rel=0.02)
+    assert abs(params["W1"].mean()) < 0.05 * std
+    assert not params["b1"].any() and not params["b2"].any() and params["W2"].shape == (100, 50)
+
+
+def test_dropout_touches_only_hidden_layers_so_the_output_still_sums_to_one():
+    rng = np.random.default_rng(9)
+    params = nn.initialize_parameters([6, 50, 40, 3], rng, dtype=np.float64)
+    P, cache = nn.forward_propagation(rng.random((30, 6)), params, dropout=0.25, rng=rng)
+    assert "M1" in cache and "M2" in cache and "M3" not in cache
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    assert set(np.unique(cache["M1"]).tolist()) == {0.0, 1 / 0.75}   # kept ones: 1 / (1 - p)
+
+
+def test_l1_and_l2_add_l1_sign_w_plus_l2_w_to_weight_gradients_and_nothing_to_biases():
+    rng = np.random.default_rng(10)
+    params = nn.initialize_parameters([5, 4, 3], rng, dtype=np.float64)
+    params["b1"] += 0.3
+    X, y = rng.random((6, 5)), rng.integers(0, 3, 6)
+    P, cache = nn.forward_propagation(X, params)
+    dZ = nn.cross_entropy_backward(P, y)
+    plain = nn.backward_propagation(params, cache, dZ)
+    penalised = nn.backward_propagation(params, cache, dZ, l1=0.01, l2=0.2)
+    for key, W in params.items():
+        extra = 0.01 * np.sign(W) + 0.2 * W if key.startswith("W") else 0 * W
+        np.testing.assert_allclose(penalised[key] - plain[key], extra, atol=1e-12, err_msg=key)
+    assert nn.weight_penalty(params, 0.01, 0.2) == pytest.approx(
+        sum(0.01 * np.abs(params[k]).sum() + 0.1 * (params[k] ** 2).sum() for k in ("W1", "W2")))
+
+
+def test_cross_entropy_is_the_mean_of_minus_log_p_true_and_zero_for_certainty():
+    P = np.array([[0.5, 0.25, 0.25], [0.1, 0.1, 0.8], [0.0, 1.0, 0.0]])
+    assert nn.cross_entropy(P, np.array([0, 2, 1])) == pytest.approx(
+        -(np.log(0.5) + np.log(0.8)) / 3)
+    assert nn.cross_entropy(P[2:], np.array([1])) == 0.0
+    assert np.isfinite(nn.cross_entropy(P[2:], np.array([0])))      # log(0) kept finite
+
+
+def test_per_class_accuracy_divides_by_the_true_class_counts_the_rows_of_c():
+    C = nn.confusion_matrix(np.array([0, 0, 0, 1, 2, 2]), np.array([0, 1, 1, 1, 0, 2]), 3)
+    assert C.tolist() == [[1, 2, 0], [0, 1, 0], [1, 0, 1]]          # C[true, predicted]
+    np.testing.assert_allclose(nn.per_class_accuracy(C), [1 / 3, 1.0, 0.5])
+
+
+def test_cosine_schedule_starts_at_one_is_half_at_the_middle_and_ends_at_zero():
+    assert nn.cosine_schedule(0, 10) == 1.0 and nn.cosine_schedule(5, 10) == pytest.approx(0.5)
+    assert nn.cosine_schedule(10, 10) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_augmentation_boundary_is_the_last_epoch_within_two_thirds():
+    X = np.random.default_rng(11).random((2, 784)).astype(np.float32)
+    transform = nn.augment_first_epochs(3)                          # 2 of 3 epochs exactly
+    changed = [not np.array_equal(transform(X, e, np.random.default_rng(e)), X) for e in (1, 2, 3)]
+    assert changed == [True, True, False]
