@@ -20,8 +20,8 @@ Put together, in Python (rng = np.random.default_rng(0); train() does it in one 
     params = initialize_parameters([784, 256, 128, 10], rng)
     gradient_descent(params, scale_pixels(X_train), y_train, 10, 64, 0.002, rng)
     print(get_accuracy(get_predictions(params, scale_pixels(X_val)), y_val))   # ~0.97
-Cells marked "Beyond the core" are opt-in: skip them at first. `main`, near the end,
-tells the same story with the extras; in a notebook, the last cells tell it step by step.
+Cells marked "Beyond the core" are opt-in: skip them at first. `train_digits`, near the
+end, tells the same story with the extras; in a notebook, the last cells tell it step by step.
 
 LEFT OUT, on purpose (as Nielsen and makemore leave things out): convolutions (an MLP is
 the smallest network that learns digits well, every line of it the textbook's), automatic
@@ -401,7 +401,7 @@ def gradient_check(loss_of, params, grads, eps=1e-6):
 # %%
 # Everything from here on is opt-in: a faster Adam, the command line's
 # --activation, --head, --optimizer, --lr-schedule, --augment and the rest.
-# The first reading can jump to `main` at the end.
+# The first reading can jump to `train_digits` near the end.
 #
 # The core is written as the math reads, and most of it is as fast as NumPy
 # gets, for three reasons that change nothing in the math:
@@ -726,7 +726,9 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
         print(f"note: {path} holds pixels from 0 to 1, not gray levels 0..255; they are "
               "read as 0..1 (times 255).")
         X = X.astype(np.float32) * 255
-    X = np.ascontiguousarray(np.rint(X).astype(np.uint8))  # float pixels: nearest gray level
+    if X.dtype != np.uint8:                         # float pixels: the nearest gray level
+        X = np.rint(X).astype(np.uint8)
+    X = np.ascontiguousarray(X)
     if label is None or not labelled:             # a label column, if any, is only reported
         return X, None if label is None else data[:, label]
     y = data[:, label]
@@ -2266,15 +2268,23 @@ def lowest_smoothed_loss(smoothed, beta=0.9):
 
 def recording_loss(loss, losses, blow_up=4.0, beta=0.9):
     """Wrap loss(P, y) so that it appends each batch's value to the list losses, and
-    raises FloatingPointError once the smoothed loss passes blow_up x its lowest value."""
+    raises FloatingPointError once the smoothed loss passes blow_up x its lowest value.
+    The smoothing is smooth_losses, one step at a time; the lowest value skips the first
+    1 / (1 - beta) steps, as lowest_smoothed_loss does."""
+    average, lowest = 0.0, math.inf
+
     def loss_that_records(P, y):
+        nonlocal average, lowest
         value = loss(P, y)
         if np.isfinite(value):          # nan or inf: gradient_descent raises by itself
             losses.append(value)
-            smoothed = smooth_losses(losses, beta)   # all again: cheap for ~100 steps
-            if smoothed[-1] > blow_up * smoothed[lowest_smoothed_loss(smoothed, beta)]:
-                # The same exception gradient_descent raises for a nan loss: one except
-                # in lr_range_test stops the test in both cases.
+            average = beta * average + (1 - beta) * value
+            smoothed = average / (1 - beta ** len(losses))
+            if len(losses) > round(1 / (1 - beta)):
+                lowest = min(lowest, smoothed)
+            if smoothed > blow_up * lowest:
+                # The exception gradient_descent raises for a nan loss: it is the one way
+                # to stop it mid-epoch, and one except in lr_range_test ends both cases.
                 raise FloatingPointError(f"the smoothed loss passed {blow_up:g} x its minimum")
         return value
     return loss_that_records
@@ -2688,7 +2698,7 @@ NEED_VALIDATION = ["--patience", "--robustness", "--explain", "--compare-archite
 
 
 def dest(name):
-    """The attribute of args that a flag fills: --batch-size -> batch_size, --lr -> learning_rate."""
+    """The attribute a flag fills: --batch-size -> batch_size, --lr -> learning_rate."""
     row = FLAG_OF[name]
     return row["options"].get("dest", row["names"][0][2:].replace("-", "_"))
 
