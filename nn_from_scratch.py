@@ -64,8 +64,11 @@ import tempfile
 import time
 import warnings
 
-# Jupyter and VS Code run the file as __main__ too, in a kernel (no __file__): see "Run it".
-IN_NOTEBOOK = __name__ == "__main__" and "__file__" not in globals()
+# Jupyter and VS Code's "Run Cell" run the file as __main__ too, in a kernel (no __file__,
+# or the kernel's own argv): then the story cells at the end run, not the command line.
+# (`%run nn_from_scratch.py --epochs 5` in Jupyter is the command line, argv and all.)
+IN_NOTEBOOK = __name__ == "__main__" and ("__file__" not in globals() or
+                                          os.path.basename(sys.argv[0]).startswith("ipykernel"))
 if __name__ == "__main__" and not (IN_NOTEBOOK or "ipykernel" in sys.modules):   # a shell:
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")     # one BLAS thread: see "Making it fast"
@@ -2614,20 +2617,23 @@ def flag(names, modes, help, default=None, needs=None, pictures=(), **options):
                 options={"nargs": 0, **options} if switch else options)
 
 
-GIVE_DIGITS = "train find-lr compare-sizes compare-rates"     # the modes that read --csv
-FIT = "train toy"                                             # the modes that train to keep
-ALL = "train use toy find-lr compare-sizes compare-rates"     # all but check-gradients
+# A mode is named by its flag (--toy: "toy"; --load: "load"); "train" has none.
+COMPARE = "compare-architectures compare-learning-rates"
+GIVE_DIGITS = "train find-lr " + COMPARE                  # the modes that read --csv
+FIT = "train toy"                                         # the modes that train to keep
+TRAINING = "train toy find-lr " + COMPARE                 # the modes that train at all
+PICTURING = "train load toy find-lr " + COMPARE           # all but check-gradients
 FLAGS = [
-    flag("--load", "use", "use a saved network instead of training one, on --test-csv, "
+    flag("--load", "load", "use a saved network instead of training one, on --test-csv, "
          "--predict, --image or --draw", metavar="MODEL.npz"),
     flag("--toy", "toy", "train on 2-D points instead of digits and draw the regions of "
          "each class (try --hidden \"\" too)", choices=["spiral", "moons", "xor"],
          pictures=["decision_boundary.png", "training_curves.png"]),
     flag("--find-lr", "find-lr", "learning-rate range test instead of training: one epoch, "
          "the rate growing from 1e-6 to 1, and a suggested --lr", pictures=["lr_finder.png"]),
-    flag("--compare-architectures", "compare-sizes", "train a few network sizes briefly and "
+    flag("--compare-architectures", "compare-architectures", "train a few network sizes briefly and "
          "compare them", pictures=["compare_architectures.png"]),
-    flag("--compare-learning-rates", "compare-rates", "train with a few learning rates "
+    flag("--compare-learning-rates", "compare-learning-rates", "train with a few learning rates "
          "briefly and compare them", pictures=["compare_learning_rates.png"]),
     flag("--check-gradients", "check-gradients", "check backward_propagation against central "
          "differences on a small network; exit status 0 if it passes, 1 if not"),
@@ -2638,7 +2644,7 @@ FLAGS = [
          "0 trains on every row", 0.1, type=fraction_below_1),
     flag("--augment --no-augment", "train", "train on randomly rotated, scaled and shifted "
          "copies of the digits (the first 2/3 of the epochs)", True),
-    flag("--hidden", "train toy find-lr compare-rates", "hidden layer sizes, comma-separated "
+    flag("--hidden", "train toy find-lr compare-learning-rates", "hidden layer sizes, comma-separated "
          "(e.g. 256,128 or 64)", [256, 128], type=hidden_sizes),
     flag("--activation", FIT + " find-lr check-gradients", "hidden-layer activation", "relu",
          choices=list(ACTIVATIONS)),
@@ -2647,13 +2653,13 @@ FLAGS = [
     flag("--head", FIT + " check-gradients", "output layer + loss: softmax+cross-entropy, "
          "sigmoid+binary cross-entropy, linear+squared or absolute error", "softmax",
          choices=list(HEADS)),
-    flag("--epochs", FIT + " compare-sizes compare-rates", "passes over the training data "
+    flag("--epochs", FIT + " " + COMPARE, "passes over the training data "
          "(--toy: 100, --compare-...: 5)", 40, type=count_at_least(0)),
-    flag("--batch-size", ALL.replace("use ", ""), "examples per gradient step (--toy: 32)", 64,
+    flag("--batch-size", TRAINING, "examples per gradient step (--toy: 32)", 64,
          type=count_at_least(1)),
-    flag("--optimizer", ALL.replace("use ", ""), "update rule; see update_parameters", "adam",
+    flag("--optimizer", TRAINING, "update rule; see update_parameters", "adam",
          choices=list(DEFAULT_LEARNING_RATES)),
-    flag("--lr", FIT + " compare-sizes compare-rates", "starting learning rate (--toy: 0.01); "
+    flag("--lr", FIT + " " + COMPARE, "starting learning rate (--toy: 0.01); "
          "default per optimizer: " + ", ".join(f"{k} {v:g}" for k, v in
                                                 DEFAULT_LEARNING_RATES.items()),
          dest="learning_rate", metavar="RATE", type=positive_float),
@@ -2667,18 +2673,18 @@ FLAGS = [
          "training, in [0, 1)", 0.0, type=dropout_rate),
     flag("--patience", FIT, "early stopping: stop after this many epochs without a better "
          "validation score and keep the best epoch", type=count_at_least(1)),
-    flag("--seed", "train toy find-lr compare-sizes compare-rates check-gradients",
+    flag("--seed", TRAINING + " check-gradients",
          "random seed: same seed, same machine, same numbers", 0, type=count_at_least(0)),
     flag("--save", FIT, "save the trained network here", metavar="MODEL.npz"),
-    flag("--test-csv", "train use", "labelled CSV to score: prints 'test accuracy'",
+    flag("--test-csv", "train load", "labelled CSV to score: prints 'test accuracy'",
          metavar="PATH", pictures=["test_confusion_matrix.png"]),
-    flag("--predict", "train use", "unlabelled Kaggle test CSV (pixel0..pixel783) to predict",
+    flag("--predict", "train load", "unlabelled Kaggle test CSV (pixel0..pixel783) to predict",
          metavar="TEST.csv"),
-    flag("--out", "train use", "where --predict writes the submission (ImageId,Label)",
+    flag("--out", "train load", "where --predict writes the submission (ImageId,Label)",
          "submission.csv", needs=("--predict", None), metavar="PATH"),
-    flag("--image", "train use", "your own digit pictures (PNG, JPEG) to classify",
+    flag("--image", "train load", "your own digit pictures (PNG, JPEG) to classify",
          metavar="PATH", nargs="+", pictures=["my_digits.png"]),
-    flag("--draw", "train use", "open a window to draw digits with the mouse and watch the "
+    flag("--draw", "train load", "open a window to draw digits with the mouse and watch the "
          "network read them (needs a screen)"),
     flag("--robustness", "train", "validation accuracy under Gaussian pixel noise",
          pictures=["robustness.png"]),
@@ -2686,8 +2692,8 @@ FLAGS = [
          "moved the score of the digit it said", pictures=["saliency.png"]),
     flag("--diagnose", FIT, "is training healthy? dead ReLU units and update/weight ratios "
          "per epoch and layer, with warnings", pictures=["training_health.png"]),
-    flag("--no-plot", ALL, "no pictures (otherwise saved as PNG files, and shown on a screen)"),
-    flag("--plot-dir", ALL, "folder for the PNG pictures", ".", metavar="DIR"),
+    flag("--no-plot", PICTURING, "no pictures (otherwise saved as PNG files, and shown on a screen)"),
+    flag("--plot-dir", PICTURING, "folder for the PNG pictures", ".", metavar="DIR"),
 ]
 FLAG_OF = {name: row for row in FLAGS for name in row["names"]}
 OUTPUT_FLAGS = ["--save", "--out"]                                   # files a run writes
@@ -2727,9 +2733,11 @@ class OneLineErrorParser(argparse.ArgumentParser):
 # %% [markdown]
 # ## Command line: what each mode does
 # %%
-# Each mode is one function that reads top to bottom: inputs -> split and scale ->
-# train -> report -> pictures, returning its closing lines. picture(name) gives the
-# path to draw a picture at, and remembers it: "plots saved:" lists only those.
+# Each mode is one function of args that reads top to bottom: inputs -> split and
+# scale -> train -> report -> pictures; it returns (closing lines, the model or None).
+# args holds the mode's flags, filled in by parse_args; args.picture(name), set by
+# main, gives the path to draw a picture at and remembers it, so that "plots saved:"
+# names only the pictures drawn.
 SIGNALS_RECEIVED = []        # filled by stop_like_ctrl_c (in run); read by read_digits, main
 
 
@@ -2815,13 +2823,11 @@ def train_from_flags(args, X_train, y_train, X_val, y_val, rng, num_classes, wha
     """train() with the flags' choices, a line per epoch (X_val None: no validation);
     --diagnose's report. Returns (model, history, seconds); divergence is one sentence."""
     sizes = [X_train.shape[1], *args.hidden, num_classes]
-    check_fits_in_memory(sizes, args.batch_size)
     print(f"training a {'-'.join(map(str, sizes))} network on {len(y_train)} {what}, "
           + (f"validating on {len(y_val)}" if X_val is not None else
              "holding none out (--val-fraction 0): nothing to validate on"), flush=True)
     options = {name: getattr(args, name) for name in inspect.signature(train).parameters
                if hasattr(args, name)}                   # the flags named like train's options
-    options["learning_rate"] = args.learning_rate or DEFAULT_LEARNING_RATES[args.optimizer]
     if args.schedule == "inverse":
         options["schedule"] = functools.partial(inverse_schedule, decay=args.lr_decay)
     if args.head != "softmax":              # the other heads learn one-hot rows
@@ -2836,7 +2842,7 @@ def train_from_flags(args, X_train, y_train, X_val, y_val, rng, num_classes, wha
         model, history = train(X_train, y_train, X_val=X_val, y_val=y_val,
                                num_classes=num_classes, rng=rng, verbose=True, **options)
     except FloatingPointError as err:
-        smaller = min(options["learning_rate"] / 10, DEFAULT_LEARNING_RATES[args.optimizer])
+        smaller = min(args.learning_rate / 10, DEFAULT_LEARNING_RATES[args.optimizer])
         raise InputError(f"training diverged ({err}); try a smaller learning rate, e.g. --lr "
                          f"{smaller:g}.")
     seconds = time.perf_counter() - started
@@ -2854,7 +2860,7 @@ def train_from_flags(args, X_train, y_train, X_val, y_val, rng, num_classes, wha
 def train_digits(args):
     """The default run, the story of the file: data -> split and scale -> train ->
     accuracy on the validation digits -> the uses asked for -> pictures."""
-    X, y = read_digits(args.csv or default_csv())
+    X, y = read_digits(args.csv)
     uses = read_uses(args)                   # a typo in the last flag fails now, not later
     rng = np.random.default_rng(args.seed)
     X_train, y_train, X_val, y_val = split(args, X, y, rng)
@@ -2916,7 +2922,7 @@ def use_network(args, model, uses, X_val=None, y_val=None):
         if not args.no_plot:
             plot_confusion_matrix(C, args.picture("test_confusion_matrix.png"),
                                   "test confusion matrix")
-    if args.robustness:
+    if vars(args).get("robustness"):             # (a loaded network has no validation digits)
         sigmas = [0.0, 0.1, 0.2, 0.3, 0.5]
         accuracies = accuracy_under_noise(model, X_val, y_val, sigmas,
                                           np.random.default_rng(args.seed))
@@ -2995,7 +3001,7 @@ def train_toy(args):
 
 def find_learning_rate(args):
     """--find-lr: the learning-rate range test on a new network; print the suggestion."""
-    X, y = read_digits(args.csv or default_csv())
+    X, y = read_digits(args.csv)
     rng = np.random.default_rng(args.seed)
     X_train, y_train, _, _ = split(args, X, y, rng)
     sizes = [NUM_PIXELS, *args.hidden, NUM_CLASSES]
@@ -3016,11 +3022,11 @@ def find_learning_rate(args):
 def compare_settings(args):
     """--compare-architectures or --compare-learning-rates: train each setting from
     scratch (no augmentation), print validation accuracy and seconds; nan if it diverged."""
-    X, y = read_digits(args.csv or default_csv())
+    X, y = read_digits(args.csv)
     X_train, y_train, X_val, y_val = split(args, X, y, np.random.default_rng(args.seed))
     X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)
-    base_rate = args.learning_rate or DEFAULT_LEARNING_RATES[args.optimizer]
-    if args.mode == "compare-sizes":
+    base_rate = args.learning_rate
+    if args.mode == "compare-architectures":
         name, filename = "hidden layers", "compare_architectures.png"
         settings = [[32], [128], [256, 128], [512, 256], [256, 128, 64]]
         labels = [",".join(map(str, hidden)) for hidden in settings]
@@ -3099,27 +3105,21 @@ TRAINING_PICTURES = ["predictions.png", "confusion_matrix.png", "training_curves
 MODES = {
     "train": dict(what="training on the digits", defaults={}, pictures=TRAINING_PICTURES,
                   run=train_digits),
-    "use": dict(what="--load, which uses a network trained before,", defaults={},
+    "load": dict(what="--load, which uses a network trained before,", defaults={},
                 pictures=[], run=use_saved_network),
     # With 2-D points an epoch of 540 is 17 steps of 32: more epochs, and larger steps
     # (Adam moves each weight by about the learning rate a step), take it where it must go.
     "toy": dict(what="--toy, which trains on 2-D points,", pictures=[], run=train_toy,
-                defaults={"epochs": 100, "batch_size": 32, "learning_rate": 0.01,
-                          "augment": False}),
+                defaults={"epochs": 100, "batch_size": 32, "learning_rate": 0.01}),
     "find-lr": dict(what="--find-lr, which trains a throw-away network for one epoch,",
                     defaults={}, pictures=[], run=find_learning_rate),
-    "compare-sizes": dict(what="--compare-architectures, which trains throw-away networks,",
+    "compare-architectures": dict(what="--compare-architectures, which trains throw-away networks,",
                           defaults={"epochs": 5}, pictures=[], run=compare_settings),
-    "compare-rates": dict(what="--compare-learning-rates, which trains throw-away networks,",
+    "compare-learning-rates": dict(what="--compare-learning-rates, which trains throw-away networks,",
                           defaults={"epochs": 5}, pictures=[], run=compare_settings),
     "check-gradients": dict(what="--check-gradients, which checks a small network,",
                             defaults={}, pictures=[], run=check_gradients),
 }
-MODE_OF_FLAG = {"--load": "use", "--toy": "toy", "--find-lr": "find-lr",
-                "--compare-architectures": "compare-sizes",
-                "--compare-learning-rates": "compare-rates",
-                "--check-gradients": "check-gradients"}
-
 
 # %% [markdown]
 # ## Command line: from the flags to a run
@@ -3169,23 +3169,29 @@ def make_parser():
 
 
 def parse_args(argv=None):
-    """The command line -> args, every flag filled in (the mode's own defaults first), with
-    args.mode and args.given (the flags typed). Raises InputError for a flag the mode
+    """The command line -> args: the flags of its mode, filled in (the mode's own defaults
+    first), args.mode and args.given (the flags typed). Raises InputError for a flag the mode
     would ignore, two modes at once, or a flag without the one it needs."""
     typed = vars(make_parser().parse_args(argv))
     given = [name for name in FLAG_OF if dest(name) in typed and
              (len(FLAG_OF[name]["names"]) == 1 or name.startswith("--no-") != typed[dest(name)])]
-    modes = [name for name in given if name in MODE_OF_FLAG]
+    modes = [name for name in given if name[2:] in MODES]
     if len(modes) > 1:
         raise InputError(f"{' and '.join(modes)} are two different runs; give one of them.")
-    mode = MODE_OF_FLAG[modes[0]] if modes else "train"
+    mode = modes[0][2:] if modes else "train"
     ignored = [name for name in given if mode not in FLAG_OF[name]["modes"]]
     if ignored:
         them = "it" if len(ignored) == 1 else "them"
         raise InputError(f"{MODES[mode]['what']} does not use {', '.join(ignored)}: {them} "
                          f"would change nothing, so drop {them} (or run {them} on its own).")
-    args = argparse.Namespace(**{dest(row["names"][0]): row["default"] for row in FLAGS})
+    # args holds the flags of this mode only: using any other is a bug that shows at once.
+    args = argparse.Namespace(**{dest(row["names"][0]): row["default"] for row in FLAGS
+                                 if mode in row["modes"]})
     vars(args).update(MODES[mode]["defaults"], **typed, mode=mode, given=given)
+    if "csv" in vars(args) and args.csv is None:                # defaults that depend on
+        args.csv = default_csv()                                # the machine or on a flag
+    if "learning_rate" in vars(args) and args.learning_rate is None:
+        args.learning_rate = DEFAULT_LEARNING_RATES[args.optimizer]
     for name in given:
         needed = FLAG_OF[name]["needs"]
         if needed and (needed[0] not in given if needed[1] is None
@@ -3199,10 +3205,10 @@ def planned_outputs(args):
     """Every file this run may write: --save, --out, and the pictures of its mode and flags."""
     outputs = []
     for name in OUTPUT_FLAGS:                     # --out's default counts only with --predict
-        needed = FLAG_OF[name]["needs"]
-        if getattr(args, dest(name)) is not None and (needed is None or needed[0] in args.given):
-            outputs.append(getattr(args, dest(name)))
-    if args.mode == "check-gradients" or args.no_plot:
+        needed, value = FLAG_OF[name]["needs"], vars(args).get(dest(name))
+        if value is not None and (needed is None or needed[0] in args.given):
+            outputs.append(value)
+    if vars(args).get("no_plot", True):           # --no-plot, or a mode that draws nothing
         return outputs
     names = MODES[args.mode]["pictures"] + [p for name in args.given
                                             for p in FLAG_OF[name]["pictures"]]
@@ -3211,7 +3217,7 @@ def planned_outputs(args):
 
 def input_paths(args):
     """Every file this run reads."""
-    paths = [getattr(args, dest(name)) for name in INPUT_FLAGS]
+    paths = [vars(args).get(dest(name)) for name in INPUT_FLAGS]
     return [p for value in paths for p in (value if isinstance(value, list) else [value]) if p]
 
 
@@ -3259,19 +3265,22 @@ def check_writable(paths, inputs=()):
 def main(args):
     """Check every output path, run the mode, then name the pictures saved (only those),
     show them on a screen, print the closing lines, and open --draw. Returns the status."""
-    if args.draw:
+    if vars(args).get("draw"):
         check_can_draw()           # no screen: say so now, not after a minute of training
+    if "hidden" in vars(args):     # too big for this machine: say so now, not as a MemoryError
+        check_fits_in_memory([2 if args.mode == "toy" else NUM_PIXELS, *args.hidden,
+                              NUM_CLASSES], args.batch_size)
     check_writable(planned_outputs(args), input_paths(args))
     drawn = []
     args.picture = lambda name: drawn.append(os.path.join(args.plot_dir, name)) or drawn[-1]
     closing, model = MODES[args.mode]["run"](args)
     if drawn:
         print("plots saved: " + ", ".join(drawn))
-        if not args.draw:                           # the drawing window shows them too
+        if not vars(args).get("draw"):              # the drawing window shows them too
             show_plots_if_possible()
     for line in closing:
         print(line)
-    if args.draw and model is not None:
+    if vars(args).get("draw") and model is not None:
         draw_digits(model)
     if any(line.startswith(CHECK_FAILED) for line in closing):
         return 1
@@ -3352,8 +3361,7 @@ def run(argv=None):
 # notebook this cell does nothing, and the cells below tell the story step by step.
 # %%
 if __name__ == "__main__" and not IN_NOTEBOOK:
-    # A kernel with a __file__ (VS Code's "Run Cell"): its argv holds its own flags.
-    run([] if os.path.basename(sys.argv[0]).startswith("ipykernel") else None)
+    run()
 
 # %% [markdown]
 # ## In a notebook: the story, one cell at a time

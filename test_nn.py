@@ -1681,9 +1681,9 @@ def test_ruled_lines_neither_hollow_out_a_thick_pen_stroke_nor_stay_in_the_digit
 
 
 # --- one declaration of what each mode takes ------------------------------------------------
-MODE_COMMANDS = {"train": [], "use": ["--load", "m.npz"], "toy": ["--toy", "xor"],
-                 "find-lr": ["--find-lr"], "compare-sizes": ["--compare-architectures"],
-                 "compare-rates": ["--compare-learning-rates"],
+MODE_COMMANDS = {"train": [], "load": ["--load", "m.npz"], "toy": ["--toy", "xor"],
+                 "find-lr": ["--find-lr"], "compare-architectures": ["--compare-architectures"],
+                 "compare-learning-rates": ["--compare-learning-rates"],
                  "check-gradients": ["--check-gradients"]}
 # Which of these flags each mode takes; every other one it refuses.
 SOME_FLAGS = {"--csv": ["x.csv"], "--epochs": ["3"], "--lr": ["0.1"], "--hidden": ["8"],
@@ -1692,12 +1692,12 @@ SOME_FLAGS = {"--csv": ["x.csv"], "--epochs": ["3"], "--lr": ["0.1"], "--hidden"
 TAKES = {
     "train": {"--csv", "--epochs", "--lr", "--hidden", "--save", "--image", "--augment",
               "--diagnose", "--head", "--explain", "--no-plot", "--seed"},
-    "use": {"--image", "--no-plot"},
+    "load": {"--image", "--no-plot"},
     "toy": {"--epochs", "--lr", "--hidden", "--save", "--diagnose", "--head", "--no-plot",
             "--seed"},
     "find-lr": {"--csv", "--hidden", "--no-plot", "--seed"},
-    "compare-sizes": {"--csv", "--epochs", "--lr", "--no-plot", "--seed"},
-    "compare-rates": {"--csv", "--epochs", "--lr", "--hidden", "--no-plot", "--seed"},
+    "compare-architectures": {"--csv", "--epochs", "--lr", "--no-plot", "--seed"},
+    "compare-learning-rates": {"--csv", "--epochs", "--lr", "--hidden", "--no-plot", "--seed"},
     "check-gradients": {"--head", "--seed"},
 }
 
@@ -2172,3 +2172,21 @@ def test_augmentation_boundary_is_the_last_epoch_within_two_thirds():
     transform = nn.augment_first_epochs(3)                          # 2 of 3 epochs exactly
     changed = [not np.array_equal(transform(X, e, np.random.default_rng(e)), X) for e in (1, 2, 3)]
     assert changed == [True, True, False]
+
+
+def test_the_default_training_csv_counts_as_an_input_and_is_never_overwritten(tmp_path, monkeypatch,
+                                                                             capsys):
+    (tmp_path / "train.csv").write_text("\n".join([HEADER] + [GOOD_ROW] * 20) + "\n")
+    before = (tmp_path / "train.csv").read_bytes()
+    monkeypatch.setattr(nn, "default_csv", lambda: str(tmp_path / "train.csv"))
+    status, _, err = run_in_process(["--epochs", "1", "--save", "train.csv"], monkeypatch, capsys,
+                                    tmp_path)
+    assert status == 2 and "also an input" in err
+    assert (tmp_path / "train.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("mode", [["--find-lr"], ["--compare-learning-rates"], ["--toy", "xor"]])
+def test_every_mode_that_builds_a_network_refuses_one_too_big_for_memory(mode, tmp_path,
+                                                                        monkeypatch, capsys):
+    status, _, err = run_in_process([*mode, "--hidden", "100000000"], monkeypatch, capsys, tmp_path)
+    assert status == 2 and "GiB" in err and list(tmp_path.iterdir()) == []
