@@ -552,6 +552,30 @@ def network_functions(activation="relu", head="softmax"):
                 loss=loss, loss_backward=loss_backward)
 
 
+def check_gradients_of_small_network(activation="relu", head="softmax", dropout=0.0, l1=0.0,
+                                     l2=0.0, seed=0):
+    """gradient_check on a 12-8-6-10 float64 network and 8 random examples: {key: error}."""
+    rng = np.random.default_rng(seed)
+    functions = network_functions(activation, head)
+    init = "he" if activation == "relu" else "xavier"
+    params = initialize_parameters([12, 8, 6, NUM_CLASSES], rng, np.float64, init)
+    for key in params:            # biases away from 0, so that a row whose units were all
+        if key.startswith("b"):   # dropped does not sit exactly on relu's kink
+            params[key] += rng.uniform(0.1, 0.2, params[key].shape)
+    X, y = rng.random((8, 12)), rng.integers(0, NUM_CLASSES, 8)      # like pixels in 0..1
+
+    def forward(p):               # the same seed every call: the same dropout mask
+        return forward_propagation(X, p, functions["activation"], functions["output"],
+                                   dropout, np.random.default_rng(seed + 1))
+
+    def loss_of(p):
+        return functions["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2)
+    P, cache = forward(params)
+    grads = backward_propagation(params, cache, functions["loss_backward"](P, y),
+                                 functions["activation_backward"], l1, l2)
+    return gradient_check(loss_of, params, grads)
+
+
 # %% [markdown]
 # ## Beyond the core: more update rules and learning-rate schedules
 # %%
@@ -1045,6 +1069,12 @@ def _check_model_arrays(arrays, path):
     return {"params": params, "activation": activation, "head": head}
 
 
+def describe(model):
+    """'784-256-128-10 (relu, softmax)': the layer sizes, activation and head."""
+    sizes = "-".join(map(str, network_sizes(model["params"])))
+    return f"{sizes} ({model['activation']}, {model['head']})"
+
+
 # %% [markdown]
 # ## Beyond the core: train and predict on any arrays, one call each
 # %%
@@ -1238,6 +1268,20 @@ def epoch_line(stats, num_epochs, elapsed):
     figures = "  ".join(f"{label} {stats[key]:.4f}" for key, label in names if key in stats)
     left = elapsed / stats["epoch"] * (num_epochs - stats["epoch"])
     return f"epoch {stats['epoch']:3d}/{num_epochs}  {figures}  {elapsed:6.1f}s  ({left:.0f}s left)"
+
+
+def check_fits_in_memory(sizes, batch_size):
+    """Refuse, before allocating, a network too big to train in this machine's memory."""
+    count = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    need = 4 * (8 * count + 6 * batch_size * sum(sizes))   # float32: W, dW, m, v, temporaries
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):         # not on this system: try anyway
+        return
+    if need > have:
+        raise InputError(f"a {'-'.join(map(str, sizes))} network has {count:,} parameters and "
+                         f"needs about {need / 2**30:,.0f} GiB to train, more than this machine's "
+                         f"{have / 2**30:.0f} GiB; choose smaller --hidden sizes.")
 
 
 # %% [markdown]
@@ -1881,6 +1925,16 @@ def plot_saliency(X, y, predictions, probabilities, saliencies, path, count=8):
     return shown
 
 
+def explain_predictions(model, X, y, path, count=50):
+    """--explain: saliency.png for validation digits X (N, D), mistakes first."""
+    P = predict_probabilities(model, X)
+    predictions = P.argmax(axis=1)
+    rows = np.argsort(predictions == y, kind="stable")[:count]   # mistakes first: False < True
+    S = saliency_maps(model["params"], X[rows], predictions[rows],
+                      *ACTIVATIONS[model["activation"]])
+    plot_saliency(X[rows], y[rows], predictions[rows], P[rows], S, path)
+
+
 # %% [markdown]
 # ## Beyond the core: toy problems in 2-D, where you can see the whole function
 # %%
@@ -2156,6 +2210,15 @@ def health_warnings(records):
     too_big = largest_step(records)[0] > 0.1        # 10% of W in one step: 100x the 1e-3 rule
     return (step_size_warnings(records, too_big) + dead_unit_warnings(records, too_big)
             + loss_warnings(records))
+
+
+def print_health_report(records):
+    """Print what health_warnings finds in records, or that nothing looks wrong."""
+    warnings = health_warnings(records)
+    print("training health: " + (f"{len(warnings)} warning(s)" if warnings else
+                                 "nothing looks wrong (dead units, step sizes, loss)"))
+    for sentence in warnings:
+        print("  - " + sentence)
 
 
 def plot_update_ratios(ax, trained):
@@ -2562,42 +2625,37 @@ def draw_digits(model):
 # %% [markdown]
 # ## Command line: one table of flags
 # %%
-def _number(text, kind=float):
-    """Parse text as a number, or None: argparse types below add the range check."""
-    try:
-        value = kind(text)
-    except ValueError:
-        return None
-    return value if kind is int or np.isfinite(value) else None
-
-
-def _typed(check, wanted, kind=float):
-    """Build an argparse type that accepts a number when check(value) holds."""
+def number(kind, check, wanted):
+    """An argparse type: text -> a finite number of that kind for which check holds."""
     def parse(text):
-        value = _number(text, kind)
-        if value is None or not check(value):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and check(value)):
             raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
         return value
     return parse
 
 
 def count_at_least(low):
-    return _typed(lambda v: v >= low, f"a whole number >= {low}", int)
+    return number(int, lambda v: v >= low, f"a whole number >= {low}")
 
 
-positive_float = _typed(lambda v: v > 0, "a finite number > 0")
-non_negative_float = _typed(lambda v: v >= 0, "a finite number >= 0")
-dropout_rate = _typed(lambda v: 0 <= v < 1, "a probability in [0, 1)")
-fraction_below_1 = _typed(lambda v: 0 <= v < 1, "a fraction from 0 up to (not including) 1")
+positive_float = number(float, lambda v: v > 0, "a finite number > 0")
+non_negative_float = number(float, lambda v: v >= 0, "a finite number >= 0")
+dropout_rate = number(float, lambda v: 0 <= v < 1, "a probability in [0, 1)")
+fraction_below_1 = number(float, lambda v: 0 <= v < 1, "a fraction from 0 up to (not including) 1")
 
 
 def hidden_sizes(text):
     """'256,128' -> [256, 128]: positive whole numbers (an empty string: no hidden layer)."""
-    sizes = [_number(part, int) for part in text.split(",") if part.strip()]
-    if any(size is None or size < 1 for size in sizes):
+    size = count_at_least(1)
+    try:
+        return [size(part) for part in text.split(",") if part.strip()]
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"{text!r} is not positive whole numbers separated "
                                          "by commas, like 256,128")
-    return sizes
 
 
 # A run does one thing, its mode: it trains on the digits unless a mode flag
@@ -2631,8 +2689,8 @@ FLAGS = [
          pictures=["decision_boundary.png", "training_curves.png"]),
     flag("--find-lr", "find-lr", "learning-rate range test instead of training: one epoch, "
          "the rate growing from 1e-6 to 1, and a suggested --lr", pictures=["lr_finder.png"]),
-    flag("--compare-architectures", "compare-architectures", "train a few network sizes briefly and "
-         "compare them", pictures=["compare_architectures.png"]),
+    flag("--compare-architectures", "compare-architectures", "train a few network sizes "
+         "briefly and compare them", pictures=["compare_architectures.png"]),
     flag("--compare-learning-rates", "compare-learning-rates", "train with a few learning rates "
          "briefly and compare them", pictures=["compare_learning_rates.png"]),
     flag("--check-gradients", "check-gradients", "check backward_propagation against central "
@@ -2644,8 +2702,8 @@ FLAGS = [
          "0 trains on every row", 0.1, type=fraction_below_1),
     flag("--augment --no-augment", "train", "train on randomly rotated, scaled and shifted "
          "copies of the digits (the first 2/3 of the epochs)", True),
-    flag("--hidden", "train toy find-lr compare-learning-rates", "hidden layer sizes, comma-separated "
-         "(e.g. 256,128 or 64)", [256, 128], type=hidden_sizes),
+    flag("--hidden", "train toy find-lr compare-learning-rates", "hidden layer sizes, "
+         "comma-separated (e.g. 256,128 or 64)", [256, 128], type=hidden_sizes),
     flag("--activation", FIT + " find-lr check-gradients", "hidden-layer activation", "relu",
          choices=list(ACTIVATIONS)),
     flag("--init", FIT + " find-lr", "weight initialisation; auto: he for relu, xavier "
@@ -2692,7 +2750,8 @@ FLAGS = [
          "moved the score of the digit it said", pictures=["saliency.png"]),
     flag("--diagnose", FIT, "is training healthy? dead ReLU units and update/weight ratios "
          "per epoch and layer, with warnings", pictures=["training_health.png"]),
-    flag("--no-plot", PICTURING, "no pictures (otherwise saved as PNG files, and shown on a screen)"),
+    flag("--no-plot", PICTURING, "no pictures (otherwise saved as PNG files, and shown on a "
+         "screen)"),
     flag("--plot-dir", PICTURING, "folder for the PNG pictures", ".", metavar="DIR"),
 ]
 FLAG_OF = {name: row for row in FLAGS for name in row["names"]}
@@ -2739,26 +2798,6 @@ class OneLineErrorParser(argparse.ArgumentParser):
 # main, gives the path to draw a picture at and remembers it, so that "plots saved:"
 # names only the pictures drawn.
 SIGNALS_RECEIVED = []        # filled by stop_like_ctrl_c (in run); read by read_digits, main
-
-
-def describe(model):
-    """'784-256-128-10 (relu, softmax)': the layer sizes, activation and head."""
-    sizes = "-".join(map(str, network_sizes(model["params"])))
-    return f"{sizes} ({model['activation']}, {model['head']})"
-
-
-def check_fits_in_memory(sizes, batch_size):
-    """Refuse, before allocating, a network too big to train in this machine's memory."""
-    count = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
-    need = 4 * (8 * count + 6 * batch_size * sum(sizes))   # float32: W, dW, m, v, temporaries
-    try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):         # not on this system: try anyway
-        return
-    if need > have:
-        raise InputError(f"a {'-'.join(map(str, sizes))} network has {count:,} parameters and "
-                         f"needs about {need / 2**30:,.0f} GiB to train, more than this machine's "
-                         f"{have / 2**30:.0f} GiB; choose smaller --hidden sizes.")
 
 
 def default_csv():
@@ -2847,11 +2886,7 @@ def train_from_flags(args, X_train, y_train, X_val, y_val, rng, num_classes, wha
                          f"{smaller:g}.")
     seconds = time.perf_counter() - started
     if args.diagnose:
-        warnings = health_warnings(records)
-        print("training health: " + (f"{len(warnings)} warning(s)" if warnings else
-                                     "nothing looks wrong (dead units, step sizes, loss)"))
-        for sentence in warnings:
-            print("  - " + sentence)
+        print_health_report(records)
         if not args.no_plot and len(records) > 1:
             plot_training_health(records, args.picture("training_health.png"))
     return model, history, seconds
@@ -2964,16 +2999,6 @@ def use_pictures(args, model, images):
                                args.picture("my_digits.png"))
 
 
-def explain_predictions(model, X, y, path, count=50):
-    """--explain: saliency.png for validation digits X (N, D), mistakes first."""
-    P = predict_probabilities(model, X)
-    predictions = P.argmax(axis=1)
-    rows = np.argsort(predictions == y, kind="stable")[:count]   # mistakes first: False < True
-    S = saliency_maps(model["params"], X[rows], predictions[rows],
-                      *ACTIVATIONS[model["activation"]])
-    plot_saliency(X[rows], y[rows], predictions[rows], P[rows], S, path)
-
-
 def train_toy(args):
     """--toy: 2-D points -> split -> the same train() -> accuracy -> the regions the
     network gives each class (decision_boundary.png)."""
@@ -3056,30 +3081,6 @@ def compare_settings(args):
     return [], None
 
 
-def check_gradients_of_small_network(activation="relu", head="softmax", dropout=0.0, l1=0.0,
-                                     l2=0.0, seed=0):
-    """gradient_check on a 12-8-6-10 float64 network and 8 random examples: {key: error}."""
-    rng = np.random.default_rng(seed)
-    functions = network_functions(activation, head)
-    init = "he" if activation == "relu" else "xavier"
-    params = initialize_parameters([12, 8, 6, NUM_CLASSES], rng, np.float64, init)
-    for key in params:            # biases away from 0, so that a row whose units were all
-        if key.startswith("b"):   # dropped does not sit exactly on relu's kink
-            params[key] += rng.uniform(0.1, 0.2, params[key].shape)
-    X, y = rng.random((8, 12)), rng.integers(0, NUM_CLASSES, 8)      # like pixels in 0..1
-
-    def forward(p):               # the same seed every call: the same dropout mask
-        return forward_propagation(X, p, functions["activation"], functions["output"],
-                                   dropout, np.random.default_rng(seed + 1))
-
-    def loss_of(p):
-        return functions["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2)
-    P, cache = forward(params)
-    grads = backward_propagation(params, cache, functions["loss_backward"](P, y),
-                                 functions["activation_backward"], l1, l2)
-    return gradient_check(loss_of, params, grads)
-
-
 def check_gradients(args):
     """--check-gradients: print the relative error per parameter; status 0 if all pass."""
     errors = check_gradients_of_small_network(args.activation, args.head, args.dropout,
@@ -3098,27 +3099,26 @@ def check_gradients(args):
 CHECK_FAILED = "gradient check FAILED"     # this closing line makes the exit status 1
 
 
-# What each mode is called in a refusal, its own defaults, the pictures it always draws
-# (more come from its flags), and the function that runs it.
+# Each mode: the function that runs it, what a refusal calls it, and its own defaults.
+# Its pictures are those of its flag's row (training, which has no flag, draws these):
 TRAINING_PICTURES = ["predictions.png", "confusion_matrix.png", "training_curves.png",
                      "first_layer_weights.png"]
+THROW_AWAY = "which trains throw-away networks,"
 MODES = {
-    "train": dict(what="training on the digits", defaults={}, pictures=TRAINING_PICTURES,
-                  run=train_digits),
-    "load": dict(what="--load, which uses a network trained before,", defaults={},
-                pictures=[], run=use_saved_network),
+    "train": dict(run=train_digits, what="training on the digits", defaults={}),
+    "load": dict(run=use_saved_network, what="--load, which uses a network trained before,",
+                 defaults={}),
     # With 2-D points an epoch of 540 is 17 steps of 32: more epochs, and larger steps
     # (Adam moves each weight by about the learning rate a step), take it where it must go.
-    "toy": dict(what="--toy, which trains on 2-D points,", pictures=[], run=train_toy,
+    "toy": dict(run=train_toy, what="--toy, which trains on 2-D points,",
                 defaults={"epochs": 100, "batch_size": 32, "learning_rate": 0.01}),
-    "find-lr": dict(what="--find-lr, which trains a throw-away network for one epoch,",
-                    defaults={}, pictures=[], run=find_learning_rate),
-    "compare-architectures": dict(what="--compare-architectures, which trains throw-away networks,",
-                          defaults={"epochs": 5}, pictures=[], run=compare_settings),
-    "compare-learning-rates": dict(what="--compare-learning-rates, which trains throw-away networks,",
-                          defaults={"epochs": 5}, pictures=[], run=compare_settings),
-    "check-gradients": dict(what="--check-gradients, which checks a small network,",
-                            defaults={}, pictures=[], run=check_gradients),
+    "find-lr": dict(run=find_learning_rate, what="--find-lr, " + THROW_AWAY, defaults={}),
+    "compare-architectures": dict(run=compare_settings, what="--compare-architectures, "
+                                  + THROW_AWAY, defaults={"epochs": 5}),
+    "compare-learning-rates": dict(run=compare_settings, what="--compare-learning-rates, "
+                                   + THROW_AWAY, defaults={"epochs": 5}),
+    "check-gradients": dict(run=check_gradients, what="--check-gradients, which checks a "
+                            "small network,", defaults={}),
 }
 
 # %% [markdown]
@@ -3210,8 +3210,8 @@ def planned_outputs(args):
             outputs.append(value)
     if vars(args).get("no_plot", True):           # --no-plot, or a mode that draws nothing
         return outputs
-    names = MODES[args.mode]["pictures"] + [p for name in args.given
-                                            for p in FLAG_OF[name]["pictures"]]
+    names = (TRAINING_PICTURES if args.mode == "train" else []) + [
+        picture for name in args.given for picture in FLAG_OF[name]["pictures"]]
     return outputs + [os.path.join(args.plot_dir, name) for name in dict.fromkeys(names)]
 
 
