@@ -998,6 +998,47 @@ def write_atomically(path, write):
             os.remove(temporary)
 
 
+def same_file(a, b):
+    """True if paths a and b name one file, also through symbolic or hard links."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+
+
+def check_writable(paths, inputs=()):
+    """Fail now, not after training, if a file cannot be written where asked, if two
+    outputs share a path, or if writing would overwrite an input (the user's data)."""
+    for i, path in enumerate(paths):
+        folder = os.path.dirname(os.path.abspath(path)) if path else ""
+        if not path or path.endswith(("/", os.sep)):
+            raise InputError(f"the output path {path!r} names no file; give a file name such "
+                             "as model.npz.")
+        if any(same_file(path, given) for given in inputs if given):
+            raise InputError(f"{path} is also an input of this run; writing it would destroy "
+                             "it, so choose another output path.")
+        if any(same_file(path, other) for other in paths[:i]):
+            raise InputError(f"{path} is asked for twice as an output; one would overwrite the "
+                             "other, so give each output its own path.")
+        if os.path.isdir(path):
+            raise InputError(f"{path} is a folder; give a file name to write to.")
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise InputError(f"{path} is not a regular file (a device or a pipe); give the path "
+                             "of a file to write.")
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"cannot write {path}: the folder {folder} does not exist or is "
+                             "not writable; choose another path.")
+        if len(os.path.basename(path).encode()) > os.pathconf(folder, "PC_NAME_MAX") - 12:
+            raise InputError(f"cannot write {path}: the file name is too long for this file "
+                             "system; choose a shorter name.")
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            raise InputError(f"cannot overwrite {path}: it is read-only; choose another path.")
+        sticky = os.stat(folder).st_mode & 0o1000        # like /tmp: only owners may replace
+        if (sticky and os.path.exists(path) and hasattr(os, "getuid") and os.getuid() != 0
+                and os.stat(path).st_uid != os.getuid()):
+            raise InputError(f"cannot replace {path}: it belongs to another user in a shared "
+                             "folder; choose another path.")
+
+
 def all_finite(params):
     """True if no weight or bias is nan or inf (training has not diverged)."""
     return all(np.all(np.isfinite(W)) for W in params.values())
@@ -3027,8 +3068,8 @@ def train_toy(args):
 def find_learning_rate(args):
     """--find-lr: the learning-rate range test on a new network; print the suggestion."""
     X, y = read_digits(args.csv)
-    rng = np.random.default_rng(args.seed)
-    X_train, y_train, _, _ = split(args, X, y, rng)
+    X_train, y_train, _, _ = split(args, X, y, np.random.default_rng(args.seed))
+    rng = np.random.default_rng(args.seed)         # a fresh generator for the weights
     sizes = [NUM_PIXELS, *args.hidden, NUM_CLASSES]
     init = args.init if args.init != "auto" else ("he" if args.activation == "relu" else "xavier")
     params = initialize_parameters(sizes, rng, init=init)
@@ -3219,47 +3260,6 @@ def input_paths(args):
     """Every file this run reads."""
     paths = [vars(args).get(dest(name)) for name in INPUT_FLAGS]
     return [p for value in paths for p in (value if isinstance(value, list) else [value]) if p]
-
-
-def same_file(a, b):
-    """True if paths a and b name one file, also through symbolic or hard links."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
-
-
-def check_writable(paths, inputs=()):
-    """Fail now, not after training, if a file cannot be written where asked, if two
-    outputs share a path, or if writing would overwrite an input (the user's data)."""
-    for i, path in enumerate(paths):
-        folder = os.path.dirname(os.path.abspath(path)) if path else ""
-        if not path or path.endswith(("/", os.sep)):
-            raise InputError(f"the output path {path!r} names no file; give a file name such "
-                             "as model.npz.")
-        if any(same_file(path, given) for given in inputs if given):
-            raise InputError(f"{path} is also an input of this run; writing it would destroy "
-                             "it, so choose another output path.")
-        if any(same_file(path, other) for other in paths[:i]):
-            raise InputError(f"{path} is asked for twice as an output; one would overwrite the "
-                             "other, so give each output its own path.")
-        if os.path.isdir(path):
-            raise InputError(f"{path} is a folder; give a file name to write to.")
-        if os.path.exists(path) and not os.path.isfile(path):
-            raise InputError(f"{path} is not a regular file (a device or a pipe); give the path "
-                             "of a file to write.")
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
-            raise InputError(f"cannot write {path}: the folder {folder} does not exist or is "
-                             "not writable; choose another path.")
-        if len(os.path.basename(path).encode()) > os.pathconf(folder, "PC_NAME_MAX") - 12:
-            raise InputError(f"cannot write {path}: the file name is too long for this file "
-                             "system; choose a shorter name.")
-        if os.path.exists(path) and not os.access(path, os.W_OK):
-            raise InputError(f"cannot overwrite {path}: it is read-only; choose another path.")
-        sticky = os.stat(folder).st_mode & 0o1000        # like /tmp: only owners may replace
-        if (sticky and os.path.exists(path) and hasattr(os, "getuid") and os.getuid() != 0
-                and os.stat(path).st_uid != os.getuid()):
-            raise InputError(f"cannot replace {path}: it belongs to another user in a shared "
-                             "folder; choose another path.")
 
 
 def main(args):
