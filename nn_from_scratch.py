@@ -1027,7 +1027,7 @@ def check_writable(paths, inputs=()):
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"cannot write {path}: the folder {folder} does not exist or is "
                              "not writable; choose another path.")
-        if len(os.path.basename(path).encode()) > os.pathconf(folder, "PC_NAME_MAX") - 12:
+        if len(os.fsencode(os.path.basename(path))) > os.pathconf(folder, "PC_NAME_MAX") - 12:
             raise InputError(f"cannot write {path}: the file name is too long for this file "
                              "system; choose a shorter name.")
         if os.path.exists(path) and not os.access(path, os.W_OK):

@@ -2190,3 +2190,33 @@ def test_every_mode_that_builds_a_network_refuses_one_too_big_for_memory(mode, t
                                                                         monkeypatch, capsys):
     status, _, err = run_in_process([*mode, "--hidden", "100000000"], monkeypatch, capsys, tmp_path)
     assert status == 2 and "GiB" in err and list(tmp_path.iterdir()) == []
+
+
+def test_picture_names_that_are_not_utf8_print_and_draw_on_a_strict_utf8_output(default_model,
+                                                                                 tmp_path):
+    X, y = nn.load_digits_csv(os.path.join(HERE, "train.csv"))
+    name = os.fsdecode(b"digit-\xff.png")                   # a name from an old Windows zip
+    save_gray_png(tmp_path / name, digit_as_photo(X[0], np.random.default_rng(8)))
+    result = subprocess.run([sys.executable, SCRIPT, "--load", default_model, "--image", name,
+                             "--plot-dir", "."], cwd=tmp_path,
+                            capture_output=True, env={**os.environ, "MPLBACKEND": "Agg",
+                                                      "PYTHONIOENCODING": "utf-8:strict"})
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert b"prediction" in result.stdout and (tmp_path / "my_digits.png").exists()
+
+
+def test_more_pictures_than_my_digits_png_shows_are_all_read_and_the_first_ones_drawn(
+        default_model, tmp_path, monkeypatch, capsys):
+    X, y = nn.load_digits_csv(os.path.join(HERE, "train.csv"))
+    names = [save_gray_png(tmp_path / f"d{i}.png", digit_as_photo(X[i], np.random.default_rng(i)))
+             for i in range(3)]
+    drawn = []
+    monkeypatch.setattr(nn, "PICTURES_SHOWN", 2)
+    monkeypatch.setattr(nn, "plot_image_predictions", lambda *a: drawn.append(a))
+    status, out, _ = run_in_process(["--load", default_model, "--image", *names], monkeypatch,
+                                    capsys, tmp_path)
+    assert status == 0 and out.count(": prediction ") == 3
+    assert "shows the first 2 of the 3 pictures" in out
+    originals, digits, probabilities, saliencies, shown_names, _ = drawn[0]
+    assert len(digits) == len(originals) == len(saliencies) == 2 and shown_names == names[:2]
+    assert all(original is not None for original in originals)
