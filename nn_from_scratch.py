@@ -3091,15 +3091,12 @@ def compare_settings(args):
     X, y = read_digits(args.csv)
     X_train, y_train, X_val, y_val = split(args, X, y, np.random.default_rng(args.seed))
     X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)
-    base_rate = args.learning_rate
     if args.mode == "compare-architectures":
-        name, filename = "hidden layers", "compare_architectures.png"
-        settings = [[32], [128], [256, 128], [512, 256], [256, 128, 64]]
+        name, settings = "hidden layers", [[32], [128], [256, 128], [512, 256], [256, 128, 64]]
         labels = [",".join(map(str, hidden)) for hidden in settings]
-        runs = [dict(hidden=hidden, learning_rate=base_rate) for hidden in settings]
+        runs = [dict(hidden=hidden, learning_rate=args.learning_rate) for hidden in settings]
     else:
-        name, filename = "learning rate", "compare_learning_rates.png"
-        settings = [base_rate * factor for factor in (0.1, 0.3, 1, 3, 10)]
+        name, settings = "learning rate", [args.learning_rate * f for f in (0.1, 0.3, 1, 3, 10)]
         labels = [f"{rate:g}" for rate in settings]
         runs = [dict(hidden=args.hidden, learning_rate=rate) for rate in settings]
     print(f"{name:>16}  validation accuracy  seconds   ({args.epochs} epochs, {args.optimizer})")
@@ -3117,7 +3114,7 @@ def compare_settings(args):
               flush=True)
     if not args.no_plot:
         plot_lines(settings if name == "learning rate" else labels, accuracies,
-                   args.picture(filename), name, "validation accuracy",
+                   args.picture(args.mode.replace("-", "_") + ".png"), name, "validation accuracy",
                    f"{name} after {args.epochs} epochs", log_x=name == "learning rate")
     return [], None
 
