@@ -3162,14 +3162,22 @@ MODES = {
 # %% [markdown]
 # ## Command line: from the flags to a run
 # %%
-def files_written():
-    """The epilog's list of pictures, made from FLAGS, so that it cannot fall behind."""
+def help_epilog():
+    """What each mode takes and the files a run writes, made from FLAGS: it cannot fall behind."""
+    import textwrap
+    modes = [f"--{mode} takes " + " ".join(row["names"][0] for row in FLAGS if mode in
+                                           row["modes"] and row["names"][0] != f"--{mode}")
+             for mode in MODES if mode != "train"]
     by_flag = "; ".join(f"{row['names'][0]} {', '.join(row['pictures'])}" for row in FLAGS
                         if row["pictures"])
-    return ("files written: training writes " + ", ".join(TRAINING_PICTURES) + " into "
-            "--plot-dir (none with --no-plot), and " + by_flag + "; --save writes the "
-            "model, --predict writes --out. Nothing else is written, and no input is "
-            "ever overwritten.")
+    written = ("files written: training writes " + ", ".join(TRAINING_PICTURES) + " into "
+               "--plot-dir (none with --no-plot), and " + by_flag + "; --save writes the "
+               "model, --predict writes --out. Nothing else is written, and no input is "
+               "ever overwritten.")
+    fill = functools.partial(textwrap.fill, width=88, break_on_hyphens=False)
+    return "\n".join(["a run trains on the digits unless a mode flag says otherwise; the "
+                      "modes take:"] + [fill("  " + m, subsequent_indent="      ")
+                                        for m in modes] + ["", fill(written)])
 
 
 EXAMPLES = """examples:
@@ -3191,12 +3199,11 @@ EXAMPLES = """examples:
 def make_parser():
     """argparse from FLAGS. Flags not typed stay out of the result (argument_default=
     SUPPRESS): what the user typed is then known exactly, not guessed from the values."""
-    import textwrap
     parser = OneLineErrorParser(
         description="Train a multilayer perceptron on handwritten digits, from scratch in "
                     "NumPy.", argument_default=argparse.SUPPRESS, allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EXAMPLES + "\n" + textwrap.fill(files_written(), 88))
+        epilog=EXAMPLES + "\n" + help_epilog())
     for row in FLAGS:
         default = row["default"]
         shown = "" if default is None or default is True else (

@@ -1216,6 +1216,7 @@ def test_help_shows_every_default_examples_and_the_files_a_run_writes(capsys):
         text.split())
     assert "examples:\n  python nn_from_scratch.py " in text
     assert "--predict digit-recognizer.zip" in text and "files written:" in text
+    assert "--check-gradients takes --activation --head --l1 --l2 --dropout --seed\n" in text
     assert max(len(line) for line in text.splitlines()) <= 90
 
 
