@@ -920,6 +920,7 @@ def read_numbers(path, source, compression, sep, names):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", pd.errors.ParserWarning)
+                warnings.simplefilter("ignore", RuntimeWarning)    # nan -> uint8: refused anyway
                 with pd.read_csv(source, dtype=dtype, chunksize=10_000, **options) as reader:
                     data = np.concatenate([chunk.to_numpy() for chunk in reader])
             if not np.isnan(data).any():          # a blank cell reads as nan in floats

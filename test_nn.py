@@ -1,9 +1,11 @@
 """Tests for nn_from_scratch.py; each name is a sentence about behaviour. Run: python -m pytest -q"""
+import argparse
 import functools
 import gzip
 import io
 import math
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -2221,3 +2223,296 @@ def test_more_pictures_than_my_digits_png_shows_are_all_read_and_the_first_ones_
     originals, digits, probabilities, saliencies, shown_names, _ = drawn[0]
     assert len(digits) == len(originals) == len(saliencies) == 2 and shown_names == names[:2]
     assert all(original is not None for original in originals)
+
+
+# --- the command line and the reader, property by property ----------------------------------
+PIXEL_HEADER = "label," + ",".join(f"pixel{i}" for i in range(nn.NUM_PIXELS))
+
+
+def labelled_csv_file(path, rows=20, seed=0):
+    """A small labelled digits CSV in Kaggle's layout; returns its path as a string."""
+    rng = np.random.default_rng(seed)
+    X, y = rng.integers(0, 256, (rows, nn.NUM_PIXELS)), rng.integers(0, 10, rows)
+    lines = [PIXEL_HEADER] + [f"{label}," + ",".join(map(str, row)) for label, row in zip(y, X)]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def saved_model_file(path, sizes, activation="relu", head="softmax"):
+    params = nn.initialize_parameters(list(sizes), np.random.default_rng(0))
+    nn.save_model(str(path), {"params": params, "activation": activation, "head": head})
+    return str(path)
+
+
+# --- parse_args: defaults and the values a flag accepts ---------------------------------------
+def test_the_default_learning_rate_is_the_chosen_optimizers_own():
+    for optimizer, rate in nn.DEFAULT_LEARNING_RATES.items():
+        assert nn.parse_args(["--optimizer", optimizer]).learning_rate == rate
+    assert nn.parse_args(["--optimizer", "sgd", "--lr", "0.05"]).learning_rate == 0.05
+
+
+def test_a_typed_learning_rate_wins_over_the_toy_modes_default():
+    assert nn.parse_args(["--toy", "xor"]).learning_rate == 0.01
+    assert nn.parse_args(["--toy", "xor", "--lr", "0.3"]).learning_rate == 0.3
+
+
+def test_an_infinite_or_nan_number_is_refused_by_every_number_flag(capsys):
+    for text in ("inf", "nan", "-inf"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            nn.positive_float(text)
+        with pytest.raises(argparse.ArgumentTypeError):
+            nn.non_negative_float(text)
+    with pytest.raises(SystemExit):
+        nn.parse_args(["--lr", "inf"])
+    assert "'inf' is not a finite number > 0" in capsys.readouterr().err
+
+
+def test_a_validation_fraction_of_one_is_refused_at_the_command_line(capsys):
+    with pytest.raises(SystemExit):
+        nn.parse_args(["--val-fraction", "1"])
+    assert "'1' is not a fraction" in capsys.readouterr().err
+    assert nn.parse_args(["--val-fraction", "0.99"]).val_fraction == 0.99
+
+
+def test_hidden_sizes_read_an_empty_string_as_no_hidden_layer_and_skip_empty_parts():
+    assert nn.hidden_sizes("") == []
+    assert nn.hidden_sizes("64,") == [64]
+    assert nn.hidden_sizes("256, 128") == [256, 128]
+    assert nn.parse_args(["--toy", "xor", "--hidden", ""]).hidden == []
+
+
+def test_a_flag_with_its_own_dest_fills_that_attribute():
+    assert nn.dest("--lr") == "learning_rate" and nn.dest("--lr-schedule") == "schedule"
+    assert nn.dest("--batch-size") == "batch_size"
+
+
+# --- what a run reads and writes --------------------------------------------------------------
+def test_the_training_csv_is_one_of_the_inputs_a_run_must_not_overwrite():
+    assert "x.csv" in nn.input_paths(nn.parse_args(["--csv", "x.csv"]))
+    args = nn.parse_args(["--load", "m.npz", "--image", "a.png", "b.png", "--predict", "t.csv"])
+    assert nn.input_paths(args) == ["t.csv", "m.npz", "a.png", "b.png"]
+
+
+def test_the_default_submission_path_is_an_output_only_when_predict_is_given():
+    assert "submission.csv" not in nn.planned_outputs(nn.parse_args(["--no-plot"]))
+    assert nn.planned_outputs(nn.parse_args(["--no-plot", "--predict", "t.csv"])) == [
+        "submission.csv"]
+
+
+# --- split: the validation share -------------------------------------------------------------
+def test_a_validation_share_that_holds_out_every_row_is_refused():
+    X, y = np.zeros((10, 3)), np.arange(10) % 2
+    args = argparse.Namespace(val_fraction=0.96, given=["--val-fraction"])
+    with pytest.raises(nn.InputError, match="leaving 0 to train"):
+        nn.split(args, X, y, np.random.default_rng(0))
+    args.val_fraction = 0.9
+    X_train, _, X_val, _ = nn.split(args, X, y, np.random.default_rng(0))
+    assert (len(X_train), len(X_val)) == (1, 9)
+
+
+@pytest.mark.parametrize("name", ["--patience", "--robustness", "--explain",
+                                  "--compare-architectures", "--compare-learning-rates"])
+def test_with_no_validation_digits_each_flag_that_measures_on_them_is_refused(name):
+    X, y = np.zeros((10, 3)), np.arange(10) % 2
+    args = argparse.Namespace(val_fraction=0.0, given=[name])
+    with pytest.raises(nn.InputError, match=f"so {name} has nothing to measure on"):
+        nn.split(args, X, y, np.random.default_rng(0))
+
+
+# --- the pictures read with --image -----------------------------------------------------------
+def test_only_the_first_pictures_shown_are_kept_small_enough_to_show(monkeypatch):
+    monkeypatch.setattr(nn, "PICTURES_SHOWN", 2)
+    monkeypatch.setattr(nn, "load_image_gray", lambda path: np.ones((5, 5)))
+    monkeypatch.setattr(nn, "shrink_for_speed", lambda gray: "shown")
+    monkeypatch.setattr(nn, "preprocess_digit_image", lambda gray, path: path)
+    args = argparse.Namespace(test_csv=None, predict=None, image=["a", "b", "c", "d"])
+    images = nn.read_uses(args)["images"]
+    assert images == [("shown", "a"), ("shown", "b"), (None, "c"), (None, "d")]
+
+
+def test_a_picture_over_4000_pixels_wide_is_averaged_down_by_its_longest_side(tmp_path):
+    from PIL import Image
+    Image.new("L", (4200, 1000), 255).save(tmp_path / "wide.png")
+    assert nn.load_image_gray(str(tmp_path / "wide.png")).shape == (500, 2100)
+
+
+def test_my_digits_titles_name_each_picture_by_its_file_name_without_its_folder(monkeypatch):
+    figures = []
+    monkeypatch.setattr(nn, "save_figure", lambda fig, path: figures.append(fig))
+    digit = np.zeros(nn.NUM_PIXELS)
+    nn.plot_image_predictions([np.ones((30, 30))], [digit], [np.full(10, 0.1)], [digit],
+                              [os.path.join("photos", "today", "seven.png")], None)
+    assert figures[0].axes[0].get_title() == "your picture: seven.png"
+    import matplotlib.pyplot as plt
+    plt.close(figures[0])
+
+
+# --- the modes ---------------------------------------------------------------------------------
+def test_predict_without_load_or_save_says_a_new_network_is_trained_first(tmp_path, monkeypatch,
+                                                                          capsys):
+    path = labelled_csv_file(tmp_path / "d.csv")
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+    monkeypatch.setattr(nn, "train_from_flags", stop)
+    with pytest.raises(Stop):
+        nn.train_digits(nn.parse_args(["--csv", path, "--predict", path, "--no-plot"]))
+    assert "no --load given, so a new network is trained first" in capsys.readouterr().out
+
+
+def test_a_loaded_network_with_the_wrong_number_of_outputs_is_refused(tmp_path):
+    model = saved_model_file(tmp_path / "m.npz", [nn.NUM_PIXELS, 4, 3])
+    csv = labelled_csv_file(tmp_path / "t.csv")
+    args = nn.parse_args(["--load", model, "--test-csv", csv, "--no-plot"])
+    with pytest.raises(nn.InputError, match="built for other shapes"):
+        nn.use_saved_network(args)
+
+
+def test_draw_alone_is_something_to_use_a_loaded_network_on(tmp_path):
+    model = saved_model_file(tmp_path / "m.npz", [nn.NUM_PIXELS, 4, nn.NUM_CLASSES])
+    closing, loaded = nn.use_saved_network(nn.parse_args(["--load", model, "--draw"]))
+    assert closing == [] and nn.network_sizes(loaded["params"]) == [nn.NUM_PIXELS, 4, 10]
+
+
+def test_one_wrong_gradient_fails_the_gradient_check_even_when_the_others_pass(monkeypatch):
+    monkeypatch.setattr(nn, "check_gradients_of_small_network",
+                        lambda *args: {"W1": 1e-9, "b1": 1e-2})
+    args = nn.parse_args(["--check-gradients"])
+    closing, _ = nn.check_gradients(args)
+    assert closing[0].startswith(nn.CHECK_FAILED)
+
+
+def test_find_lr_runs_the_range_test_with_the_chosen_activation(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_range_test(params, X, y, batch_size, rng, **options):
+        seen.update(options)
+        return [1e-6, 1e-5], [2.3, 2.2]
+    monkeypatch.setattr(nn, "lr_range_test", fake_range_test)
+    monkeypatch.setattr(nn, "suggest_learning_rate", lambda rates, losses: 1e-3)
+    args = nn.parse_args(["--find-lr", "--csv", labelled_csv_file(tmp_path / "d.csv"),
+                          "--activation", "tanh", "--hidden", "4", "--no-plot"])
+    nn.find_learning_rate(args)
+    assert seen["activation"] is nn.tanh and seen["activation_backward"] is nn.tanh_backward
+
+
+def test_the_inverse_schedule_gets_the_typed_decay(monkeypatch):
+    seen = {}
+
+    def fake_train(X, y, **options):
+        seen.update(options)
+        return {"params": {}}, []
+    monkeypatch.setattr(nn, "train", fake_train)
+    args = nn.parse_args(["--lr-schedule", "inverse", "--lr-decay", "0.5", "--no-plot"])
+    X, y = np.zeros((5, nn.NUM_PIXELS), np.float32), np.arange(5)
+    nn.train_from_flags(args, X, y, None, None, np.random.default_rng(0), 10, "digits")
+    assert seen["schedule"](10, 100) == nn.inverse_schedule(10, 100, decay=0.5)
+
+
+def test_the_toy_mode_checks_memory_for_two_inputs_not_784(monkeypatch):
+    seen = []
+    monkeypatch.setattr(nn, "check_fits_in_memory", lambda sizes, batch: seen.append(sizes))
+    monkeypatch.setitem(nn.MODES["toy"], "run", lambda args: ([], None))
+    assert nn.main(nn.parse_args(["--toy", "xor", "--hidden", "8", "--no-plot"])) == 0
+    assert seen == [[2, 8, nn.NUM_CLASSES]]
+
+
+def test_run_stops_like_ctrl_c_on_sigint_sigterm_and_sighup(monkeypatch):
+    registered = {}
+    monkeypatch.setattr(sys, "stdout", sys.stdout)        # run() wraps it; put it back after
+    monkeypatch.setattr(signal, "signal", lambda num, handler: registered.update({num: handler}))
+
+    def refuse(argv):
+        raise nn.InputError("stop here")
+    monkeypatch.setattr(nn, "parse_args", refuse)
+    with pytest.raises(SystemExit) as stopped:
+        nn.run([])
+    assert stopped.value.code == 2
+    wanted = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+              if hasattr(signal, name)]
+    assert all(registered.get(num) is nn.stop_like_ctrl_c for num in wanted)
+
+
+# --- the CSV reader ----------------------------------------------------------------------------
+def test_pixels_whose_largest_value_is_exactly_one_are_read_as_0_to_1(tmp_path, capsys):
+    rows = [PIXEL_HEADER, "3," + ",".join(["1"] + ["0.5"] + ["0"] * 782),
+            "4," + ",".join(["0"] * 784)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    X, y = nn.load_digits_csv(str(tmp_path / "d.csv"))
+    assert X[0, :3].tolist() == [255, 128, 0] and y.tolist() == [3, 4]
+    assert "pixels from 0 to 1" in capsys.readouterr().out
+
+
+def test_a_blank_cell_in_a_table_of_fractions_is_named_not_read_as_a_gray_level(tmp_path):
+    rows = [PIXEL_HEADER, "3," + ",".join(["0.5"] * 784), "4," + ",".join([""] + ["0"] * 783)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(nn.InputError, match="row 3, column 'pixel0' holds '', not a number"):
+        nn.load_digits_csv(str(tmp_path / "d.csv"))
+
+
+def test_a_label_of_ten_is_refused(tmp_path):
+    rows = [PIXEL_HEADER, "10," + ",".join(["0"] * 784)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(nn.InputError, match="row 2 has label 10"):
+        nn.load_digits_csv(str(tmp_path / "d.csv"))
+
+
+def test_an_unnamed_first_column_is_an_index_and_skipped(tmp_path):
+    rows = ["," + PIXEL_HEADER, "0,7," + ",".join(["9"] * 784)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    X, y = nn.load_digits_csv(str(tmp_path / "d.csv"))
+    assert X.shape == (1, 784) and X.max() == 9 and y.tolist() == [7]
+
+
+# --- model files -------------------------------------------------------------------------------
+def test_a_model_file_with_an_extra_array_is_refused(tmp_path):
+    path = saved_model_file(tmp_path / "m.npz", [6, 3])
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    np.savez(tmp_path / "extra.npz", **arrays, W2=np.zeros((3, 3)))
+    with pytest.raises(nn.InputError, match="not a complete model"):
+        nn.load_model(str(tmp_path / "extra.npz"))
+
+
+def test_a_model_file_with_integer_weights_is_refused(tmp_path):
+    np.savez(tmp_path / "m.npz", W1=np.zeros((6, 3), int), b1=np.zeros(3),
+             layer_sizes=np.array([6, 3]), activation="relu", head="softmax")
+    with pytest.raises(nn.InputError, match="not a complete model"):
+        nn.load_model(str(tmp_path / "m.npz"))
+
+
+# --- training stops when it diverges ------------------------------------------------------------
+def test_train_refuses_finite_weights_whose_outputs_are_nan(monkeypatch):
+    def blow_up(params, *args, **kwargs):
+        for key in params:
+            params[key][...] = 1e30          # finite, but the logits overflow to inf
+    monkeypatch.setattr(nn, "gradient_descent", blow_up)
+    X, y = np.ones((4, 3), np.float32), np.array([0, 1, 0, 1])
+    with pytest.raises(FloatingPointError, match="outputs became nan or inf"):
+        nn.train(X, y, hidden=[4], epochs=1)
+
+
+def expected_stop(values, blow_up=4.0, beta=0.9):
+    """The batch at which recording_loss should raise, from smooth_losses and its rule."""
+    smoothed, lowest = nn.smooth_losses(values, beta), np.inf
+    for t, value in enumerate(smoothed):
+        if t + 1 > round(1 / (1 - beta)):
+            lowest = min(lowest, value)
+        if value > blow_up * lowest:
+            return t
+    return None
+
+
+def test_the_range_test_stops_when_the_bias_corrected_smoothed_loss_passes_four_times_its_lowest():
+    values = [0.5, 1.5] * 6 + [1.2 ** k for k in range(1, 40)]   # noisy, then climbing
+    stop = expected_stop(values)
+    assert stop is not None
+    losses, calls = [], iter(values)
+    loss = nn.recording_loss(lambda P, y: next(calls), losses)
+    with pytest.raises(FloatingPointError):
+        for _ in values:
+            loss(None, None)
+    assert len(losses) == stop + 1
