@@ -2949,8 +2949,8 @@ def train_digits(args):
     model, history, seconds = train_from_flags(
         args, X_train, y_train, *((X_val, y_val) if validating else (None, None)), rng,
         NUM_CLASSES, "digits")
-    if validating:
-        val_predictions = predict(model, X_val)
+    if validating:             # every head learnt one-hot rows: the class is the top output
+        val_predictions = predict_probabilities(model, X_val).argmax(axis=1)
         C = confusion_matrix(y_val, val_predictions)
         print("validation accuracy per digit: " + per_class_text(C))
     use_network(args, model, uses, X_val, y_val)
@@ -2992,7 +2992,7 @@ def use_network(args, model, uses, X_val=None, y_val=None):
     """The opt-in uses: a test CSV, noise robustness, a Kaggle submission, your pictures."""
     if uses["test"] is not None:
         X_test, y_test = uses["test"]
-        predictions = predict(model, scale_pixels(X_test))
+        predictions = predict_probabilities(model, scale_pixels(X_test)).argmax(axis=1)
         C = confusion_matrix(y_test, predictions)
         print("test accuracy per digit: " + per_class_text(C))
         print(f"test accuracy: {get_accuracy(predictions, y_test):.4f}")
@@ -3014,7 +3014,7 @@ def use_network(args, model, uses, X_val=None, y_val=None):
         X_test, labels = uses["to_predict"]
         if labels is not None:
             print(f"note: {args.predict} has a 'label' column; it is ignored for predicting.")
-        predictions = predict(model, scale_pixels(X_test))
+        predictions = predict_probabilities(model, scale_pixels(X_test)).argmax(axis=1)
         write_submission(args.out, predictions)
         print(f"submission written: {args.out} ({len(predictions)} rows, ImageId,Label)")
     if uses["images"]:
@@ -3051,7 +3051,8 @@ def train_toy(args):
     model, history, seconds = train_from_flags(
         args, X_train, y_train, *((X_val, y_val) if validating else (None, None)), rng,
         int(y.max()) + 1, f"{args.toy} points")
-    accuracy = get_accuracy(predict(model, X_val), y_val) if validating else None
+    predictions = predict_probabilities(model, X_val).argmax(axis=1)   # one-hot rows, any head
+    accuracy = get_accuracy(predictions, y_val) if validating else None
     if args.save:
         save_model(args.save, model)
         print(f"model saved: {args.save}")

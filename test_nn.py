@@ -2516,3 +2516,18 @@ def test_the_range_test_stops_when_the_bias_corrected_smoothed_loss_passes_four_
         for _ in values:
             loss(None, None)
     assert len(losses) == stop + 1
+
+
+@pytest.mark.parametrize("head", ["sigmoid", "mse", "mae"])
+def test_every_head_trains_scores_and_predicts_digits_and_toys_from_the_command_line(
+        head, small_csv, tmp_path, monkeypatch, capsys):
+    status, out, _ = run_in_process(["--csv", small_csv, "--head", head, "--epochs", "2",
+                                     "--hidden", "8", "--no-plot", "--save", "m.npz",
+                                     "--patience", "1"], monkeypatch, capsys, tmp_path)
+    assert status == 0 and "validation accuracy: " in out
+    status, out, _ = run_in_process(["--load", "m.npz", "--test-csv", small_csv, "--predict",
+                                     small_csv, "--no-plot"], monkeypatch, capsys, tmp_path)
+    assert status == 0 and "test accuracy: " in out and (tmp_path / "submission.csv").exists()
+    status, out, _ = run_in_process(["--toy", "xor", "--head", head, "--epochs", "20",
+                                     "--no-plot"], monkeypatch, capsys, tmp_path)
+    assert status == 0 and float(out.split("validation accuracy: ")[1].split()[0]) > 0.8
