@@ -1323,7 +1323,7 @@ def check_fits_in_memory(sizes, batch_size):
     if need > have:
         raise InputError(f"a {'-'.join(map(str, sizes))} network has {count:,} parameters and "
                          f"needs about {need / 2**30:,.0f} GiB to train, more than this machine's "
-                         f"{have / 2**30:.0f} GiB; choose smaller --hidden sizes.")
+                         f"{have / 2**30:.0f} GiB; choose smaller --hidden sizes or --batch-size.")
 
 
 # %% [markdown]
