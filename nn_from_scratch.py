@@ -2828,7 +2828,14 @@ class OneLineErrorParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line (no usage dump), exit status 2."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}; see --help.\n")
+        """One line; for a flag it does not know, the nearest one it does (--epo, --epohcs:
+        --epochs; flags are spelt out in full, as a shortened one may mean two)."""
+        import difflib
+        unknown = message.split(": ", 1)[-1].split()[0] if "unrecognized" in message else ""
+        near = [name for name in FLAG_OF if unknown and name.startswith(unknown)]
+        near = near or difflib.get_close_matches(unknown, FLAG_OF, n=1, cutoff=0.75)
+        hint = f" (did you mean {' or '.join(near)}?)" if unknown.startswith("--") and near else ""
+        self.exit(2, f"{self.prog}: error: {message}{hint}; see --help.\n")
 
 
 # %% [markdown]

@@ -2531,3 +2531,12 @@ def test_every_head_trains_scores_and_predicts_digits_and_toys_from_the_command_
     status, out, _ = run_in_process(["--toy", "xor", "--head", head, "--epochs", "20",
                                      "--no-plot"], monkeypatch, capsys, tmp_path)
     assert status == 0 and float(out.split("validation accuracy: ")[1].split()[0]) > 0.8
+
+
+@pytest.mark.parametrize("typed, meant", [("--epo", "--epochs"), ("--epohcs", "--epochs"),
+                                          ("--lr-sched", "--lr-schedule")])
+def test_a_shortened_or_misspelt_flag_is_refused_with_the_flag_it_is_nearest_to(typed, meant,
+                                                                                 capsys):
+    with pytest.raises(SystemExit) as status:
+        nn.parse_args([typed, "3"])
+    assert status.value.code == 2 and f"did you mean {meant}?" in capsys.readouterr().err
