@@ -3235,8 +3235,8 @@ def parse_args(argv=None):
     mode = modes[0][2:] if modes else "train"
     ignored = [name for name in given if mode not in FLAG_OF[name]["modes"]]
     if ignored:
-        them, own = ("it", "its") if len(ignored) == 1 else ("them", "their")
-        raise InputError(f"{MODES[mode]['what']} does not use {', '.join(ignored)}: {them} "
+        it, them, own = ("it", "it", "its") if len(ignored) == 1 else ("they", "them", "their")
+        raise InputError(f"{MODES[mode]['what']} does not use {', '.join(ignored)}: {it} "
                          f"would change nothing, so drop {them} (or run {them} on {own} own).")
     # args holds the flags of this mode only: using any other is a bug that shows at once.
     args = argparse.Namespace(**{dest(row["names"][0]): row["default"] for row in FLAGS
