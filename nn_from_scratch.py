@@ -3036,8 +3036,8 @@ def use_pictures(args, model, images):
     for path, p in zip(args.image, probabilities):
         unsure = p.max() < UNSURE_BELOW
         print(f"{path}: prediction {np.argmax(p)} (probability {p.max():.2f})"
-              + ("  unsure: this may not be one clear digit (see my_digits.png)" if unsure
-                 else ""))
+              + ("  unsure: this may not be one clear digit" if unsure else "")
+              + (" (see my_digits.png)" if unsure and not args.no_plot else ""))
     if not args.no_plot:
         n = min(len(digits), PICTURES_SHOWN)
         if n < len(digits):
