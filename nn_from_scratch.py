@@ -743,9 +743,9 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
     if len(data) == 0:
         raise InputError(f"{path} has a header but no rows; add one image per row.")
     used = pixels + ([label] if label is not None else [])
-    low, high = data[:, used].min(axis=0), data[:, used].max(axis=0)
-    if low.min() < 0 or high.max() > 255:
-        row, col = np.argwhere((data[:, used] < 0) | (data[:, used] > 255))[0]
+    outside = None if data.dtype == np.uint8 else (data[:, used] < 0) | (data[:, used] > 255)
+    if outside is not None and outside.any():        # (uint8 cannot lie outside 0..255)
+        row, col = np.argwhere(outside)[0]
         raise InputError(f"{path} row {row + 2}, column {names[used[col]]!r} holds "
                          f"{data[row, used[col]]:g}; pixels and labels must lie in 0..255.")
     X = data[:, pixels]
