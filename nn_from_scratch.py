@@ -2692,28 +2692,27 @@ fraction_below_1 = number(float, lambda v: 0 <= v < 1, "a fraction from 0 up to 
 
 def hidden_sizes(text):
     """'256,128' -> [256, 128]: positive whole numbers (an empty string: no hidden layer)."""
-    size = count_at_least(1)
     try:
-        return [size(part) for part in text.split(",") if part.strip()]
+        return [count_at_least(1)(part) for part in text.split(",") if part.strip()]
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"{text!r} is not positive whole numbers separated "
                                          "by commas, like 256,128")
 
 
-# A run does one thing, its mode: it trains on the digits unless a mode flag
-# (--load, --toy, --find-lr, --compare-..., --check-gradients) asks for something else.
-# FLAGS declares every flag once: the modes that take it, its default, what it needs,
-# and the pictures it adds. From that one table come --help, each mode's defaults, the
-# output paths checked before any work, and the one refusal of a flag the mode would
-# ignore. A flag named like a parameter of train() (--hidden, --epochs, --lr as
-# learning_rate, ...) reaches train() by that name. Adding a flag: a row here, its use.
+# A run does one thing, its mode: it trains on the digits unless a mode flag (--load, --toy,
+# --find-lr, --compare-..., --check-gradients) asks for something else. FLAGS declares each
+# flag once: the modes that take it, its default, what it needs, the pictures it adds. From
+# it come --help, the defaults, the output paths checked before any work, and the one refusal
+# of a flag the mode would ignore. A flag named like a parameter of train() (--hidden,
+# --epochs, --lr as learning_rate) reaches train() by that name. A new flag: a row, its use.
 def flag(names, modes, help, default=None, needs=None, pictures=(), **options):
-    """One row of FLAGS: names "--x" (or "--x --no-x" for a switch with its opposite);
-    modes: the modes that take it, space-separated; needs: (flag, value) it only works
-    with (value None: any); options: argparse's (type, choices, metavar, dest, ...)."""
-    switch = "type" not in options and "choices" not in options and "metavar" not in options
+    """One row of FLAGS: names "--x" (or "--x --no-x": a switch and its opposite); modes: those
+    that take it, space-separated; needs: (flag, value) it only works with (value None: any);
+    options: argparse's (type, choices, metavar, dest, nargs)."""
+    switch = not options.keys() & {"type", "choices", "metavar"}
     return dict(names=names.split(), modes=modes.split(), help=help, default=default,
                 needs=needs, pictures=list(pictures),
+                dest=options.get("dest", names.split()[0][2:].replace("-", "_")),
                 options={"nargs": 0, **options} if switch else options)
 
 
@@ -2726,22 +2725,22 @@ PICTURING = "train load toy find-lr " + COMPARE           # all but check-gradie
 FLAGS = [
     flag("--load", "load", "use a saved network instead of training one, on --test-csv, "
          "--predict, --image or --draw", metavar="MODEL.npz"),
-    flag("--toy", "toy", "train on 2-D points instead of digits and draw the regions of "
-         "each class (try --hidden \"\" too)", choices=["spiral", "moons", "xor"],
+    flag("--toy", "toy", "train on 2-D points instead of digits and draw the regions of each "
+         "class (try --hidden \"\" too)", choices=list(TOY_DATASETS),
          pictures=["decision_boundary.png", "training_curves.png"]),
-    flag("--find-lr", "find-lr", "learning-rate range test instead of training: one epoch, "
-         "the rate growing from 1e-6 to 1, and a suggested --lr", pictures=["lr_finder.png"]),
+    flag("--find-lr", "find-lr", "learning-rate range test instead of training: one epoch, the "
+         "rate growing from 1e-6 to 1, and a suggested --lr", pictures=["lr_finder.png"]),
     flag("--compare-architectures", "compare-architectures", "train a few network sizes "
          "briefly and compare them", pictures=["compare_architectures.png"]),
-    flag("--compare-learning-rates", "compare-learning-rates", "train with a few learning rates "
-         "briefly and compare them", pictures=["compare_learning_rates.png"]),
+    flag("--compare-learning-rates", "compare-learning-rates", "train with a few learning "
+         "rates briefly and compare them", pictures=["compare_learning_rates.png"]),
     flag("--check-gradients", "check-gradients", "check backward_propagation against central "
          "differences on a small network; exit status 0 if it passes, 1 if not"),
     flag("--csv", GIVE_DIGITS, "labelled training CSV (a header with 'label' and pixel0.."
-         "pixel783, one image per row), or Kaggle's digit-recognizer.zip (default: "
-         "train.csv beside this file)", metavar="PATH"),
-    flag("--val-fraction", GIVE_DIGITS + " toy", "share of the data held out for validation; "
-         "0 trains on every row", 0.1, type=fraction_below_1),
+         "pixel783, one image per row), or Kaggle's digit-recognizer.zip (default: train.csv "
+         "beside this file)", metavar="PATH"),
+    flag("--val-fraction", GIVE_DIGITS + " toy", "share of the data held out for validation; 0 "
+         "trains on every row", 0.1, type=fraction_below_1),
     flag("--augment --no-augment", "train", "train on randomly rotated, scaled and shifted "
          "copies of the digits (the first 2/3 of the epochs)", True),
     flag("--hidden", "train toy find-lr compare-learning-rates", "hidden layer sizes, "
@@ -2753,15 +2752,14 @@ FLAGS = [
     flag("--head", FIT + " check-gradients", "output layer + loss: softmax+cross-entropy, "
          "sigmoid+binary cross-entropy, linear+squared or absolute error", "softmax",
          choices=list(HEADS)),
-    flag("--epochs", FIT + " " + COMPARE, "passes over the training data "
-         "(--toy: 100, --compare-...: 5)", 40, type=count_at_least(0)),
+    flag("--epochs", FIT + " " + COMPARE, "passes over the training data (--toy: 100, "
+         "--compare-...: 5)", 40, type=count_at_least(0)),
     flag("--batch-size", TRAINING, "examples per gradient step (--toy: 32)", 64,
          type=count_at_least(1)),
     flag("--optimizer", TRAINING, "update rule; see update_parameters", "adam",
          choices=list(DEFAULT_LEARNING_RATES)),
-    flag("--lr", FIT + " " + COMPARE, "starting learning rate (--toy: 0.01); "
-         "default per optimizer: " + ", ".join(f"{k} {v:g}" for k, v in
-                                                DEFAULT_LEARNING_RATES.items()),
+    flag("--lr", FIT + " " + COMPARE, "starting learning rate (--toy: 0.01); default per "
+         "optimizer: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()),
          dest="learning_rate", metavar="RATE", type=positive_float),
     flag("--lr-schedule", FIT, "how the learning rate changes during training", "cosine",
          dest="schedule", choices=list(SCHEDULES)),
@@ -2770,11 +2768,11 @@ FLAGS = [
     flag("--l1", FIT + " check-gradients", "L1 weight penalty", 0.0, type=non_negative_float),
     flag("--l2", FIT + " check-gradients", "L2 weight penalty", 0.0, type=non_negative_float),
     flag("--dropout", FIT + " check-gradients", "probability of dropping a hidden unit while "
-         "training, in [0, 1)", 0.0, type=dropout_rate),
+         "training", 0.0, type=dropout_rate),
     flag("--patience", FIT, "early stopping: stop after this many epochs without a better "
          "validation score and keep the best epoch", type=count_at_least(1)),
-    flag("--seed", TRAINING + " check-gradients",
-         "random seed: same seed, same machine, same numbers", 0, type=count_at_least(0)),
+    flag("--seed", TRAINING + " check-gradients", "random seed: same seed, same machine, same "
+         "numbers", 0, type=count_at_least(0)),
     flag("--save", FIT, "save the trained network here", metavar="MODEL.npz"),
     flag("--test-csv", "train load", "labelled CSV to score: prints 'test accuracy'",
          metavar="PATH", pictures=["test_confusion_matrix.png"]),
@@ -2788,26 +2786,19 @@ FLAGS = [
          "network read them (needs a screen)"),
     flag("--robustness", "train", "validation accuracy under Gaussian pixel noise",
          pictures=["robustness.png"]),
-    flag("--explain", "train", "for a few validation digits, mistakes first, which pixels "
-         "moved the score of the digit it said", pictures=["saliency.png"]),
-    flag("--diagnose", FIT, "is training healthy? dead ReLU units and update/weight ratios "
-         "per epoch and layer, with warnings", pictures=["training_health.png"]),
+    flag("--explain", "train", "for a few validation digits, mistakes first, which pixels moved "
+         "the score of the digit it said", pictures=["saliency.png"]),
+    flag("--diagnose", FIT, "is training healthy? dead ReLU units and update/weight ratios per "
+         "epoch and layer, with warnings", pictures=["training_health.png"]),
     flag("--no-plot", PICTURING, "no pictures (otherwise saved as PNG files, and shown on a "
          "screen)"),
     flag("--plot-dir", PICTURING, "folder for the PNG pictures", ".", metavar="DIR"),
 ]
 FLAG_OF = {name: row for row in FLAGS for name in row["names"]}
-OUTPUT_FLAGS = ["--save", "--out"]                                   # files a run writes
-INPUT_FLAGS = ["--csv", "--test-csv", "--predict", "--load", "--image"]   # files it reads
+OUTPUT_FLAGS, INPUT_FLAGS = ["--save", "--out"], ["--csv", "--test-csv", "--predict", "--load",
+                                                  "--image"]
 # Flags whose figures need validation digits: with --val-fraction 0 they have none.
-NEED_VALIDATION = ["--patience", "--robustness", "--explain", "--compare-architectures",
-                   "--compare-learning-rates"]
-
-
-def dest(name):
-    """The attribute a flag fills: --batch-size -> batch_size, --lr -> learning_rate."""
-    row = FLAG_OF[name]
-    return row["options"].get("dest", row["names"][0][2:].replace("-", "_"))
+NEED_VALIDATION = ["--patience", "--robustness", "--explain", *(f"--{m}" for m in COMPARE.split())]
 
 
 class Once(argparse.Action):
@@ -2825,11 +2816,10 @@ class Once(argparse.Action):
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (no usage dump), exit status 2."""
+    """argparse that reports a bad flag in one line (no usage dump), exit status 2, and names
+    the nearest flag it knows (--epo, --epohcs: --epochs; a shortened flag may mean two)."""
 
     def error(self, message):
-        """One line; for a flag it does not know, the nearest one it does (--epo, --epohcs:
-        --epochs; flags are spelt out in full, as a shortened one may mean two)."""
         import difflib
         unknown = message.split(": ", 1)[-1].split()[0] if "unrecognized" in message else ""
         near = [name for name in FLAG_OF if unknown and name.startswith(unknown)]
@@ -2841,12 +2831,12 @@ class OneLineErrorParser(argparse.ArgumentParser):
 # %% [markdown]
 # ## Command line: what each mode does
 # %%
-# Each mode is one function of args that reads top to bottom: inputs -> split and
-# scale -> train -> report -> pictures; it returns (closing lines, the model or None).
-# args holds the mode's flags, filled in by parse_args; args.picture(name), set by
-# main, gives the path to draw a picture at and remembers it, so that "plots saved:"
-# names only the pictures drawn.
+# Each mode is one function of args that reads top to bottom: inputs -> split and scale ->
+# train -> report -> pictures; it returns (closing lines, the model or None). args holds the
+# mode's flags, filled in by parse_args; args.picture(name), set by main, gives the path to
+# draw a picture at and remembers it, so that "plots saved:" names only the pictures drawn.
 SIGNALS_RECEIVED = []        # filled by stop_like_ctrl_c (in run); read by read_digits, main
+PICTURES_SHOWN = 24          # rows of my_digits.png; more pictures are read, not drawn
 
 
 def default_csv():
@@ -2858,14 +2848,10 @@ def default_csv():
 def read_digits(path, labelled=True, flag="--csv"):
     """load_digits_csv, except that a Ctrl-C pandas swallowed still stops the run."""
     try:
-        data = load_digits_csv(path, labelled, flag)
-    except InputError:
-        if SIGNALS_RECEIVED:     # pandas can turn Ctrl-C into a "parse error": it was no such thing
+        return load_digits_csv(path, labelled, flag)
+    finally:                     # pandas can turn Ctrl-C into a "parse error": it was no such thing
+        if SIGNALS_RECEIVED:
             raise KeyboardInterrupt
-        raise
-    if SIGNALS_RECEIVED:
-        raise KeyboardInterrupt
-    return data
 
 
 def split(args, X, y, rng):
@@ -2889,39 +2875,35 @@ def split(args, X, y, rng):
 
 
 def read_uses(args):
-    """The inputs a network is used on, read (and checked) before any training: a dict
-    of (X, y) for --test-csv, (X, labels or None) for --predict, and --image's pictures
-    as (the picture, small enough to show; its 28 x 28 digit)."""
-    uses = {"test": None, "to_predict": None, "images": []}
-    if args.test_csv is not None:
-        uses["test"] = read_digits(args.test_csv, flag="--test-csv")
-    if args.predict is not None:
-        uses["to_predict"] = read_digits(args.predict, labelled=False, flag="--predict")
+    """What the network is used on, read and checked before any training: --test-csv's
+    (X, y), --predict's (X, labels or None), and for each --image (the picture, shrunk, if
+    my_digits.png shows it; its 28 x 28 digit)."""
+    uses = {"test": None if args.test_csv is None else read_digits(args.test_csv, True,
+                                                                   "--test-csv"),
+            "to_predict": None if args.predict is None else read_digits(args.predict, False,
+                                                                        "--predict"),
+            "images": []}
     for i, path in enumerate(args.image or []):     # one at a time: only the digit is kept,
         gray = load_image_gray(path)                # and the picture if my_digits.png shows it
-        shown = shrink_for_speed(gray) if i < PICTURES_SHOWN else None
-        uses["images"].append((shown, preprocess_digit_image(gray, path)))
+        uses["images"].append((shrink_for_speed(gray) if i < PICTURES_SHOWN else None,
+                               preprocess_digit_image(gray, path)))
     return uses
 
 
-PICTURES_SHOWN = 24          # rows of my_digits.png; more pictures are read, not drawn
-
-
 def train_from_flags(args, X_train, y_train, X_val, y_val, rng, num_classes, what):
-    """train() with the flags' choices, a line per epoch (X_val None: no validation);
-    --diagnose's report. Returns (model, history, seconds); divergence is one sentence."""
-    sizes = [X_train.shape[1], *args.hidden, num_classes]
-    print(f"training a {'-'.join(map(str, sizes))} network on {len(y_train)} {what}, "
-          + (f"validating on {len(y_val)}" if X_val is not None else
-             "holding none out (--val-fraction 0): nothing to validate on"), flush=True)
+    """train() with the flags' choices and a line per epoch (no validation when y_val is empty
+    or None); --diagnose's report. Returns (model, history, seconds)."""
+    if y_val is None or len(y_val) == 0:
+        X_val = y_val = None
+    print(f"training a {'-'.join(map(str, [X_train.shape[1], *args.hidden, num_classes]))} "
+          f"network on {len(y_train)} {what}, " + (f"validating on {len(y_val)}" if X_val is not
+          None else "holding none out (--val-fraction 0): nothing to validate on"), flush=True)
     options = {name: getattr(args, name) for name in inspect.signature(train).parameters
                if hasattr(args, name)}                   # the flags named like train's options
     if args.schedule == "inverse":
         options["schedule"] = functools.partial(inverse_schedule, decay=args.lr_decay)
     if args.head != "softmax":              # the other heads learn one-hot rows
-        y_train = one_hot(y_train, num_classes)
-        y_val = None if y_val is None else one_hot(y_val, num_classes)
-    records = []
+        y_train, y_val = (None if t is None else one_hot(t, num_classes) for t in (y_train, y_val))
     if args.diagnose:                       # the update rule measures its steps as it goes
         options["optimizer"], options["on_epoch"], records = health_monitor(
             OPTIMIZERS[args.optimizer], X_train[:1000], ACTIVATIONS[args.activation][0])
@@ -2938,34 +2920,34 @@ def train_from_flags(args, X_train, y_train, X_val, y_val, rng, num_classes, wha
         print_health_report(records)
         if not args.no_plot and len(records) > 1:
             plot_training_health(records, args.picture("training_health.png"))
+    if args.save:
+        save_model(args.save, model)
+        print(f"model saved: {args.save}")
     return model, history, seconds
 
 
 def train_digits(args):
-    """The default run, the story of the file: data -> split and scale -> train ->
-    accuracy on the validation digits -> the uses asked for -> pictures."""
+    """The default run, the story of the file: data -> split and scale -> train -> accuracy
+    on the validation digits -> the uses asked for -> pictures."""
     X, y = read_digits(args.csv)
     uses = read_uses(args)                   # a typo in the last flag fails now, not later
     rng = np.random.default_rng(args.seed)
     X_train, y_train, X_val, y_val = split(args, X, y, rng)
     X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)     # 0..255 -> 0..1, once
-    validating = len(y_val) > 0
     if (args.image or args.predict) and not args.save:
         print("note: no --load given, so a new network is trained first; add --save "
               "model.npz to keep it, and use --load model.npz next time.")
-    model, history, seconds = train_from_flags(
-        args, X_train, y_train, *((X_val, y_val) if validating else (None, None)), rng,
-        NUM_CLASSES, "digits")
-    if validating:             # every head learnt one-hot rows: the class is the top output
+    model, history, seconds = train_from_flags(args, X_train, y_train, X_val, y_val, rng,
+                                               NUM_CLASSES, "digits")
+    closing = [f"train seconds: {seconds:.2f}"]
+    if len(y_val):             # every head learnt one-hot rows: the class is the top output
         val_predictions = predict_probabilities(model, X_val).argmax(axis=1)
         C = confusion_matrix(y_val, val_predictions)
         print("validation accuracy per digit: " + per_class_text(C))
+        closing.insert(0, f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}")
     use_network(args, model, uses, X_val, y_val)
-    if args.save:
-        save_model(args.save, model)
-        print(f"model saved: {args.save}")
     if not args.no_plot:
-        if validating:
+        if len(y_val):
             plot_sample_predictions(X_val, y_val, val_predictions, args.picture("predictions.png"))
             plot_confusion_matrix(C, args.picture("confusion_matrix.png"),
                                   "validation confusion matrix")
@@ -2974,9 +2956,7 @@ def train_digits(args):
         plot_first_layer_weights(model["params"]["W1"], args.picture("first_layer_weights.png"))
         if args.explain:
             explain_predictions(model, X_val, y_val, args.picture("saliency.png"))
-    closing = [f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}"
-               ] if validating else []
-    return closing + [f"train seconds: {seconds:.2f}"], model
+    return closing, model
 
 
 def use_saved_network(args):
@@ -2996,8 +2976,9 @@ def use_saved_network(args):
 
 
 def use_network(args, model, uses, X_val=None, y_val=None):
-    """The opt-in uses: a test CSV, noise robustness, a Kaggle submission, your pictures."""
-    if uses["test"] is not None:
+    """The opt-in uses: a test CSV, noise robustness, a Kaggle submission, your pictures.
+    Every head learnt one-hot rows, so the class is the top output."""
+    if uses["test"]:
         X_test, y_test = uses["test"]
         predictions = predict_probabilities(model, scale_pixels(X_test)).argmax(axis=1)
         C = confusion_matrix(y_test, predictions)
@@ -3014,10 +2995,9 @@ def use_network(args, model, uses, X_val=None, y_val=None):
         for sigma, accuracy in zip(sigmas, accuracies):
             print(f"{sigma:11.1f}  {accuracy:.4f}")
         if not args.no_plot:
-            plot_lines(sigmas, accuracies, args.picture("robustness.png"),
-                       "noise sigma (pixels in 0..1)", "validation accuracy",
-                       "accuracy under Gaussian pixel noise")
-    if uses["to_predict"] is not None:
+            plot_lines(sigmas, accuracies, args.picture("robustness.png"), "noise sigma "
+                       "(pixels in 0..1)", "validation accuracy", "accuracy under Gaussian pixel noise")
+    if uses["to_predict"]:
         X_test, labels = uses["to_predict"]
         if labels is not None:
             print(f"note: {args.predict} has a 'label' column; it is ignored for predicting.")
@@ -3025,13 +3005,11 @@ def use_network(args, model, uses, X_val=None, y_val=None):
         write_submission(args.out, predictions)
         print(f"submission written: {args.out} ({len(predictions)} rows, ImageId,Label)")
     if uses["images"]:
-        use_pictures(args, model, uses["images"])
+        use_pictures(args, model, *zip(*uses["images"]))
 
 
-def use_pictures(args, model, images):
-    """--image: print each picture's reading, warn when unsure, draw my_digits.png.
-    images: a list of (picture, 28 x 28 digit) pairs, in the order of args.image."""
-    originals, digits = zip(*images)
+def use_pictures(args, model, originals, digits):
+    """--image: print each picture's reading, warn when unsure, draw my_digits.png."""
     probabilities = predict_probabilities(model, np.stack(digits))
     for path, p in zip(args.image, probabilities):
         unsure = p.max() < UNSURE_BELOW
@@ -3054,24 +3032,19 @@ def train_toy(args):
     rng = np.random.default_rng(args.seed)
     X, y = TOY_DATASETS[args.toy](rng)
     X_train, y_train, X_val, y_val = split(args, X, y, rng)
-    validating = len(y_val) > 0
-    model, history, seconds = train_from_flags(
-        args, X_train, y_train, *((X_val, y_val) if validating else (None, None)), rng,
-        int(y.max()) + 1, f"{args.toy} points")
-    predictions = predict_probabilities(model, X_val).argmax(axis=1)   # one-hot rows, any head
-    accuracy = get_accuracy(predictions, y_val) if validating else None
-    if args.save:
-        save_model(args.save, model)
-        print(f"model saved: {args.save}")
+    model, history, seconds = train_from_flags(args, X_train, y_train, X_val, y_val, rng,
+                                               int(y.max()) + 1, f"{args.toy} points")
+    closing = [f"train seconds: {seconds:.2f}"]
+    title = f"{args.toy}, hidden layers: {','.join(map(str, args.hidden)) or 'none'}"
+    if len(y_val):
+        accuracy = get_accuracy(predict_probabilities(model, X_val).argmax(axis=1), y_val)
+        closing.insert(0, f"validation accuracy: {accuracy:.4f}")
+        title += f", validation accuracy {accuracy:.2f}"
     if not args.no_plot:
-        hidden = ",".join(map(str, args.hidden)) or "none"
         plot_decision_boundary(model["params"], X, y, args.picture("decision_boundary.png"),
-                               ACTIVATIONS[args.activation][0], HEADS[args.head][0],
-                               title=f"{args.toy}, hidden layers: {hidden}"
-                               + (f", validation accuracy {accuracy:.2f}" if validating else ""))
+                               ACTIVATIONS[args.activation][0], HEADS[args.head][0], title=title)
         plot_training_curves(history, args.picture("training_curves.png"))
-    closing = [f"validation accuracy: {accuracy:.4f}"] if validating else []
-    return closing + [f"train seconds: {seconds:.2f}"], None
+    return closing, None
 
 
 def find_learning_rate(args):
@@ -3079,9 +3052,8 @@ def find_learning_rate(args):
     X, y = read_digits(args.csv)
     X_train, y_train, _, _ = split(args, X, y, np.random.default_rng(args.seed))
     rng = np.random.default_rng(args.seed)         # a fresh generator for the weights
-    sizes = [NUM_PIXELS, *args.hidden, NUM_CLASSES]
     init = args.init if args.init != "auto" else ("he" if args.activation == "relu" else "xavier")
-    params = initialize_parameters(sizes, rng, init=init)
+    params = initialize_parameters([NUM_PIXELS, *args.hidden, NUM_CLASSES], rng, init=init)
     rates, losses = lr_range_test(params, scale_pixels(X_train), y_train, args.batch_size, rng,
                                   optimizer=OPTIMIZERS[args.optimizer],
                                   **network_functions(args.activation))
@@ -3095,37 +3067,38 @@ def find_learning_rate(args):
 
 
 def compare_settings(args):
-    """--compare-architectures or --compare-learning-rates: train each setting from
-    scratch (no augmentation), print validation accuracy and seconds; nan if it diverged."""
+    """--compare-architectures or --compare-learning-rates: train each setting from scratch
+    (no augmentation), print validation accuracy and seconds; nan if it diverged."""
     X, y = read_digits(args.csv)
     X_train, y_train, X_val, y_val = split(args, X, y, np.random.default_rng(args.seed))
     X_train, X_val = scale_pixels(X_train), scale_pixels(X_val)
-    if args.mode == "compare-architectures":
-        name, settings = "hidden layers", [[32], [128], [256, 128], [512, 256], [256, 128, 64]]
-        labels = [",".join(map(str, hidden)) for hidden in settings]
-        runs = [dict(hidden=hidden, learning_rate=args.learning_rate) for hidden in settings]
-    else:
-        name, settings = "learning rate", [args.learning_rate * f for f in (0.1, 0.3, 1, 3, 10)]
-        labels = [f"{rate:g}" for rate in settings]
-        runs = [dict(hidden=args.hidden, learning_rate=rate) for rate in settings]
+    sizes = args.mode == "compare-architectures"
+    name = "hidden layers" if sizes else "learning rate"
+    settings = ([[32], [128], [256, 128], [512, 256], [256, 128, 64]] if sizes else
+                [args.learning_rate * f for f in (0.1, 0.3, 1, 3, 10)])
+    labels = [",".join(map(str, s)) if sizes else f"{s:g}" for s in settings]
     print(f"{name:>16}  validation accuracy  seconds   ({args.epochs} epochs, {args.optimizer})")
     accuracies = []
-    for label, run in zip(labels, runs):
+    for label, setting in zip(labels, settings):
         started = time.perf_counter()
         try:
             model, _ = train(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                              optimizer=args.optimizer, rng=np.random.default_rng(args.seed),
-                             **run)
+                             hidden=setting if sizes else args.hidden,
+                             learning_rate=args.learning_rate if sizes else setting)
             accuracies.append(get_accuracy(predict(model, X_val), y_val))
         except FloatingPointError:
             accuracies.append(float("nan"))
         print(f"{label:>16}  {accuracies[-1]:19.4f}  {time.perf_counter() - started:7.2f}",
               flush=True)
     if not args.no_plot:
-        plot_lines(settings if name == "learning rate" else labels, accuracies,
-                   args.picture(args.mode.replace("-", "_") + ".png"), name, "validation accuracy",
-                   f"{name} after {args.epochs} epochs", log_x=name == "learning rate")
+        plot_lines(labels if sizes else settings, accuracies,
+                   args.picture(args.mode.replace("-", "_") + ".png"), name,
+                   "validation accuracy", f"{name} after {args.epochs} epochs", log_x=not sizes)
     return [], None
+
+
+CHECK_FAILED = "gradient check FAILED"     # this closing line makes the exit status 1
 
 
 def check_gradients(args):
@@ -3141,9 +3114,6 @@ def check_gradients(args):
         return ["gradient check passed"], None
     return [CHECK_FAILED + ": backward_propagation disagrees with the loss it should "
             "differentiate"], None
-
-
-CHECK_FAILED = "gradient check FAILED"     # this closing line makes the exit status 1
 
 
 # Each mode: the function that runs it, what a refusal calls it, and its own defaults.
@@ -3171,24 +3141,6 @@ MODES = {
 # %% [markdown]
 # ## Command line: from the flags to a run
 # %%
-def help_epilog():
-    """What each mode takes and the files a run writes, made from FLAGS: it cannot fall behind."""
-    import textwrap
-    modes = [f"--{mode} takes " + " ".join(row["names"][0] for row in FLAGS if mode in
-                                           row["modes"] and row["names"][0] != f"--{mode}")
-             for mode in MODES if mode != "train"]
-    by_flag = "; ".join(f"{row['names'][0]} {', '.join(row['pictures'])}" for row in FLAGS
-                        if row["pictures"])
-    written = ("files written: training writes " + ", ".join(TRAINING_PICTURES) + " into "
-               "--plot-dir (none with --no-plot), and " + by_flag + "; --save writes the "
-               "model, --predict writes --out. Nothing else is written, and no input is "
-               "ever overwritten.")
-    fill = functools.partial(textwrap.fill, width=88, break_on_hyphens=False)
-    return "\n".join(["a run trains on the digits unless a mode flag says otherwise; the "
-                      "modes take:"] + [fill("  " + m, subsequent_indent="      ")
-                                        for m in modes] + ["", fill(written)])
-
-
 EXAMPLES = """examples:
   python nn_from_scratch.py                       train on train.csv, validate, plot
   python nn_from_scratch.py --save model.npz      ... and keep the network
@@ -3205,30 +3157,41 @@ EXAMPLES = """examples:
 """
 
 
-def make_parser():
-    """argparse from FLAGS. Flags not typed stay out of the result (argument_default=
-    SUPPRESS): what the user typed is then known exactly, not guessed from the values."""
-    parser = OneLineErrorParser(
-        description="Train a multilayer perceptron on handwritten digits, from scratch in "
-                    "NumPy.", argument_default=argparse.SUPPRESS, allow_abbrev=False,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EXAMPLES + "\n" + help_epilog())
-    for row in FLAGS:
-        default = row["default"]
-        shown = "" if default is None or default is True else (
-            f" (default: {','.join(map(str, default)) if isinstance(default, list) else default})")
-        parser.add_argument(*row["names"], action=Once, help=row["help"] + shown,
-                            **row["options"])
-    return parser
+def help_epilog():
+    """The examples, what each mode takes and the files a run writes: made from FLAGS and
+    MODES, so it cannot fall behind them."""
+    import textwrap
+    fill = functools.partial(textwrap.fill, width=88, break_on_hyphens=False)
+    takes = [fill(f"  --{mode} takes " + " ".join(row["names"][0] for row in FLAGS if mode in
+                                                  row["modes"] and row["names"][0] != f"--{mode}"),
+                  subsequent_indent="      ") for mode in MODES if mode != "train"]
+    pictures = "; ".join(f"{row['names'][0]} {', '.join(row['pictures'])}" for row in FLAGS
+                         if row["pictures"])
+    written = (f"files written: training writes {', '.join(TRAINING_PICTURES)} into --plot-dir "
+               f"(none with --no-plot), and {pictures}; --save writes the model, --predict "
+               "writes --out. Nothing else is written, and no input is ever overwritten.")
+    return "\n".join([EXAMPLES, "a run trains on the digits unless a mode flag says otherwise; "
+                      "the modes take:", *takes, "", fill(written)])
 
 
 def parse_args(argv=None):
     """The command line -> args: the flags of its mode, filled in (the mode's own defaults
     first), args.mode and args.given (the flags typed). Raises InputError for a flag the mode
     would ignore, two modes at once, or a flag without the one it needs."""
-    typed = vars(make_parser().parse_args(argv))
-    given = [name for name in FLAG_OF if dest(name) in typed and
-             (len(FLAG_OF[name]["names"]) == 1 or name.startswith("--no-") != typed[dest(name)])]
+    # Flags not typed stay out of the parse (argument_default=SUPPRESS): what the user typed
+    # is then known exactly, not guessed by comparing values with the defaults.
+    parser = OneLineErrorParser(
+        description="Train a multilayer perceptron on handwritten digits, from scratch in "
+        "NumPy.", argument_default=argparse.SUPPRESS, allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=help_epilog())
+    for row in FLAGS:
+        default = row["default"]
+        shown = "" if default is None or default is True else (
+            f" (default: {','.join(map(str, default)) if isinstance(default, list) else default})")
+        parser.add_argument(*row["names"], action=Once, help=row["help"] + shown, **row["options"])
+    typed = vars(parser.parse_args(argv))
+    given = [name for name, row in FLAG_OF.items() if row["dest"] in typed and
+             (len(row["names"]) == 1 or name.startswith("--no-") != typed[row["dest"]])]
     modes = [name for name in given if name[2:] in MODES]
     if len(modes) > 1:
         raise InputError(f"{' and '.join(modes)} are two different runs; give one of them.")
@@ -3239,29 +3202,29 @@ def parse_args(argv=None):
         raise InputError(f"{MODES[mode]['what']} does not use {', '.join(ignored)}: {it} "
                          f"would change nothing, so drop {them} (or run {them} on {own} own).")
     # args holds the flags of this mode only: using any other is a bug that shows at once.
-    args = argparse.Namespace(**{dest(row["names"][0]): row["default"] for row in FLAGS
+    args = argparse.Namespace(**{row["dest"]: row["default"] for row in FLAGS
                                  if mode in row["modes"]})
     vars(args).update(MODES[mode]["defaults"], **typed, mode=mode, given=given)
-    if "csv" in vars(args) and args.csv is None:                # defaults that depend on
-        args.csv = default_csv()                                # the machine or on a flag
-    if "learning_rate" in vars(args) and args.learning_rate is None:
+    if "csv" in vars(args) and args.csv is None:    # defaults that depend on the machine
+        args.csv = default_csv()
+    if "learning_rate" in vars(args) and args.learning_rate is None:     # or on another flag
         args.learning_rate = DEFAULT_LEARNING_RATES[args.optimizer]
-    for name in given:
-        needed = FLAG_OF[name]["needs"]
-        if needed and (needed[0] not in given if needed[1] is None
-                       else getattr(args, dest(needed[0])) != needed[1]):
-            raise InputError(f"{name} only works with {' '.join(filter(None, needed))}; "
-                             "add that, or drop it.")
+    for row in FLAGS:                               # a flag without the one it needs is
+        need = row["needs"]                         # refused, and its default is dropped
+        if need and row["dest"] in vars(args) and (need[0] not in given if need[1] is None
+                                                   else getattr(args, FLAG_OF[need[0]]["dest"])
+                                                   != need[1]):
+            if row["names"][0] in given:
+                raise InputError(f"{row['names'][0]} only works with "
+                                 f"{' '.join(filter(None, need))}; add that, or drop it.")
+            setattr(args, row["dest"], None)
     return args
 
 
 def planned_outputs(args):
     """Every file this run may write: --save, --out, and the pictures of its mode and flags."""
-    outputs = []
-    for name in OUTPUT_FLAGS:                     # --out's default counts only with --predict
-        needed, value = FLAG_OF[name]["needs"], vars(args).get(dest(name))
-        if value is not None and (needed is None or needed[0] in args.given):
-            outputs.append(value)
+    outputs = [vars(args)[FLAG_OF[name]["dest"]] for name in OUTPUT_FLAGS
+               if vars(args).get(FLAG_OF[name]["dest"]) is not None]
     if vars(args).get("no_plot", True):           # --no-plot, or a mode that draws nothing
         return outputs
     names = (TRAINING_PICTURES if args.mode == "train" else []) + [
@@ -3271,14 +3234,15 @@ def planned_outputs(args):
 
 def input_paths(args):
     """Every file this run reads."""
-    paths = [vars(args).get(dest(name)) for name in INPUT_FLAGS]
-    return [p for value in paths for p in (value if isinstance(value, list) else [value]) if p]
+    values = [vars(args).get(FLAG_OF[name]["dest"]) for name in INPUT_FLAGS]
+    return [p for value in values for p in (value if isinstance(value, list) else [value]) if p]
 
 
 def main(args):
     """Check every output path, run the mode, then name the pictures saved (only those),
     show them on a screen, print the closing lines, and open --draw. Returns the status."""
-    if vars(args).get("draw"):
+    draw = vars(args).get("draw")
+    if draw:
         check_can_draw()           # no screen: say so now, not after a minute of training
     if "hidden" in vars(args):     # too big for this machine: say so now, not as a MemoryError
         check_fits_in_memory([2 if args.mode == "toy" else NUM_PIXELS, *args.hidden,
@@ -3289,22 +3253,15 @@ def main(args):
     closing, model = MODES[args.mode]["run"](args)
     if drawn:
         print("plots saved: " + ", ".join(drawn))
-        if not vars(args).get("draw"):              # the drawing window shows them too
+        if not draw:                                # the drawing window shows them too
             show_plots_if_possible()
     for line in closing:
         print(line)
-    if vars(args).get("draw") and model is not None:
+    if draw and model is not None:
         draw_digits(model)
     if any(line.startswith(CHECK_FAILED) for line in closing):
         return 1
     return 130 if SIGNALS_RECEIVED else 0           # 130: the usual status after Ctrl-C
-
-
-def use_headless_backend_if_no_display():
-    """Pick matplotlib's file-only backend on a Linux box with no screen (servers, CI)."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                                 or os.environ.get("WAYLAND_DISPLAY")):
-        os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 class OutputThatMayGoAway:
@@ -3315,22 +3272,19 @@ class OutputThatMayGoAway:
         self.stream, self.gone = stream, False
 
     def write(self, text):
-        try:
-            return len(text) if self.gone else self.stream.write(text)
-        except OSError:                      # BrokenPipeError, or no space left on device
-            self.gone_away()
-            return len(text)
+        self.unless_gone(self.stream.write, text)
+        return len(text)
 
     def flush(self):
+        self.unless_gone(self.stream.flush)
+
+    def unless_gone(self, action, *arguments):
         try:
             if not self.gone:
-                self.stream.flush()
-        except OSError:
-            self.gone_away()
-
-    def gone_away(self):
-        self.gone = True                     # and send what Python flushes at exit nowhere
-        os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+                action(*arguments)
+        except OSError:                      # BrokenPipeError, or no space left on device
+            self.gone = True                 # and send what Python flushes at exit nowhere
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
 
     def __getattr__(self, name):
         return getattr(self.stream, name)
@@ -3345,7 +3299,9 @@ def stop_like_ctrl_c(signum, frame):
 
 def run(argv=None):
     """Entry point: flags -> main; input errors become one line on stderr and exit status 2."""
-    use_headless_backend_if_no_display()
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("MPLBACKEND", "Agg")   # no screen (a server, CI): files only
     for stream in (sys.stdout, sys.stderr):        # a file name that is not UTF-8 still prints
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")

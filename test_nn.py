@@ -2282,8 +2282,9 @@ def test_hidden_sizes_read_an_empty_string_as_no_hidden_layer_and_skip_empty_par
 
 
 def test_a_flag_with_its_own_dest_fills_that_attribute():
-    assert nn.dest("--lr") == "learning_rate" and nn.dest("--lr-schedule") == "schedule"
-    assert nn.dest("--batch-size") == "batch_size"
+    dest = {name: row["dest"] for name, row in nn.FLAG_OF.items()}
+    assert dest["--lr"] == "learning_rate" and dest["--lr-schedule"] == "schedule"
+    assert dest["--batch-size"] == "batch_size" and dest["--no-augment"] == "augment"
 
 
 # --- what a run reads and writes --------------------------------------------------------------
