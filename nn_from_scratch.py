@@ -2725,9 +2725,9 @@ PICTURING = "train load toy find-lr " + COMPARE           # all but check-gradie
 FLAGS = [
     flag("--load", "load", "use a saved network instead of training one, on --test-csv, "
          "--predict, --image or --draw", metavar="MODEL.npz"),
-    flag("--toy", "toy", "train on 2-D points instead of digits and draw the regions of each "
-         "class (try --hidden \"\" too)", choices=list(TOY_DATASETS),
-         pictures=["decision_boundary.png", "training_curves.png"]),
+    flag("--toy", "toy", "train on 2-D points instead and draw the regions of each class (try "
+         "--hidden \"\" too)", choices=list(TOY_DATASETS), pictures=["decision_boundary.png",
+                                                                  "training_curves.png"]),
     flag("--find-lr", "find-lr", "learning-rate range test instead of training: one epoch, the "
          "rate growing from 1e-6 to 1, and a suggested --lr", pictures=["lr_finder.png"]),
     flag("--compare-architectures", "compare-architectures", "train a few network sizes "
@@ -2736,15 +2736,15 @@ FLAGS = [
          "rates briefly and compare them", pictures=["compare_learning_rates.png"]),
     flag("--check-gradients", "check-gradients", "check backward_propagation against central "
          "differences on a small network; exit status 0 if it passes, 1 if not"),
-    flag("--csv", GIVE_DIGITS, "labelled training CSV (a header with 'label' and pixel0.."
-         "pixel783, one image per row), or Kaggle's digit-recognizer.zip (default: train.csv "
-         "beside this file)", metavar="PATH"),
+    flag("--csv", GIVE_DIGITS, "labelled training CSV (a header with 'label' and pixel0..pixel783"
+         ", one image per row), or Kaggle's digit-recognizer.zip (default: train.csv beside this "
+         "file)", metavar="PATH"),
     flag("--val-fraction", GIVE_DIGITS + " toy", "share of the data held out for validation; 0 "
          "trains on every row", 0.1, type=fraction_below_1),
     flag("--augment --no-augment", "train", "train on randomly rotated, scaled and shifted "
          "copies of the digits (the first 2/3 of the epochs)", True),
-    flag("--hidden", "train toy find-lr compare-learning-rates", "hidden layer sizes, "
-         "comma-separated (e.g. 256,128 or 64)", [256, 128], type=hidden_sizes),
+    flag("--hidden", "train toy find-lr compare-learning-rates", "hidden layer sizes, comma-"
+         "separated (e.g. 256,128 or 64)", [256, 128], type=hidden_sizes),
     flag("--activation", FIT + " find-lr check-gradients", "hidden-layer activation", "relu",
          choices=list(ACTIVATIONS)),
     flag("--init", FIT + " find-lr", "weight initialisation; auto: he for relu, xavier "
