@@ -2849,7 +2849,7 @@ def read_digits(path, labelled=True, flag="--csv"):
     """load_digits_csv, except that a Ctrl-C pandas swallowed still stops the run."""
     try:
         return load_digits_csv(path, labelled, flag)
-    finally:                     # pandas can turn Ctrl-C into a "parse error": it was no such thing
+    finally:           # pandas can turn a Ctrl-C into a "parse error": it was no such thing
         if SIGNALS_RECEIVED:
             raise KeyboardInterrupt
 
@@ -2995,8 +2995,8 @@ def use_network(args, model, uses, X_val=None, y_val=None):
         for sigma, accuracy in zip(sigmas, accuracies):
             print(f"{sigma:11.1f}  {accuracy:.4f}")
         if not args.no_plot:
-            plot_lines(sigmas, accuracies, args.picture("robustness.png"), "noise sigma "
-                       "(pixels in 0..1)", "validation accuracy", "accuracy under Gaussian pixel noise")
+            plot_lines(sigmas, accuracies, args.picture("robustness.png"), "noise sigma (pixels "
+                       "in 0..1)", "validation accuracy", "accuracy under Gaussian pixel noise")
     if uses["to_predict"]:
         X_test, labels = uses["to_predict"]
         if labels is not None:
