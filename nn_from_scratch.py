@@ -1409,18 +1409,16 @@ def gray_levels(image):
 
 
 def resize_matrix(n_in, n_out):
-    """R (n_out, n_in) resizing a line of pixels by area averaging (an image: R_r @ I @ R_c.T).
-    Output pixel i covers the input span [i s, (i + 1) s), s = n_in / n_out; R[i, j] is the
-    share of it that pixel j, [j, j + 1), covers: shrinking averages (no jagged edges)."""
+    """R (n_out, n_in): output pixel i averages the input span [i s, (i + 1) s), s = n_in / n_out,
+    R[i, j] being the share of it pixel j covers (no jagged edges). An image: R_r @ I @ R_c.T."""
     s = n_in / n_out
     lo, j = np.arange(n_out)[:, None] * s, np.arange(n_in)[None, :]
     return np.clip(np.minimum(lo + s, j + 1) - np.maximum(lo, j), 0, None) / s
 
 
 def shrink_for_speed(gray, longest=400):
-    """Average k x k blocks (k whole) so the longer side is at most `longest`: a 4000 x 3000
-    photo's digit keeps far more detail than the 20 pixels it ends up as, each later step
-    costs 100 times less, and the mean of k^2 pixels has k times less noise."""
+    """Average k x k blocks so the longer side is at most `longest`: the digit keeps far more
+    detail than its final 20 pixels, later steps cost k^2 less, and the noise is k times less."""
     k = min(-(-max(gray.shape) // longest), min(gray.shape))     # -(-a // b) = ceil(a / b)
     if k <= 1:
         return gray
@@ -1429,13 +1427,11 @@ def shrink_for_speed(gray, longest=400):
 
 
 def running_max(a, width, axis):
-    """The largest value within `width` pixels around each pixel, along one axis. The max over
-    2s is the max of two maxes over s: log2(width) passes, not width, then two overlapping
-    windows of the largest size s so made (s <= width < 2s) cover exactly width pixels."""
+    """The max within `width` pixels around each pixel along an axis, by doubling: the max over
+    2s is the max of two over s; then two overlapping windows of s (s <= width < 2s) make width."""
     a = np.moveaxis(a, axis, 0)
     before = width // 2              # windows stick out past the ends: repeat the end pixels
-    m = np.pad(a, [(before, width - 1 - before)] + [(0, 0)] * (a.ndim - 1), mode="edge")
-    size = 1
+    m, size = np.pad(a, [(before, width - 1 - before)] + [(0, 0)] * (a.ndim - 1), "edge"), 1
     while 2 * size <= width:                            # m[i] = max of padded[i:i + size]
         m, size = np.maximum(m[:-size], m[size:]), 2 * size
     m = np.maximum(m[:len(m) - (width - size)], m[width - size:])
@@ -1443,12 +1439,11 @@ def running_max(a, width, axis):
 
 
 def close_dark_gaps(gray, width):
-    """Closing: the brightest value in the width x width square around each pixel (dilation),
-    then the darkest of those (erosion). Dark things narrower than `width` (strokes, rules)
-    become the paper around them, as every square over them holds paper. Wider ones stay,
-    exactly where the light rises one way across the square (a lamp, a soft shadow's edge):
-    the max takes its brightest corner, the min comes back to the pixel. The edge is first
-    continued outward (as a shadow met it) so the squares that look away from it exist."""
+    """Closing: the brightest value in the width x width square around each pixel, then the
+    darkest of those. Dark things narrower than `width` (strokes, rules) become the paper around
+    them; wider ones stay, exactly where the light rises one way across the square (a lamp, a
+    soft shadow): the max takes its brightest corner, the min comes back to the pixel. The edge
+    is first continued outward, as a shadow met it, for the squares that reach past it."""
     padded = np.pad(gray, width, mode="edge")
     brightest = running_max(running_max(padded, width, 0), width, 1)
     closed = -running_max(running_max(-brightest, width, 0), width, 1)
@@ -1463,10 +1458,9 @@ def mean_of_3x3(image):
 
 
 def stroke_width(ink):
-    """About how thick the pen strokes are, in pixels: a stroke of length l and width d has
-    area l d and an outline 2 (l + d) long, so d ~ 2 area / outline. Only ink above 0.6 of the
-    strongest counts: printed rules (thin, half a pen's darkness) would make strokes look
-    thin, and the digit come out hollow."""
+    """The pen strokes' width: a stroke l long and d wide has area l d and outline 2 (l + d),
+    so d ~ 2 area / outline. Only ink over 0.6 of the strongest counts: thin, half-dark printed
+    rules would make the strokes look thin, and the digit come out hollow."""
     strong = ink > 0.6 * np.percentile(ink, 99.9)
     outline = np.count_nonzero(np.diff(strong, axis=0)) + np.count_nonzero(np.diff(strong, axis=1))
     return 2 * np.count_nonzero(strong) / max(outline, 1)
@@ -1475,17 +1469,15 @@ def stroke_width(ink):
 def ink_on_flat_paper(gray):
     """How much light the ink takes away, whatever the light: (rows, cols) in 0..1.
 
-    A camera records gray(r, c) = light(r, c) * reflectance(r, c). The light changes slowly
-    (a lamp at one side, a hand's shadow); paper reflects about 0.9, ink 0.1 to 0.35. No one
-    threshold splits them: paper in a shadow (0.4 * 0.9 = 0.36) is darker than ink in the
-    lamp's light (1.0 * 0.3). But gray / paper = reflectance / 0.9 has no light in it, so
-    ink = 1 - gray / paper (0 on paper, 0.7 for ink 0.27 on paper 0.9), where paper is
-    close_dark_gaps of the picture, its noise averaged down first (a max picks the noise's
-    peaks). The window must be wider than a stroke: a fifth of the shorter side, then 3
-    strokes wide (a wider one fills in more of a shadow's corner, seeing ink there). Light
-    on dark (chalk) is turned over if that leaves the paper smoother: under the wrong guess
-    the digit's outline stays in it as sharp edges, the sum of |neighbours' differences|.
-    It must win clearly, since on a blank page noise alone would tip it either way."""
+    A camera records gray = light * reflectance. The light varies slowly (a lamp, a hand's
+    shadow); paper reflects about 0.9, ink 0.1 to 0.35. No threshold splits them (paper in a
+    shadow, 0.4 * 0.9 = 0.36, is darker than lit ink, 1.0 * 0.3), but gray / paper has no
+    light in it: ink = 1 - gray / paper, paper being close_dark_gaps of the picture with its
+    noise averaged down (a max picks the noise's peaks). The window: a fifth of the shorter
+    side, then 3 strokes wide (a wider one fills in more of a shadow's corner, seeing ink).
+    Light on dark is turned over if that leaves the paper clearly smoother: a wrong guess
+    leaves the digit's outline in it as edges (sum of |neighbours' differences|). Clearly,
+    as on a blank page noise alone would tip it either way."""
     smooth = mean_of_3x3(gray)
     width = max(3, min(gray.shape) // 5)
     paper, paper_if_inverted = close_dark_gaps(smooth, width), close_dark_gaps(1 - smooth, width)
@@ -1501,12 +1493,10 @@ def ink_on_flat_paper(gray):
 
 
 def rule_slope(ink, max_slope=0.05, steps=41):
-    """The slope of the ruled lines, up to about 3 degrees either way: a page seldom lies
-    square to the phone. Cut the picture into lines round(row - slope * col); along the rules'
-    own slope each is all rule or all paper, so the lines' mean ink differs most: the
-    between-lines sum of squares, sum over lines of (its pixels) * (its mean - mean)^2.
-    Coarse, then fine: at 400 pixels across the slope must be right to 1/800 for a rule to
-    drift under half a pixel. Every 4th column sees rules, which run along the rows."""
+    """The ruled lines' slope, up to 3 degrees either way (pages lie askew). Along the rules'
+    own slope each line round(row - slope * col) is all rule or all paper, so the between-lines
+    sum of squares, sum of (pixels on it) * (its mean - mean)^2, is largest. Coarse, then fine:
+    400 pixels across need 1/800 for half a pixel of drift. Every 4th column sees the rules."""
     rows, cols = np.indices(ink[:, ::4].shape)
     cols, flat = 4 * cols, ink[:, ::4].ravel()
     overall = flat.mean()
@@ -1524,9 +1514,8 @@ def rule_slope(ink, max_slope=0.05, steps=41):
 
 
 def quantile_per_group(values, groups, share):
-    """For each group 0..max(groups): the value `share` of the way up its sorted values (0.5:
-    the median), and its size. One sort: group + value / 2 (values in 0..1) sorts by group,
-    whole numbers apart, then by value; the value comes back as 2 (sorted - group)."""
+    """Per group 0..max(groups): the value `share` up its sorted values, and its size. One sort of
+    group + value / 2 (values in 0..1) orders by group then value; value = 2 (sorted - group)."""
     in_order = np.sort(groups + np.clip(values, 0, 1) / 2)
     counts = np.bincount(groups)
     starts = np.cumsum(counts) - counts                 # where each group's run begins
@@ -1535,13 +1524,11 @@ def quantile_per_group(values, groups, share):
 
 
 def divide_out_lines(ink, slope, share=0.25):
-    """Remove ruled lines of this slope from ink (rows, cols). A rule crosses the whole page,
-    a digit far less of any line: the ink a line holds along 75% of it (its 25th percentile)
-    is the rule's. Lines are strips a quarter pixel tall: the pixels in one sit at the same
-    height against a thin sloping rule, so see the same share of it. (Where a strip is too
-    short a piece of a row to tell a rule from a digit, on an almost level page, whole-pixel
-    lines serve.) Where a stroke crosses a rule each lets through a share of the light,
-    1 - ink = (1 - rule)(1 - pen): pen = 1 - (1 - ink) / (1 - rule) keeps its strength."""
+    """Divide out ruled lines of this slope from ink (rows, cols). A rule crosses the whole page,
+    a digit far less: the ink a line holds along 75% of it (its 25th percentile) is the rule's.
+    Lines are strips 1/4 pixel tall, whose pixels sit at one height against a thin sloping rule
+    (whole-pixel lines where a strip is too short). Where they cross, each lets through a share
+    of the light: 1 - ink = (1 - rule)(1 - pen), so pen = 1 - (1 - ink) / (1 - rule), unbroken."""
     rows, cols = np.indices(ink.shape)
     height = rows - slope * cols
     strip, line = np.floor(4 * height).astype(int), np.rint(height).astype(int)
@@ -1550,19 +1537,16 @@ def divide_out_lines(ink, slope, share=0.25):
     line_rule, line_size = quantile_per_group(ink.ravel(), line.ravel(), share)
     line_rule[line_size < ink.shape[1] / 4] = 0         # lines cut short by a corner
     rule = np.where(strip_size[strip] >= ink.shape[1] / 5, strip_rule[strip], line_rule[line])
-    # A line as dark as a pen all along is no printed rule, but a digit filling the picture.
-    rule = np.where(rule < 0.5, rule, 0)
+    rule = np.where(rule < 0.5, rule, 0)    # as dark as a pen all along: a digit, not a rule
     return 1 - np.minimum((1 - ink) / (1 - rule), 1)
 
 
 def keep_main_blobs(ink, share=0.25):
-    """Keep the blobs holding at least `share` of the largest blob's ink: the digit, not
-    specks, a shadow's corner or the page's edge beside it. Blobs are found on cells a stroke
-    wide (each cell's max), widened by a cell, so a digit's parts under about two strokes
-    apart (a lifted pen) are one blob; two digits side by side both stay, and the reading is
-    unsure, as it should be. At most 100 cells across, as labelling takes as many rounds as
-    a blob is long: each cell on the mask starts with a number of its own, then again and
-    again takes the largest in its 3 x 3 square, until each blob holds one number."""
+    """Keep the blobs with at least `share` of the largest one's ink: the digit, not specks, a
+    shadow's corner or the page's edge. Found on cells a stroke wide, widened by a cell, so the
+    parts a lifted pen left apart are one blob (two digits both stay: unsure, as they should).
+    Labels: each cell a number, then the 3 x 3 max again and again until nothing changes, as
+    many rounds as a blob is cells long: hence at most 100 cells across."""
     cell = max(round(stroke_width(ink)), -(-max(ink.shape) // 100), 1)   # -(-a // b): ceil
     cell = min(cell, max(1, min(ink.shape) // 4))                         # at least 4 cells
     padded = np.pad(ink, [(0, -n % cell) for n in ink.shape])             # whole cells
@@ -1581,9 +1565,8 @@ def keep_main_blobs(ink, share=0.25):
 def preprocess_digit_image(gray, path="image"):
     """Make a photo or drawing look like an MNIST digit: (rows, cols) in 0..1 -> (784,) float32.
 
-    First undo what a photo adds: shrink it, divide out the light (turning light-on-dark
-    pictures over), divide out ruled lines, then a margin line (the same, sideways). Then
-    the steps MNIST's makers took, in order:
+    First undo what a photo adds: shrink it, divide out the light (turning light on dark
+    over), then ruled lines and a margin line (the same, sideways). Then MNIST's steps:
     1. Stretch contrast: the paper's level becomes 0 and the strongest ink 1.
     2. Crop to the ink's bounding box (the digit's blobs, not specks beside it).
     3. Scale so the longer side is 20 pixels, keeping the aspect ratio.
@@ -1599,13 +1582,12 @@ def preprocess_digit_image(gray, path="image"):
     background, strongest = np.median(ink), np.percentile(ink, 99.9)
     if strongest - background < 0.15:
         raise blank
-    # Paper still flickers with the camera's noise. Its spread, robustly (ink would inflate a
-    # standard deviation): 1.4826 * median |x - median| is the standard deviation for
-    # Gaussian noise. Paper is what lies within 3 of them.
+    # The paper's noise, robustly (ink would inflate a standard deviation): 1.4826 * median
+    # |x - median| is Gaussian noise's standard deviation. Paper lies within 3 of them.
     paper_level = background + 3 * 1.4826 * np.median(np.abs(ink - background))
     ink = keep_main_blobs(np.clip((ink - paper_level) / (strongest - paper_level), 0, 1))
-    # Solid ink: inky pixels with an inky neighbourhood, so that lone specks of noise neither
-    # count nor stretch the box (a pixel on a stroke's edge has 4 inky pixels of its 9).
+    # Solid ink: inky pixels in an inky 3 x 3, so lone specks neither count nor stretch the
+    # box (a pixel on a stroke's edge still has 4 inky pixels of its 9).
     rows, cols = np.nonzero((ink > 0.2) & (mean_of_3x3(ink) > 0.2))
     if len(rows) == 0:                                  # only scattered specks stood out
         raise blank
@@ -2402,8 +2384,7 @@ def plot_lr_finder(rates, losses, suggestion, path, beta=0.9):
 CANVAS_SIDE = 280               # drawing pixels: 10 per MNIST pixel, for smooth lines
 PEN_RADIUS = CANVAS_SIDE / 24   # strokes 1/12 of the canvas wide: ~2 pixels in MNIST's 20
 CLEAR_KEYS = ("c", " ", "backspace", "delete")   # " " is how matplotlib names the space bar
-PREDICT_EVERY = 0.3   # seconds between predictions while the pen moves: each redraws the
-                      # whole window (30-200 ms), too slow for every mouse event
+PREDICT_EVERY = 0.3   # seconds between predictions while drawing: each redraws the window
 
 
 def stroke_to_canvas(canvas, start, end, radius):
@@ -2465,8 +2446,7 @@ class DrawingPad:
         self.artists["button"].on_clicked(lambda event: self.clear())
 
     def pen_position(self, event):
-        """The event's (x, y) in canvas pixels, even off the canvas: a stroke that leaves and
-        comes back is drawn where the mouse went (stroke_to_canvas crops it)."""
+        """The event's (x, y) in canvas pixels, even off it: strokes go where the mouse went."""
         return tuple(self.ax_draw.transData.inverted().transform((event.x, event.y)))
 
     def move_pen(self, event):              # ink from the last pen position to the event's
@@ -2487,9 +2467,8 @@ class DrawingPad:
         if time.monotonic() - self.predicted_at >= PREDICT_EVERY:
             self.predict()
         elif self.fig.canvas.supports_blit:
-            # Blit: redraw the canvas alone and copy its pixels to the screen, a few times
-            # faster than the whole window: mouse events during a redraw merge into one, and a
-            # circle comes out a polygon. The opaque image needs no saved background.
+            # Blit: redraw just the (opaque) canvas, a few times faster than the whole window:
+            # mouse events during a redraw merge into one, and a circle comes out a polygon.
             self.ax_draw.draw_artist(self.artists["canvas"])
             self.fig.canvas.blit(self.ax_draw.bbox)
         else:
@@ -2523,9 +2502,8 @@ class DrawingPad:
             verdict = (f"maybe a {k} ({p[k]:.0%}): this may not be a digit"
                        if p[k] < UNSURE_BELOW else f"it reads {k} ({p[k]:.0%})")
         self.artists["input"].set_data(digit.reshape(IMAGE_SIDE, IMAGE_SIDE))
-        for k, (bar, height) in enumerate(zip(self.artists["bars"], p)):
-            bar.set_height(height)
-            bar.set_color("tab:orange" if p.any() and k == np.argmax(p) else "tab:blue")
+        for k, bar in enumerate(self.artists["bars"]):
+            bar.set(height=p[k], color="tab:orange" if p.any() and k == p.argmax() else "tab:blue")
         self.artists["status"].set_text(verdict)
         self.probabilities = p
         self.fig.canvas.draw_idle()
