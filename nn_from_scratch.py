@@ -1376,9 +1376,8 @@ def load_image_gray(path):
     check_input_file(path, "--image", "a PNG or JPEG picture")
     try:
         with Image.open(path) as image:
-            # A phone held sideways stores its pixels sideways, with an EXIF Orientation tag
-            # saying how to turn them (6: a quarter turn clockwise, 8: anticlockwise, 3: half).
-            # A 12000 x 12000 scan would be 1.2 GB as float64: average k x k blocks first.
+            # A sideways phone stores its pixels sideways, plus an EXIF tag saying how to turn
+            # them. A 12000 x 12000 scan (1.2 GB as float64) is first averaged in k x k blocks.
             image = ImageOps.exif_transpose(image)
             k = max(image.size) // 2000
             gray = gray_levels(image.reduce(k) if k > 1 else image)
@@ -1441,9 +1440,9 @@ def running_max(a, width, axis):
 def close_dark_gaps(gray, width):
     """Closing: the brightest value in the width x width square around each pixel, then the
     darkest of those. Dark things narrower than `width` (strokes, rules) become the paper around
-    them; wider ones stay, exactly where the light rises one way across the square (a lamp, a
-    soft shadow): the max takes its brightest corner, the min comes back to the pixel. The edge
-    is first continued outward, as a shadow met it, for the squares that reach past it."""
+    them; wider ones stay exactly where the light rises one way across the square (a lamp, a
+    soft shadow): the max takes its brightest corner, the min comes back to the pixel. Squares
+    reaching past the border see its edge continued outward, as a shadow would have run on."""
     padded = np.pad(gray, width, mode="edge")
     brightest = running_max(running_max(padded, width, 0), width, 1)
     closed = -running_max(running_max(-brightest, width, 0), width, 1)
@@ -1528,7 +1527,7 @@ def divide_out_lines(ink, slope, share=0.25):
     a digit far less: the ink a line holds along 75% of it (its 25th percentile) is the rule's.
     Lines are strips 1/4 pixel tall, whose pixels sit at one height against a thin sloping rule
     (whole-pixel lines where a strip is too short). Where they cross, each lets through a share
-    of the light: 1 - ink = (1 - rule)(1 - pen), so pen = 1 - (1 - ink) / (1 - rule), unbroken."""
+    of the light: 1 - ink = (1 - rule)(1 - pen), so pen = 1 - (1 - ink) / (1 - rule): no gap."""
     rows, cols = np.indices(ink.shape)
     height = rows - slope * cols
     strip, line = np.floor(4 * height).astype(int), np.rint(height).astype(int)
@@ -1605,10 +1604,9 @@ def preprocess_digit_image(gray, path="image"):
     return digit.ravel()
 
 
-# A top probability below this: the picture may not be one clear digit (say so). On 288
-# phone photos of validation digits, 0.9 flagged 5 of the 6 misreadings and 9 of the 282
-# right ones, and half of the letters and pairs of digits. Softmax cannot say "none of
-# these": a W or a scribble can still get 0.99. A hint, not a detector.
+# A top probability below this: maybe not one clear digit (say so). On 288 phone photos of
+# validation digits, 0.9 flagged 5 of the 6 misreadings, 9 of the 282 right ones, and half the
+# letters and digit pairs. Softmax cannot say "none of these": a W can get 0.99. A hint only.
 UNSURE_BELOW = 0.9
 
 
@@ -2382,7 +2380,7 @@ def plot_lr_finder(rates, losses, suggestion, path, beta=0.9):
 # ## Beyond the core: draw a digit with the mouse
 # %%
 CANVAS_SIDE = 280               # drawing pixels: 10 per MNIST pixel, for smooth lines
-PEN_RADIUS = CANVAS_SIDE / 24   # strokes 1/12 of the canvas wide: ~2 pixels in MNIST's 20
+PEN_RADIUS = CANVAS_SIDE / 24   # strokes 1/12 as wide: ~2 pixels once shrunk to 20
 CLEAR_KEYS = ("c", " ", "backspace", "delete")   # " " is how matplotlib names the space bar
 PREDICT_EVERY = 0.3   # seconds between predictions while drawing: each redraws the window
 
@@ -2419,7 +2417,7 @@ class DrawingPad:
     def __init__(self, model, side=CANVAS_SIDE):
         import matplotlib.pyplot as plt
         from matplotlib.widgets import Button
-        self.model, self.canvas = model, np.zeros((side, side))   # {"params", "activation", ...}
+        self.model, self.canvas = model, np.zeros((side, side))   # model: {"params", ...}
         self.pen_at, self.predicted_at = None, -np.inf   # (x, y) while down; time.monotonic()
         self.probabilities = np.zeros(NUM_CLASSES)       # zeros while the canvas is empty
         with plt.rc_context({"toolbar": "None"}):   # no zoom or pan mode to steal the drags
