@@ -1371,18 +1371,14 @@ def write_submission(path, predictions):
 
 
 def load_image_gray(path):
-    """Read a PNG or JPEG as gray levels (rows, cols) in 0..1, upright as a phone shows it,
-    transparent parts as white paper."""
+    """A PNG or JPEG as gray levels (rows, cols) in 0..1, upright as a phone shows it."""
     from PIL import Image, ImageOps
     check_input_file(path, "--image", "a PNG or JPEG picture")
     try:
         with Image.open(path) as image:
-            # A phone held sideways stores its pixels sideways and adds an EXIF tag,
-            # Orientation, saying how a viewer must turn them (6: a quarter turn
-            # clockwise, 8: anticlockwise, 3: half a turn). exif_transpose makes that turn.
+            # A sideways phone stores its pixels sideways, plus an EXIF tag saying how to turn
+            # them. A 12000 x 12000 scan (1.2 GB as float64) is first averaged in k x k blocks.
             image = ImageOps.exif_transpose(image)
-            # A 12000 x 12000 scan would be 1.2 GB as float64 gray levels: average k x k
-            # blocks first (preprocessing shrinks to 400 pixels anyway; see shrink_for_speed).
             k = max(image.size) // 2000
             gray = gray_levels(image.reduce(k) if k > 1 else image)
     except Exception as err:
@@ -1395,21 +1391,16 @@ def load_image_gray(path):
 
 def gray_levels(image):
     """A PIL image as gray levels (rows, cols) in 0..1, transparent parts as white paper."""
-    if image.mode.startswith("I"):                     # 16-bit gray PNG: 0..65535
-        return np.asarray(image, dtype=np.float64) / 65535
-    if image.mode == "F":
-        return np.asarray(image, dtype=np.float64)
+    if image.mode.startswith(("I", "F")):              # I: 16-bit gray PNG, 0..65535
+        return np.asarray(image, dtype=np.float64) / (1 if image.mode == "F" else 65535)
     see_through = "A" in image.getbands() or "transparency" in image.info
     if image.mode == "L" and not see_through:
         return np.asarray(image, dtype=np.float64) / 255
     wanted = "RGBA" if see_through else "RGB"
     levels = np.asarray(image if image.mode == wanted else image.convert(wanted))
-    # RGB -> gray, weighted as the eye sees (green looks brightest, blue darkest), one
-    # channel at a time into float32: a 12-megapixel photo as one float64 array of
-    # R, G and B would take 300 MB, and 8-bit levels need no more than float32's 7 digits.
-    gray = levels[:, :, 0] * np.float32(0.299 / 255)
-    gray += levels[:, :, 1] * np.float32(0.587 / 255)
-    gray += levels[:, :, 2] * np.float32(0.114 / 255)
+    # R, G, B weighted as the eye sees them (green brightest), one at a time in float32: a
+    # 12-megapixel photo as one float64 array of R, G and B would take 300 MB.
+    gray = sum(levels[:, :, c] * np.float32(w / 255) for c, w in enumerate((0.299, 0.587, 0.114)))
     if see_through:                                    # lay it on white paper:
         alpha = levels[:, :, 3] / np.float32(255)      # gray * alpha + white * (1 - alpha)
         gray = gray * alpha + (1 - alpha)
@@ -1417,35 +1408,16 @@ def gray_levels(image):
 
 
 def resize_matrix(n_in, n_out):
-    """R (n_out, n_in) that resizes a line of n_in pixels to n_out by area averaging.
-
-    Output pixel i covers input span [i * s, (i + 1) * s) with s = n_in / n_out;
-    R[i, j] is the share of that span that input pixel j covers. Shrinking thus
-    averages (no jagged edges); growing repeats. An image resizes as R_rows @ I @ R_cols.T.
-    """
+    """R (n_out, n_in): output pixel i averages the input span [i s, (i + 1) s), s = n_in / n_out,
+    R[i, j] being the share of it pixel j covers (no jagged edges). An image: R_r @ I @ R_c.T."""
     s = n_in / n_out
-    lo = np.arange(n_out)[:, None] * s                  # span of each output pixel
-    j = np.arange(n_in)[None, :]                        # input pixel j covers [j, j + 1)
-    overlap = np.clip(np.minimum(lo + s, j + 1) - np.maximum(lo, j), 0, None)
-    return overlap / s
+    lo, j = np.arange(n_out)[:, None] * s, np.arange(n_in)[None, :]
+    return np.clip(np.minimum(lo + s, j + 1) - np.maximum(lo, j), 0, None) / s
 
 
-# Photos. A camera records at each pixel the light falling there times the share of it
-# the surface reflects:
-#     gray(r, c) = light(r, c) * reflectance(r, c)
-# The light changes slowly across the page (a lamp at one side, the shadow of a hand);
-# the reflectance is the paper's (about 0.9) or the ink's (0.1 to 0.35). No single
-# threshold on gray can tell them apart: paper in a shadow (0.4 * 0.9 = 0.36) is darker
-# than ink in the lamp's light (1.0 * 0.3). But the ratio of a pixel to the paper around
-# it, gray / (light * 0.9) = reflectance / 0.9, has no light in it at all. So estimate
-# the paper's brightness at every pixel and divide by it: the lamp and the shadows cancel.
 def shrink_for_speed(gray, longest=400):
-    """Average k x k blocks (k a whole number) so the longer side is at most `longest`.
-
-    A 12-megapixel photo (4000 x 3000) becomes 400 x 300: its digit, a few hundred
-    pixels tall, still has far more detail than the 20 pixels it ends up as, and every
-    step after this costs 100 times less. Averaging k^2 pixels also divides the camera's
-    noise by k (the mean of n noisy values varies sqrt(n) times less)."""
+    """Average k x k blocks so the longer side is at most `longest`: the digit keeps far more
+    detail than its final 20 pixels, later steps cost k^2 less, and the noise is k times less."""
     k = min(-(-max(gray.shape) // longest), min(gray.shape))     # -(-a // b) = ceil(a / b)
     if k <= 1:
         return gray
@@ -1454,15 +1426,11 @@ def shrink_for_speed(gray, longest=400):
 
 
 def running_max(a, width, axis):
-    """The largest value within a window of `width` pixels around each pixel, along one axis.
-
-    Doubling: the max over 2s neighbours is the max of two maxes over s, so about
-    log2(width) passes over the picture replace width passes; then two overlapping
-    windows of the largest size s so made (s <= width < 2s) cover exactly width pixels."""
+    """The max within `width` pixels around each pixel along an axis, by doubling: the max over
+    2s is the max of two over s; then two overlapping windows of s (s <= width < 2s) make width."""
     a = np.moveaxis(a, axis, 0)
-    before = width // 2                                 # windows stick out past the ends:
-    pad = [(before, width - 1 - before)] + [(0, 0)] * (a.ndim - 1)    # repeat the end
-    m, size = np.pad(a, pad, mode="edge"), 1            # pixels, already in those windows
+    before = width // 2              # windows stick out past the ends: repeat the end pixels
+    m, size = np.pad(a, [(before, width - 1 - before)] + [(0, 0)] * (a.ndim - 1), "edge"), 1
     while 2 * size <= width:                            # m[i] = max of padded[i:i + size]
         m, size = np.maximum(m[:-size], m[size:]), 2 * size
     m = np.maximum(m[:len(m) - (width - size)], m[width - size:])
@@ -1470,26 +1438,15 @@ def running_max(a, width, axis):
 
 
 def close_dark_gaps(gray, width):
-    """Morphological closing with a width x width square: the brightest value in the
-    square around each pixel (dilation), then the darkest of those (erosion).
-
-    Anything dark that is narrower than `width` (a pen stroke, a ruled line) is
-    replaced by the paper around it, since every square over it also holds paper.
-    What is wider is kept, and kept exactly when the light only rises one way across
-    the square (a lamp's fall-off, the soft edge of a shadow): the max takes the value
-    at the square's brightest corner, and the min then comes back to the pixel itself."""
-    # Near the picture's edge, the squares that would look away from the bright side
-    # lie partly outside it. Continue the edge rows and columns outward (a shadow's edge
-    # runs on as it met the border), so they exist, then cut that margin off again.
+    """Closing: the brightest value in the width x width square around each pixel, then the
+    darkest of those. Dark things narrower than `width` (strokes, rules) become the paper around
+    them; wider ones stay exactly where the light rises one way across the square (a lamp, a
+    soft shadow): the max takes its brightest corner, the min comes back to the pixel. Squares
+    reaching past the border see its edge continued outward, as a shadow would have run on."""
     padded = np.pad(gray, width, mode="edge")
     brightest = running_max(running_max(padded, width, 0), width, 1)
     closed = -running_max(running_max(-brightest, width, 0), width, 1)
     return closed[width:-width, width:-width]
-
-
-def total_variation(image):
-    """The sum of |differences| between neighbouring pixels: how much edge there is."""
-    return np.abs(np.diff(image, axis=0)).sum() + np.abs(np.diff(image, axis=1)).sum()
 
 
 def mean_of_3x3(image):
@@ -1500,33 +1457,32 @@ def mean_of_3x3(image):
 
 
 def stroke_width(ink):
-    """About how thick the pen strokes are, in pixels: for a stroke of length l and width
-    d, area = l d and the outline is 2 (l + d) long, so d ~ 2 area / outline. Only ink
-    above 0.6 of the strongest counts: printed rules (about half a pen's darkness, and
-    thin) would otherwise make the strokes look thin, and the digit come out hollow."""
+    """The pen strokes' width: a stroke l long and d wide has area l d and outline 2 (l + d),
+    so d ~ 2 area / outline. Only ink over 0.6 of the strongest counts: thin, half-dark printed
+    rules would make the strokes look thin, and the digit come out hollow."""
     strong = ink > 0.6 * np.percentile(ink, 99.9)
     outline = np.count_nonzero(np.diff(strong, axis=0)) + np.count_nonzero(np.diff(strong, axis=1))
     return 2 * np.count_nonzero(strong) / max(outline, 1)
 
 
 def ink_on_flat_paper(gray):
-    """How much light the ink takes away at each pixel, whatever the light: (rows, cols)
-    in 0..1, ink = 1 - gray / paper (0 on paper, 0.7 for ink reflecting 0.27 on paper 0.9).
+    """How much light the ink takes away, whatever the light: (rows, cols) in 0..1.
 
-    `paper` is close_dark_gaps of the picture, its noise first averaged down (the max in
-    a window would pick the noise's peaks). Its window must be wider than a pen stroke;
-    first a fifth of the shorter side, wider than the strokes of any digit that fits in
-    the picture. Then, knowing the strokes' width, 3 times that: the wider the window,
-    the more of a shadow's corner it fills in (seeing ink there), and the farther from
-    its edge it looks for paper. Light ink on dark paper (chalk, white-on-black
-    drawings) is handled by turning the picture over. Which way is right? Under the
-    right guess the estimated paper is smooth: the digit has gone. Under the wrong guess
-    the digit is taken for paper and its outline stays in it as sharp edges. Light on
-    dark must win clearly, since on a blank page noise alone would tip it either way."""
+    A camera records gray = light * reflectance. The light varies slowly (a lamp, a hand's
+    shadow); paper reflects about 0.9, ink 0.1 to 0.35. No threshold splits them (paper in a
+    shadow, 0.4 * 0.9 = 0.36, is darker than lit ink, 1.0 * 0.3), but gray / paper has no
+    light in it: ink = 1 - gray / paper, paper being close_dark_gaps of the picture with its
+    noise averaged down (a max picks the noise's peaks). The window: a fifth of the shorter
+    side, then 3 strokes wide (a wider one fills in more of a shadow's corner, seeing ink).
+    Light on dark is turned over if that leaves the paper clearly smoother: a wrong guess
+    leaves the digit's outline in it as edges (sum of |neighbours' differences|). Clearly,
+    as on a blank page noise alone would tip it either way."""
     smooth = mean_of_3x3(gray)
     width = max(3, min(gray.shape) // 5)
     paper, paper_if_inverted = close_dark_gaps(smooth, width), close_dark_gaps(1 - smooth, width)
-    if total_variation(paper_if_inverted) < 0.8 * total_variation(paper):
+    edges = [np.abs(np.diff(p, axis=0)).sum() + np.abs(np.diff(p, axis=1)).sum()
+             for p in (paper_if_inverted, paper)]
+    if edges[0] < 0.8 * edges[1]:
         gray, smooth, paper = 1 - gray, 1 - smooth, paper_if_inverted
     ink = 1 - gray / np.maximum(paper, 1e-3)
     narrower = int(np.clip(3 * stroke_width(ink), 3, width))
@@ -1535,45 +1491,30 @@ def ink_on_flat_paper(gray):
     return np.clip(ink, 0, 1)                  # 3x3 means can dip below a pixel's own value
 
 
-def line_index(rows, cols, slope):
-    """For each pixel, the number of the straight line, `slope` rows down per column
-    across, that it lies on: round(row - slope * col), counted from 0."""
-    index = np.rint(rows - slope * cols).astype(int)
-    return index - index.min()
-
-
 def rule_slope(ink, max_slope=0.05, steps=41):
-    """The slope of the ruled lines (up to about 3 degrees either way), if there are any.
-
-    A page seldom lies square to the phone. Cut the picture into lines of a trial slope:
-    along the rules' own slope each line is all rule or all paper, so the lines' mean
-    ink differs the most. That spread is the between-lines sum of squares,
-    sum over lines of (pixels on it) * (its mean - the overall mean)^2.
-    A coarse search, then a fine one around the best: at 400 pixels across, the slope
-    must be right to 1/800 for a rule to drift less than half a pixel. Every 4th column
-    is enough to see the rules, which run along the rows."""
+    """The ruled lines' slope, up to 3 degrees either way (pages lie askew). Along the rules'
+    own slope each line round(row - slope * col) is all rule or all paper, so the between-lines
+    sum of squares, sum of (pixels on it) * (its mean - mean)^2, is largest. Coarse, then fine:
+    400 pixels across need 1/800 for half a pixel of drift. Every 4th column sees the rules."""
     rows, cols = np.indices(ink[:, ::4].shape)
     cols, flat = 4 * cols, ink[:, ::4].ravel()
     overall = flat.mean()
 
     def spread(slope):
-        index = line_index(rows, cols, slope).ravel()
+        index = np.rint(rows - slope * cols).astype(int).ravel()
+        index -= index.min()                            # the lines, numbered from 0
         counts = np.bincount(index)
         means = np.bincount(index, flat) / np.maximum(counts, 1)
         return counts @ (means - overall) ** 2
 
     coarse = np.linspace(-max_slope, max_slope, steps)
-    best = max(coarse, key=spread)
-    step = coarse[1] - coarse[0]
+    best, step = max(coarse, key=spread), coarse[1] - coarse[0]
     return max(best + np.linspace(-step, step, 9), key=spread)
 
 
 def quantile_per_group(values, groups, share):
-    """For each group number 0..max(groups), the value `share` of the way up its sorted
-    values (share 0.5: the median), and how many values it has. values are in 0..1.
-
-    One sort does it: group + value / 2 sorts by group first (whole numbers apart), then
-    by value within the group; the value comes back as 2 (sorted - group)."""
+    """Per group 0..max(groups): the value `share` up its sorted values, and its size. One sort of
+    group + value / 2 (values in 0..1) orders by group then value; value = 2 (sorted - group)."""
     in_order = np.sort(groups + np.clip(values, 0, 1) / 2)
     counts = np.bincount(groups)
     starts = np.cumsum(counts) - counts                 # where each group's run begins
@@ -1582,19 +1523,11 @@ def quantile_per_group(values, groups, share):
 
 
 def divide_out_lines(ink, slope, share=0.25):
-    """Remove ruled lines of this slope from ink (rows, cols).
-
-    A rule crosses the whole page; a digit covers far less of any line along it. So the
-    ink that a line holds along at least 75% of its length (its 25th percentile) is the
-    rule's, and 0 where there is none. The lines: strips a quarter of a pixel tall, of
-    this slope. A rule a pixel or two thick, sloping, covers a pixel fully here and a
-    third of it further along; the pixels whose centres fall in one strip sit at the
-    same height against the rule, so they all see the same share of it. (If the page is
-    almost level, a strip can be a short piece of a row, too short to tell a rule from
-    a digit: those use whole-pixel lines, round(row - slope * col), instead.)
-    Where a pen stroke crosses a rule, each lets through a share of the light,
-    1 - ink = (1 - rule)(1 - pen), so pen = 1 - (1 - ink) / (1 - rule): the stroke
-    keeps its full strength, rather than a gap where the rule was."""
+    """Divide out ruled lines of this slope from ink (rows, cols). A rule crosses the whole page,
+    a digit far less: the ink a line holds along 75% of it (its 25th percentile) is the rule's.
+    Lines are strips 1/4 pixel tall, whose pixels sit at one height against a thin sloping rule
+    (whole-pixel lines where a strip is too short). Where they cross, each lets through a share
+    of the light: 1 - ink = (1 - rule)(1 - pen), so pen = 1 - (1 - ink) / (1 - rule): no gap."""
     rows, cols = np.indices(ink.shape)
     height = rows - slope * cols
     strip, line = np.floor(4 * height).astype(int), np.rint(height).astype(int)
@@ -1603,48 +1536,24 @@ def divide_out_lines(ink, slope, share=0.25):
     line_rule, line_size = quantile_per_group(ink.ravel(), line.ravel(), share)
     line_rule[line_size < ink.shape[1] / 4] = 0         # lines cut short by a corner
     rule = np.where(strip_size[strip] >= ink.shape[1] / 5, strip_rule[strip], line_rule[line])
-    # A line as dark as a pen all along is no printed rule, but a digit filling the picture.
-    rule = np.where(rule < 0.5, rule, 0)
+    rule = np.where(rule < 0.5, rule, 0)    # as dark as a pen all along: a digit, not a rule
     return 1 - np.minimum((1 - ink) / (1 - rule), 1)
 
 
-def remove_ruled_lines(ink):
-    """Divide out lined paper's rules, then its margin line (the same, turned sideways)."""
-    ink = divide_out_lines(ink, rule_slope(ink))
-    return divide_out_lines(ink.T, rule_slope(ink.T)).T
-
-
-def label_blobs(mask):
-    """Number the connected blobs of a boolean mask: (rows, cols) ints, 0 off the mask.
-
-    Every pixel on the mask starts with a number of its own; then, again and again,
-    each takes the largest number in the 3 x 3 square around it, staying on the mask.
-    A blob's largest number spreads through it and stops at its edge; when nothing
-    changes, each blob holds one number. (As many rounds as the blob is long.)"""
-    labels = np.where(mask, np.arange(1, mask.size + 1).reshape(mask.shape), 0)
-    while True:
-        spread = np.where(mask, running_max(running_max(labels, 3, 0), 3, 1), 0)
-        if np.array_equal(spread, labels):
-            return labels
-        labels = spread
-
-
 def keep_main_blobs(ink, share=0.25):
-    """Keep the blobs of ink holding at least `share` of the largest blob's ink: the
-    digit, but not specks, a shadow's corner or the page's edge beside it.
-
-    Blobs are found on a coarse grid of cells a stroke wide (the max of each cell),
-    widened by a cell: so a digit's parts less than about two strokes apart count as
-    one blob, as a hand lifting the pen mid-digit leaves them. Two digits side by side
-    hold similar ink: both stay, and the reading is unsure, as it should be. At most
-    100 cells across, so that label_blobs needs few rounds, and at least 4 cells."""
-    longest, shortest = max(ink.shape), min(ink.shape)
-    cell = max(round(stroke_width(ink)), -(-longest // 100), 1)  # -(-a // b) = ceil(a / b)
-    cell = min(cell, max(1, shortest // 4))
-    rows, cols = -(-ink.shape[0] // cell) * cell, -(-ink.shape[1] // cell) * cell
-    padded = np.pad(ink, ((0, rows - ink.shape[0]), (0, cols - ink.shape[1])))
-    cells = padded.reshape(rows // cell, cell, cols // cell, cell)
-    labels = label_blobs(running_max(running_max(cells.max(axis=(1, 3)) > 0.2, 3, 0), 3, 1))
+    """Keep the blobs with at least `share` of the largest one's ink: the digit, not specks, a
+    shadow's corner or the page's edge. Found on cells a stroke wide, widened by a cell, so the
+    parts a lifted pen left apart are one blob (two digits both stay: unsure, as they should).
+    Labels: each cell a number, then the 3 x 3 max again and again until nothing changes, as
+    many rounds as a blob is cells long: hence at most 100 cells across."""
+    cell = max(round(stroke_width(ink)), -(-max(ink.shape) // 100), 1)   # -(-a // b): ceil
+    cell = min(cell, max(1, min(ink.shape) // 4))                         # at least 4 cells
+    padded = np.pad(ink, [(0, -n % cell) for n in ink.shape])             # whole cells
+    cells = padded.reshape(padded.shape[0] // cell, cell, padded.shape[1] // cell, cell)
+    mask = running_max(running_max(cells.max(axis=(1, 3)) > 0.2, 3, 0), 3, 1)
+    labels, spread = None, np.where(mask, np.arange(1, mask.size + 1).reshape(mask.shape), 0)
+    while not np.array_equal(spread, labels):
+        labels, spread = spread, np.where(mask, running_max(running_max(spread, 3, 0), 3, 1), 0)
     ink_per_blob = np.bincount(labels.ravel(), cells.sum(axis=(1, 3)).ravel())
     ink_per_blob[0] = 0                                 # label 0 is the paper
     keep = ink_per_blob >= share * ink_per_blob.max()
@@ -1655,9 +1564,8 @@ def keep_main_blobs(ink, share=0.25):
 def preprocess_digit_image(gray, path="image"):
     """Make a photo or drawing look like an MNIST digit: (rows, cols) in 0..1 -> (784,) float32.
 
-    First undo what a photo adds: shrink it, divide out the light (lamp, shadows) so
-    that ink on paper is left (turning light-on-dark pictures over), divide out ruled
-    lines. Then the steps MNIST's makers took, in order:
+    First undo what a photo adds: shrink it, divide out the light (turning light on dark
+    over), then ruled lines and a margin line (the same, sideways). Then MNIST's steps:
     1. Stretch contrast: the paper's level becomes 0 and the strongest ink 1.
     2. Crop to the ink's bounding box (the digit's blobs, not specks beside it).
     3. Scale so the longer side is 20 pixels, keeping the aspect ratio.
@@ -1666,50 +1574,39 @@ def preprocess_digit_image(gray, path="image"):
     """
     blank = InputError(f"image {path} looks blank (no ink stands out from the background); "
                        "give a picture of one digit, dark on light or light on dark.")
-    ink = remove_ruled_lines(ink_on_flat_paper(shrink_for_speed(gray)))
+    ink = ink_on_flat_paper(shrink_for_speed(gray))
+    ink = divide_out_lines(ink, rule_slope(ink))
+    ink = divide_out_lines(ink.T, rule_slope(ink.T)).T
     # The strongest ink: the 99.9th percentile, as one hot pixel could set the max.
     background, strongest = np.median(ink), np.percentile(ink, 99.9)
     if strongest - background < 0.15:
         raise blank
-    # Paper pixels still flicker with the camera's noise. Its spread, robustly (ink
-    # pixels would inflate a standard deviation): 1.4826 * median |x - median| is the
-    # standard deviation for Gaussian noise. Paper is what lies within 3 of them.
+    # The paper's noise, robustly (ink would inflate a standard deviation): 1.4826 * median
+    # |x - median| is Gaussian noise's standard deviation. Paper lies within 3 of them.
     paper_level = background + 3 * 1.4826 * np.median(np.abs(ink - background))
     ink = keep_main_blobs(np.clip((ink - paper_level) / (strongest - paper_level), 0, 1))
-    if not solid_ink(ink).any():                        # only scattered specks stood out
+    # Solid ink: inky pixels in an inky 3 x 3, so lone specks neither count nor stretch the
+    # box (a pixel on a stroke's edge still has 4 inky pixels of its 9).
+    rows, cols = np.nonzero((ink > 0.2) & (mean_of_3x3(ink) > 0.2))
+    if len(rows) == 0:                                  # only scattered specks stood out
         raise blank
-    return centre_like_mnist(ink)
-
-
-def solid_ink(ink):
-    """Pixels that are ink, and whose neighbourhood is too: lone specks of noise are not
-    (a pixel on a stroke's edge still has 4 inky pixels of the 9 around it)."""
-    return (ink > 0.2) & (mean_of_3x3(ink) > 0.2)
-
-
-def centre_like_mnist(ink):
-    """Steps 2-4 of preprocess_digit_image: ink (rows, cols), paper 0 -> (784,) float32."""
-    rows, cols = np.nonzero(solid_ink(ink))             # specks do not stretch the box
     ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
     scale = 20 / max(ink.shape)
     height, width = (max(1, round(n * scale)) for n in ink.shape)
     box = resize_matrix(ink.shape[0], height) @ ink @ resize_matrix(ink.shape[1], width).T
     box /= box.max()
-    weights_r, weights_c = box.sum(axis=1), box.sum(axis=0)
-    centre_r = weights_r @ np.arange(height) / weights_r.sum()   # centre of mass
-    centre_c = weights_c @ np.arange(width) / weights_c.sum()
-    middle = (IMAGE_SIDE - 1) / 2
-    top = int(np.clip(round(middle - centre_r), 0, IMAGE_SIDE - height))
-    left = int(np.clip(round(middle - centre_c), 0, IMAGE_SIDE - width))
+    middle = (IMAGE_SIDE - 1) / 2                       # where the centre of mass goes
+    top, left = (int(np.clip(round(middle - weights @ np.arange(n) / weights.sum()), 0,
+                             IMAGE_SIDE - n))
+                 for weights, n in ((box.sum(axis=1), height), (box.sum(axis=0), width)))
     digit = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     digit[top:top + height, left:left + width] = box
     return digit.ravel()
 
 
-# A top probability below this: the picture may not be one clear digit (say so). On 288
-# phone photos of validation digits, 0.9 flagged 5 of the 6 misreadings and 9 of the 282
-# right ones, and half of the letters and pairs of digits. Softmax cannot say "none of
-# these": a W or a scribble can still get 0.99. A hint, not a detector.
+# A top probability below this: maybe not one clear digit (say so). On 288 phone photos of
+# validation digits, 0.9 flagged 5 of the 6 misreadings, 9 of the 282 right ones, and half the
+# letters and digit pairs. Softmax cannot say "none of these": a W can get 0.99. A hint only.
 UNSURE_BELOW = 0.9
 
 
@@ -2482,31 +2379,24 @@ def plot_lr_finder(rates, losses, suggestion, path, beta=0.9):
 # %% [markdown]
 # ## Beyond the core: draw a digit with the mouse
 # %%
-CANVAS_SIDE = 280          # drawing pixels: 10 per MNIST pixel, fine enough for smooth lines
-PEN_RADIUS = CANVAS_SIDE / 24   # a stroke 1/12 of the canvas wide: a digit drawn to fill the
-                                # canvas shrinks to MNIST's 20-pixel box with ~2-pixel strokes
+CANVAS_SIDE = 280               # drawing pixels: 10 per MNIST pixel, for smooth lines
+PEN_RADIUS = CANVAS_SIDE / 24   # strokes 1/12 as wide: ~2 pixels once shrunk to 20
 CLEAR_KEYS = ("c", " ", "backspace", "delete")   # " " is how matplotlib names the space bar
-PREDICT_EVERY = 0.3        # seconds between predictions while the pen moves: each redraws the
-                           # whole window (30-200 ms), too slow to do for every mouse event
+PREDICT_EVERY = 0.3   # seconds between predictions while drawing: each redraws the window
 
 
 def stroke_to_canvas(canvas, start, end, radius):
-    """Paint a round-pen line from start to end: returns a new canvas, ink in 0..1.
-
-    canvas (rows, cols), 0 = empty paper, 1 = full ink; start and end are (x, y) =
-    (column, row) in pixels, as matplotlib's imshow reports the mouse.
-    Math: pixel p's nearest point on the segment a -> b is a + t (b - a), with
-          t = clip((p - a) . (b - a) / |b - a|^2, 0, 1); ink where that distance <= radius.
-    The ink fades over the last pixel (radius + 0.5 - distance), so edges are not jagged.
-    """
+    """A new canvas (rows, cols), ink 0..1, with a round pen's line from start to end, given
+    as (x, y) = (column, row) as imshow reports the mouse. Pixel p's nearest point on the
+    segment a -> b is a + t (b - a), t = clip((p - a) . (b - a) / |b - a|^2, 0, 1); ink where
+    that distance <= radius, fading over the last pixel so edges are not jagged."""
     rows, cols = np.indices(canvas.shape)           # each pixel's p = (cols, rows)
-    (x0, y0), (x1, y1) = start, end                 # a and b
+    (x0, y0), (x1, y1) = start, end
     dx, dy = x1 - x0, y1 - y0                       # b - a
     # max(..., 1e-12): a click without a drag is a segment of length 0, a round dot.
     t = np.clip(((cols - x0) * dx + (rows - y0) * dy) / max(dx * dx + dy * dy, 1e-12), 0, 1)
     distance = np.hypot(cols - (x0 + t * dx), rows - (y0 + t * dy))
-    ink = np.clip(radius + 0.5 - distance, 0, 1)
-    return np.maximum(canvas, ink)         # ink only adds: crossing a stroke keeps it dark
+    return np.maximum(canvas, np.clip(radius + 0.5 - distance, 0, 1))   # crossings stay dark
 
 
 def check_can_draw():
@@ -2520,142 +2410,105 @@ def check_can_draw():
                          "Debian/Ubuntu), or in Jupyter after %matplotlib tk.")
 
 
-def make_drawing_figure(canvas):
-    """The window: canvas | the 28 x 28 input | ten bars, a line of verdict, a clear button.
-
-    Returns the figure and a dict of the artists DrawingPad changes.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.widgets import Button
-    with plt.rc_context({"toolbar": "None"}):   # no zoom or pan mode to steal the pen's drags
-        fig = plt.figure(num="draw a digit", figsize=(11, 4.6))
-    ax_draw = fig.add_axes([0.02, 0.12, 0.36, 0.74])
-    ax_input = fig.add_axes([0.43, 0.28, 0.2, 0.44])
-    ax_bars = fig.add_axes([0.69, 0.12, 0.29, 0.74])
-    canvas_image = ax_draw.imshow(canvas, cmap="gray_r", vmin=0, vmax=1)   # dark ink on paper
-    ax_draw.set(xticks=[], yticks=[], title="draw here (c or space clears)")
-    blank = np.zeros((IMAGE_SIDE, IMAGE_SIDE))
-    input_image = ax_input.imshow(blank, cmap="gray", vmin=0, vmax=1,   # light ink, as MNIST
-                                  interpolation="nearest")             # one square a pixel
-    ax_input.set(xticks=[], yticks=[], title="what the network sees\n(28 x 28, as --image)")
-    bars = ax_bars.bar(range(NUM_CLASSES), np.zeros(NUM_CLASSES))
-    ax_bars.set(ylim=(0, 1), xticks=range(NUM_CLASSES), xlabel="digit", ylabel="probability")
-    status = fig.text(0.5, 0.93, "draw a digit", ha="center", fontsize=15)
-    button = Button(fig.add_axes([0.02, 0.01, 0.08, 0.07]), "clear")
-    return fig, dict(canvas=canvas_image, input=input_image, bars=bars, status=status,
-                     button=button)
-
-
-def read_out(p, threshold=UNSURE_BELOW):
-    """One line for the window: the top digit, its probability, and a doubt if it is low."""
-    k = int(np.argmax(p))
-    if p[k] < threshold:
-        return f"maybe a {k} ({p[k]:.0%}): this may not be a digit"
-    return f"it reads {k} ({p[k]:.0%})"
-
-
 class DrawingPad:
-    """What the --draw window holds: the canvas array, the pen, and the artists showing them.
-
-    Mouse and key events arrive in the on_* methods, so a test can send them with no screen.
-    probabilities (K,) is the network's latest answer (zeros while the canvas is empty).
-    """
+    """The --draw window: the canvas (0 paper, 1 ink), the pen, the artists showing them, and
+    probabilities (K,), the latest answer. Events arrive in on_*, so tests need no screen."""
 
     def __init__(self, model, side=CANVAS_SIDE):
-        self.model = model                         # {"params", "activation", "head"}
-        self.canvas = np.zeros((side, side))       # 0 = paper, 1 = ink
-        self.pen_at = None                         # last (x, y) while the button is down
-        self.predicted_at = -np.inf                # time.monotonic() of the last prediction
-        self.probabilities = np.zeros(NUM_CLASSES)
-        self.fig, self.artists = make_drawing_figure(self.canvas)
-        self.ax_draw = self.artists["canvas"].axes
+        import matplotlib.pyplot as plt
+        from matplotlib.widgets import Button
+        self.model, self.canvas = model, np.zeros((side, side))   # model: {"params", ...}
+        self.pen_at, self.predicted_at = None, -np.inf   # (x, y) while down; time.monotonic()
+        self.probabilities = np.zeros(NUM_CLASSES)       # zeros while the canvas is empty
+        with plt.rc_context({"toolbar": "None"}):   # no zoom or pan mode to steal the drags
+            self.fig = fig = plt.figure(num="draw a digit", figsize=(11, 4.6))
+        # The window: canvas | the 28 x 28 input | ten bars, a verdict line, a clear button.
+        self.ax_draw, ax_input, ax_bars = (fig.add_axes(box) for box in (
+            [0.02, 0.12, 0.36, 0.74], [0.43, 0.28, 0.2, 0.44], [0.69, 0.12, 0.29, 0.74]))
+        self.artists = dict(
+            canvas=self.ax_draw.imshow(self.canvas, cmap="gray_r", vmin=0, vmax=1),  # dark ink
+            input=ax_input.imshow(np.zeros((IMAGE_SIDE, IMAGE_SIDE)), cmap="gray", vmin=0,
+                                  vmax=1, interpolation="nearest"),   # light, as in MNIST
+            bars=ax_bars.bar(range(NUM_CLASSES), np.zeros(NUM_CLASSES)),
+            status=fig.text(0.5, 0.93, "draw a digit", ha="center", fontsize=15),
+            button=Button(fig.add_axes([0.02, 0.01, 0.08, 0.07]), "clear"))
+        self.ax_draw.set(xticks=[], yticks=[], title="draw here (c or space clears)")
+        ax_input.set(xticks=[], yticks=[], title="what the network sees\n(28 x 28, as --image)")
+        ax_bars.set(ylim=(0, 1), xticks=range(NUM_CLASSES), xlabel="digit", ylabel="probability")
         # mpl_connect holds a bound method only weakly: with nothing else holding the pad, it
         # would be garbage-collected and the window dead. A lambda is held, and holds self.
         events = {"button_press_event": self.on_press, "motion_notify_event": self.on_motion,
                   "button_release_event": self.on_release, "key_press_event": self.on_key}
         for name, handle in events.items():
-            self.fig.canvas.mpl_connect(name, lambda event, handle=handle: handle(event))
+            fig.canvas.mpl_connect(name, lambda event, handle=handle: handle(event))
         self.artists["button"].on_clicked(lambda event: self.clear())
 
     def pen_position(self, event):
-        """The event's (x, y) in canvas pixels, even off the canvas: a stroke that leaves
-        and comes back is drawn where the mouse went, and stroke_to_canvas crops it."""
+        """The event's (x, y) in canvas pixels, even off it: strokes go where the mouse went."""
         return tuple(self.ax_draw.transData.inverted().transform((event.x, event.y)))
 
-    def move_pen(self, event):
-        """Ink from the last pen position to the event's; the caller puts it on screen."""
+    def move_pen(self, event):              # ink from the last pen position to the event's
         here = self.pen_position(event)
         self.canvas = stroke_to_canvas(self.canvas, self.pen_at, here, PEN_RADIUS)
         self.pen_at = here
         self.artists["canvas"].set_data(self.canvas)
 
-    def on_press(self, event):
-        """Left button down on the canvas: the pen touches the paper (a click leaves a dot)."""
+    def on_press(self, event):              # left button on the canvas: a click leaves a dot
         if event.inaxes is self.ax_draw and event.button == 1:
             self.pen_at = self.pen_position(event)
             self.on_motion(event)
 
-    def on_motion(self, event):
-        """Dragging: ink along the way; predict at most every PREDICT_EVERY seconds."""
+    def on_motion(self, event):             # ink; predict at most every PREDICT_EVERY s
         if self.pen_at is None:
             return
         self.move_pen(event)
         if time.monotonic() - self.predicted_at >= PREDICT_EVERY:
             self.predict()
-            self.fig.canvas.draw_idle()
         elif self.fig.canvas.supports_blit:
-            # Blitting: redraw the canvas alone and copy just its pixels to the screen, a few
-            # times faster than the whole window. Speed matters: the mouse events that come
-            # during a redraw are merged into one, and a circle comes out a polygon. The
-            # image is opaque and fills its axes, so it needs no saved background.
+            # Blit: redraw just the (opaque) canvas, a few times faster than the whole window:
+            # mouse events during a redraw merge into one, and a circle comes out a polygon.
             self.ax_draw.draw_artist(self.artists["canvas"])
             self.fig.canvas.blit(self.ax_draw.bbox)
         else:
             self.fig.canvas.draw_idle()
 
-    def on_release(self, event):
-        """Button up: lift the pen, and always predict on the finished stroke."""
+    def on_release(self, event):            # lift the pen; always predict the finished stroke
         if self.pen_at is not None:
             self.move_pen(event)
             self.pen_at = None
             self.predict()
-            self.fig.canvas.draw_idle()
 
     def on_key(self, event):
-        """c, space, backspace or delete: start again."""
         if event.key in CLEAR_KEYS:
             self.clear()
 
     def clear(self):
-        """Blank paper, no input, flat bars, and "draw a digit"."""
         self.canvas, self.pen_at = np.zeros_like(self.canvas), None
         self.artists["canvas"].set_data(self.canvas)
         self.predict()
-        self.fig.canvas.draw_idle()
 
     def predict(self):
         """Preprocess the canvas exactly as --image does, run the network, show the answer."""
         self.predicted_at = time.monotonic()
-        try:                                       # the canvas holds ink; a picture, light
-            digit = preprocess_digit_image(1 - self.canvas, "the drawing")   # (paper = 1)
-        except InputError:                         # a blank canvas: nothing to read yet
+        try:                                # the canvas holds ink; a picture, light (paper 1)
+            digit = preprocess_digit_image(1 - self.canvas, "the drawing")
+        except InputError:                  # a blank canvas: nothing to read yet
             digit, p, verdict = np.zeros(NUM_PIXELS), np.zeros(NUM_CLASSES), "draw a digit"
         else:
             p = predict_probabilities(self.model, digit)   # (K,) for one example (D,)
-            verdict = read_out(p)
+            k = int(np.argmax(p))
+            verdict = (f"maybe a {k} ({p[k]:.0%}): this may not be a digit"
+                       if p[k] < UNSURE_BELOW else f"it reads {k} ({p[k]:.0%})")
         self.artists["input"].set_data(digit.reshape(IMAGE_SIDE, IMAGE_SIDE))
-        for k, (bar, height) in enumerate(zip(self.artists["bars"], p)):
-            bar.set_height(height)
-            bar.set_color("tab:orange" if p.any() and k == np.argmax(p) else "tab:blue")
+        for k, bar in enumerate(self.artists["bars"]):
+            bar.set(height=p[k], color="tab:orange" if p.any() and k == p.argmax() else "tab:blue")
         self.artists["status"].set_text(verdict)
         self.probabilities = p
+        self.fig.canvas.draw_idle()
 
 
 def draw_digits(model):
-    """The --draw window: draw with the left mouse button and watch the network's answer.
-
-    Blocks until the window is closed; returns the pad (its canvas, its last answer).
-    """
+    """The --draw window; blocks until it is closed and returns the pad (canvas, answer)."""
     import matplotlib.pyplot as plt
     check_can_draw()
     pad = DrawingPad(model)
