@@ -1595,10 +1595,12 @@ def preprocess_digit_image(gray, path="image"):
     height, width = (max(1, round(n * scale)) for n in ink.shape)
     box = resize_matrix(ink.shape[0], height) @ ink @ resize_matrix(ink.shape[1], width).T
     box /= box.max()
-    middle = (IMAGE_SIDE - 1) / 2                       # where the centre of mass goes
-    top, left = (int(np.clip(round(middle - weights @ np.arange(n) / weights.sum()), 0,
-                             IMAGE_SIDE - n))
-                 for weights, n in ((box.sum(axis=1), height), (box.sum(axis=0), width)))
+    weights_r, weights_c = box.sum(axis=1), box.sum(axis=0)
+    centre_r = weights_r @ np.arange(height) / weights_r.sum()      # the centre of mass
+    centre_c = weights_c @ np.arange(width) / weights_c.sum()
+    middle = (IMAGE_SIDE - 1) / 2                                   # goes here
+    top = int(np.clip(round(middle - centre_r), 0, IMAGE_SIDE - height))
+    left = int(np.clip(round(middle - centre_c), 0, IMAGE_SIDE - width))
     digit = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     digit[top:top + height, left:left + width] = box
     return digit.ravel()
