@@ -2064,174 +2064,139 @@ def plot_decision_boundary(params, X, y, path, activation=relu, output=softmax,
 # ## Beyond the core: is training healthy? (dead units, step sizes, loss)
 # %%
 # Two numbers catch most sick training runs before the accuracy does:
-# 1. Dead ReLU units. relu(z) = 0 and relu'(z) = 0 for z <= 0. A unit whose z is
-#    negative for EVERY input outputs 0 for every digit, and relu_backward multiplies
-#    its gradient by (Z > 0) = 0, so its own weights get no gradient. In layer 1 (its
-#    inputs are the fixed pixels) that is for good; deeper, it may come back if the
-#    layers below change. A few percent is normal; a big step that throws the weights
-#    far away can kill most of a layer at once.
-# 2. The update-to-weight ratio  ||delta W|| / ||W||  (||.|| = sqrt of sum of squares)
-#    for each weight matrix: the size of one step relative to the size of the weights.
-#    CS231n (Karpathy) suggests aiming near 1e-3: each step changes a weight matrix by
-#    about a thousandth of itself. Far above (1e-1) the steps overshoot and wreck what
-#    was learnt; far below (1e-6) training barely moves. delta W must be the step the
-#    optimizer ACTUALLY took (W after - W before): for plain SGD that is lr * dW, but
-#    Adam divides by sqrt(v_hat) and momentum adds up old gradients, so lr * dW can be
-#    off by orders of magnitude.
+# 1. Dead ReLU units. relu(z) = 0 and relu'(z) = 0 for z <= 0, so a unit whose z is negative
+#    for EVERY input outputs 0 for every digit, and relu_backward multiplies its gradient by
+#    (Z > 0) = 0: its own weights get no gradient. In layer 1 (its inputs are the fixed pixels)
+#    that is for good; deeper, it may come back if the layers below change. A few percent is
+#    normal; a big step that throws the weights far away can kill most of a layer at once.
+# 2. The update-to-weight ratio ||delta W|| / ||W|| (||.|| = sqrt of sum of squares) of each
+#    weight matrix: the size of one step relative to the size of the weights. CS231n
+#    (Karpathy) suggests aiming near 1e-3: each step changes W by about a thousandth of
+#    itself. Far above (1e-1) the steps overshoot and wreck what was learnt; far below (1e-6)
+#    training barely moves. delta W must be the step the optimizer ACTUALLY took (W after - W
+#    before): for plain SGD that is lr * dW, but Adam divides by sqrt(v_hat) and momentum
+#    adds up old gradients, so lr * dW can be off by orders of magnitude.
 def dead_relu_share(params, X_probe, activation=relu):
-    """Share of units in each hidden layer that output 0 for every row of X_probe.
-
-    X_probe (N, D): a fixed set of training rows (say 1000), the same every epoch.
-    Returns a list of L - 1 floats in 0..1, layer 1 first (the output layer is no ReLU).
-    """
-    # A unit silent on one batch of 64 may fire on the next; silent on all 1000 probe
-    # digits, it is silent on (nearly) all digits, and so gets no gradient.
+    """Share of units in each hidden layer that output 0 for every row of X_probe (N, D), a
+    fixed set of training rows (say 1000): L - 1 floats in 0..1, layer 1 first. A unit silent
+    on one batch of 64 may fire on the next; silent on all 1000 probe digits, it is silent on
+    (nearly) all digits, and so gets no gradient."""
     _, cache = forward_propagation(X_probe, params, activation)
-    L = len(params) // 2
     # A_l (N, n_l): all(A_l == 0, axis=0) is True for a unit that is 0 on every row.
-    return [float(np.mean(np.all(cache[f"A{l}"] == 0, axis=0))) for l in range(1, L)]
+    return [float(np.mean(np.all(cache[f"A{l}"] == 0, axis=0)))
+            for l in range(1, len(params) // 2)]
 
 
 def recording_update_ratios(optimizer, step_log, every=10):
-    """Wrap an update rule so that, every `every` steps, it appends to the list step_log
-    {"rate": learning_rate, "W1": ||delta W1|| / ||W1||, ..., "WL": ...}.
-
-    The wrapped rule takes the same arguments and takes the same steps as optimizer,
-    so it can be passed to gradient_descent as optimizer=.
-    """
+    """optimizer, taking the same steps, but every `every` steps it also appends to the list
+    step_log {"rate": learning_rate, "W1": ||delta W1|| / ||W1||, ..., "WL": ...}. Measuring
+    (a float64 copy of every weight, two norms) costs about a sixth of a training step; once
+    in 10 steps it adds about 2% to training."""
     steps_taken = 0
 
     def optimizer_that_records(params, grads, learning_rate, state):
         nonlocal steps_taken
-        # Measuring (a float64 copy of every weight, two norms) costs about a sixth of a
-        # training step; once in `every` = 10 steps it adds about 2% to training.
-        measure = steps_taken % every == 0
         steps_taken += 1
-        if not measure:
+        if (steps_taken - 1) % every:
             return optimizer(params, grads, learning_rate, state)
         # Weights only: the biases start at 0, where ||delta b|| / ||b|| is infinite.
         # float64 copies: in a run that blows up, squaring a float32 weight of 1e20
         # overflows float32 (largest 3e38), and the norms would read inf.
         before = {key: W.astype(np.float64) for key, W in params.items() if key.startswith("W")}
         optimizer(params, grads, learning_rate, state)           # updates params in place
-        ratios = {key: float(np.linalg.norm(params[key] - W) / np.linalg.norm(W))
-                  for key, W in before.items()}                  # delta W = W_after - W_before
-        step_log.append({"rate": learning_rate, **ratios})
+        step_log.append({"rate": learning_rate, **{               # delta W = W_after - W_before
+            key: float(np.linalg.norm(params[key] - W) / np.linalg.norm(W))
+            for key, W in before.items()}})
         return params
     return optimizer_that_records
 
 
-def health_record(params, stats, X_probe, epoch_steps, activation=relu):
-    """One epoch's check-up, for on_epoch: the stats of gradient_descent plus
-      dead_share         [per hidden layer]  share of dead ReLU units on X_probe (N, D)
-      update_ratio       [per weight matrix] median ||delta W|| / ||W|| of the epoch's steps
-      update_ratio_max   [per weight matrix] the largest one (a single wild step shows here)
-      weight_norm        [per weight matrix] ||W_l|| now
-      learning_rate      the largest rate used in the epoch (the schedule's factor included)
-      probe_size, num_classes   N of X_probe, and K (for the messages of health_warnings)
-    epoch_steps: what recording_update_ratios logged during this epoch (a list of dicts).
-    """
-    L = len(params) // 2
-    keys = [f"W{l}" for l in range(1, L + 1)]
-    # The median is the typical step; the mean would let one huge step hide the rest.
-    ratios = np.array([[step[key] for key in keys] for step in epoch_steps]).reshape(-1, L)
-    nothing = [float("nan")] * L
-    return dict(stats,
-                dead_share=dead_relu_share(params, X_probe, activation),
-                update_ratio=np.median(ratios, axis=0).tolist() if len(ratios) else nothing,
-                update_ratio_max=ratios.max(axis=0).tolist() if len(ratios) else nothing,
-                weight_norm=[float(np.linalg.norm(params[key].astype(np.float64)))
-                             for key in keys],
-                learning_rate=max((step["rate"] for step in epoch_steps), default=float("nan")),
-                probe_size=len(X_probe), num_classes=params[keys[-1]].shape[1])
-
-
 def health_monitor(optimizer, X_probe, activation=relu, every=10):
-    """What --diagnose adds to training: (optimizer, on_epoch, records).
-
-    optimizer: the given update rule, which also measures its steps (every 10th);
-    on_epoch(epoch, params, stats): appends a health_record after every epoch;
-    records: the list they fill, records[0] being the network before training (taken
-    at the first step, when params are still the initial ones). Pass the first two to
-    train (or gradient_descent), then health_warnings(records) says what looks wrong.
-    """
+    """What --diagnose adds to training: (optimizer, on_epoch, records). Pass the first two
+    to train (or gradient_descent); then health_warnings(records) says what looks wrong.
+    optimizer measures every 10th step; on_epoch appends a record per epoch after records[0],
+    the network before training (taken at the first step). A record: gradient_descent's stats,
+    plus per hidden layer dead_share (of dead ReLU units on X_probe (N, D)), per weight matrix
+    update_ratio (the median ||delta W|| / ||W|| of the epoch's steps), update_ratio_max (the
+    largest: a single wild step shows here) and weight_norm (||W_l|| now), and learning_rate
+    (the epoch's largest, the schedule's factor included), probe_size N and num_classes K."""
     step_log, records = [], []
     measuring = recording_update_ratios(optimizer, step_log, every)
 
+    def check_up(epoch, params, stats):
+        L = len(params) // 2
+        keys = [f"W{l}" for l in range(1, L + 1)]
+        # The median is the typical step; the mean would let one huge step hide the rest.
+        ratios = np.array([[step[key] for key in keys] for step in step_log]).reshape(-1, L)
+        nothing = [float("nan")] * L
+        records.append(dict(
+            stats, dead_share=dead_relu_share(params, X_probe, activation),
+            update_ratio=np.median(ratios, axis=0).tolist() if len(ratios) else nothing,
+            update_ratio_max=ratios.max(axis=0).tolist() if len(ratios) else nothing,
+            weight_norm=[float(np.linalg.norm(params[key].astype(np.float64))) for key in keys],
+            learning_rate=max((step["rate"] for step in step_log), default=float("nan")),
+            probe_size=len(X_probe), num_classes=params[keys[-1]].shape[1]))
+        step_log.clear()                     # the next epoch's steps start afresh
+
     def look_first_then_step(params, grads, learning_rate, state):
         if not records:
-            before = {"epoch": 0, "loss": float("nan"), "train_accuracy": float("nan")}
-            records.append(health_record(params, before, X_probe, [], activation))
+            check_up(0, params, {"epoch": 0, "loss": float("nan"), "train_accuracy": float("nan")})
         return measuring(params, grads, learning_rate, state)
-
-    def check_up(epoch, params, stats):
-        records.append(health_record(params, stats, X_probe, step_log, activation))
-        step_log.clear()                     # the next epoch's steps start afresh
     return look_first_then_step, check_up, records
 
 
-def largest_step(records):
-    """The largest update/weight ratio measured in records: (ratio, epoch, layer)."""
-    return max(((ratio, r["epoch"], l) for r in records[1:]
-                for l, ratio in enumerate(r["update_ratio_max"], start=1) if ratio >= 0),
-               default=(0.0, 0, 0))                 # (ratio >= 0 skips nan: nothing measured)
-
-
-def step_size_warnings(records, too_big):
-    """Sentences on steps far too big (too_big: True) or far too small in records
-    (health_record dicts, epoch 0 first); [] when the update/weight ratios look normal."""
-    first, last, rate = records[0], records[-1], records[1]["learning_rate"]
+def health_warnings(records):
+    """Plain-English sentences on what looks wrong in records (from health_monitor: epoch 0
+    first, then one per epoch), causes first; [] means nothing looks wrong."""
+    if len(records) < 2:                        # no epoch trained yet
+        return []
+    first, last, rate, warnings = records[0], records[-1], records[1]["learning_rate"], []
+    worst, epoch, l = max(((ratio, r["epoch"], l) for r in records[1:]   # the largest step
+                           for l, ratio in enumerate(r["update_ratio_max"], start=1)
+                           if ratio >= 0), default=(0.0, 0, 0))   # (>= 0 skips nan: not measured)
+    peak = max((ratio for r in records[1:] for ratio in r["update_ratio"] if ratio >= 0),
+               default=0.0)                     # the typical step of the liveliest epoch
+    too_big = worst > 0.1                       # 10% of W in one step: 100x the 1e-3 rule
     if too_big:
-        worst, epoch, l = largest_step(records)
         size = f"{worst:.0%} of" if worst < 1 else f"{worst:.3g} times"
-        warnings = [f"update/weight ratio {worst:.1e} in layer {l} (epoch {epoch}), far above "
-                    f"the rule of thumb 1e-3: a single step changed W{l} by {size} its size. "
-                    f"Steps this big overshoot: the learning rate {rate:g} is too high, try "
-                    f"--lr {rate / 10:g}."]
+        warnings.append(f"update/weight ratio {worst:.1e} in layer {l} (epoch {epoch}), far "
+                        f"above the rule of thumb 1e-3: a single step changed W{l} by {size} "
+                        f"its size. Steps this big overshoot: the learning rate {rate:g} is "
+                        f"too high, try --lr {rate / 10:g}.")
         growth = np.array(last["weight_norm"]) / np.array(first["weight_norm"])
         l = int(np.argmax(growth))
         if growth[l] > 100:
             warnings.append(f"the weights blew up: ||W{l + 1}|| grew from "
                             f"{first['weight_norm'][l]:.3g} to {last['weight_norm'][l]:.3g}.")
-        return warnings
-    peak = max((ratio for r in records[1:] for ratio in r["update_ratio"] if ratio >= 0),
-               default=0.0)                         # the typical step of the liveliest epoch
-    if 0 < peak < 1e-4:                             # 10x below the band, even at its best
-        return [f"update/weight ratio at most {peak:.0e}, far below 1e-3: learning far too "
-                f"slowly. Try a larger learning rate, --lr {rate * 1e-3 / peak:.2g} (that "
-                "would bring the ratio near 1e-3)."]
-    return []
-
-
-def dead_unit_warnings(records, too_big):
-    """Sentences on dead ReLU units, and on weights that no longer move, in records;
-    too_big: whether step_size_warnings found steps far too big (the likely killer)."""
-    last, rate, warnings = records[-1], records[1]["learning_rate"], []
+    elif 0 < peak < 1e-4:                       # 10x below the band, even at its best
+        warnings.append(f"update/weight ratio at most {peak:.0e}, far below 1e-3: learning far "
+                        f"too slowly. Try a larger learning rate, --lr {rate * 1e-3 / peak:.2g} "
+                        "(that would bring the ratio near 1e-3).")
     dead = [f"{share:.0%} in layer {l}" for l, share in enumerate(last["dead_share"], start=1)
-            if share >= 0.25]                       # healthy runs here: at most 11%
+            if share >= 0.25]                   # healthy runs here: at most 11%
     if dead:
         cause = ("killed by those big steps" if too_big else
                  f"the learning rate is probably too high, try --lr {rate / 10:g}")
         warnings.append(f"dead ReLU units: {', '.join(dead)} (0 on all {last['probe_size']} "
                         "probe examples, so no gradient reaches their weights: in layer 1 they "
                         f"cannot recover); {cause}.")
-    # Weight matrices that no measured step of the last epoch changed at all, and since when.
+    # Weight matrices that no measured step of the last epoch changed at all, and since when:
+    # the epoch after the last one in which any of them moved.
     frozen = [l for l, ratio in enumerate(last["update_ratio_max"], start=1) if ratio == 0]
     if frozen:
-        since = last["epoch"]
-        for r in reversed(records[1:]):             # walk back while they stayed frozen
-            if any(r["update_ratio_max"][l - 1] > 0 for l in frozen):
-                break
-            since = r["epoch"]
-        warnings.append(f"from epoch {since} on, the weights of layer(s) "
-                        f"{', '.join(map(str, frozen))} did not move at all (update/weight "
-                        "ratio exactly 0): dead units pass no gradient back to them.")
-    return warnings
+        moved = [i for i, r in enumerate(records) if i and any(
+            r["update_ratio_max"][l - 1] > 0 for l in frozen)]
+        warnings.append(f"from epoch {records[max(moved, default=0) + 1]['epoch']} on, the "
+                        f"weights of layer(s) {', '.join(map(str, frozen))} did not move at all "
+                        "(update/weight ratio exactly 0): dead units pass no gradient back to "
+                        "them.")
+    return warnings + loss_warnings(records[1], last)
 
 
-def loss_warnings(records):
-    """A sentence if the training loss sits at chance level or is not falling; else []."""
-    first, last, K = records[1], records[-1], records[-1]["num_classes"]
+def loss_warnings(first, last):
+    """A sentence if the training loss sits at chance level, or is not falling from the
+    record first to the record last; else []."""
+    K = last["num_classes"]
     # Answering 1/K for every class costs -log(1/K) = log K (2.30 for 10 digits).
     if (abs(last["loss"] - np.log(K)) < 0.1 * np.log(K)
             and last.get("train_accuracy", 1.0) < 1.5 / K):
@@ -2242,16 +2207,6 @@ def loss_warnings(records):
         return [f"the loss is not falling: {first['loss']:.3f} in epoch {first['epoch']}, "
                 f"{last['loss']:.3f} in epoch {last['epoch']}."]
     return []
-
-
-def health_warnings(records):
-    """Plain-English sentences on what looks wrong in records (from health_monitor: epoch 0
-    first, then one per epoch), causes first; [] means nothing looks wrong."""
-    if len(records) < 2:                            # no epoch trained yet
-        return []
-    too_big = largest_step(records)[0] > 0.1        # 10% of W in one step: 100x the 1e-3 rule
-    return (step_size_warnings(records, too_big) + dead_unit_warnings(records, too_big)
-            + loss_warnings(records))
 
 
 def print_health_report(records):
@@ -2267,11 +2222,11 @@ def plot_update_ratios(ax, trained):
     """On ax: per weight matrix, the median (line) and the largest (x) update/weight ratio
     of each epoch's measured steps, on a log axis, with CS231n's rule of thumb 1e-3."""
     epochs = np.array([r["epoch"] for r in trained])
-    median = np.array([r["update_ratio"] for r in trained])             # (epochs, L)
-    largest = np.array([r["update_ratio_max"] for r in trained])        # (epochs, L)
+    median, largest = (np.array([r[key] for r in trained])         # (epochs, L) each
+                       for key in ("update_ratio", "update_ratio_max"))
     ax.axhspan(1e-4, 1e-2, color="green", alpha=0.1)
-    ax.axhline(1e-3, color="green", linestyle="--", label="rule of thumb: about 1e-3 "
-               "(band: 10x either way)")
+    ax.axhline(1e-3, color="green", linestyle="--",
+               label="rule of thumb: about 1e-3 (band: 10x either way)")
     for l in range(median.shape[1]):
         line, = ax.plot(epochs, np.where(median[:, l] > 0, median[:, l], np.nan), marker=".",
                         label=f"W{l + 1}")
@@ -2285,12 +2240,11 @@ def plot_update_ratios(ax, trained):
     ax.plot([], [], "k.-", label="median step of the epoch")
     ax.plot([], [], "kx", label="largest step of the epoch")
     first_rate, last_rate = trained[0]["learning_rate"], trained[-1]["learning_rate"]
-    xlabel = "epoch"
-    if last_rate < first_rate / 10 and (largest[-1] > 0).all():   # a schedule, on purpose
-        xlabel += (f"\nthe schedule lowers the learning rate from {first_rate:.2g}\nto "
-                   f"{last_rate:.2g}: the steps shrink on purpose")
-    ax.set(yscale="log", xlabel=xlabel, ylabel="||delta W|| / ||W|| of one step",
-           title="update / weight ratio (log scale)")
+    scheduled = last_rate < first_rate / 10 and (largest[-1] > 0).all()   # small on purpose
+    ax.set(yscale="log", ylabel="||delta W|| / ||W|| of one step",
+           title="update / weight ratio (log scale)", xlabel="epoch" + (
+               f"\nthe schedule lowers the learning rate from {first_rate:.2g}\nto "
+               f"{last_rate:.2g}: the steps shrink on purpose" if scheduled else ""))
     if (largest == 0).any():
         lowest, top = min(largest[largest > 0].min(initial=1e-4), 1e-4), ax.get_ylim()[1]
         ax.set_ylim(lowest / 10, top)                   # a decade of room for the strip
@@ -2309,31 +2263,30 @@ def plot_training_health(records, path):
     import textwrap
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-    trained = [r for r in records if r["epoch"] > 0]
-    K = records[-1]["num_classes"]
-    lines = [textwrap.fill(f"- {w}", 160, subsequent_indent="  ")
-             for w in health_warnings(records)] or ["no warnings: nothing looks wrong"]
-    text = "\n".join(lines)
-    height = 0.17 * (text.count("\n") + 1)                      # inches of text
+    last, K = records[-1], records[-1]["num_classes"]
+    text = "\n".join([textwrap.fill(f"- {w}", 160, subsequent_indent="  ")
+                      for w in health_warnings(records)] or ["no warnings: nothing looks wrong"])
+    height = 0.17 * (text.count("\n") + 1)                     # inches of text
     fig, (ax_loss, ax_dead, ax_ratio) = plt.subplots(1, 3, figsize=(15, 4.6 + height))
-    ax_loss.plot([r["epoch"] for r in trained], [r["loss"] for r in trained], ".-", color="k")
+    ax_loss.plot([r["epoch"] for r in records[1:]], [r["loss"] for r in records[1:]], ".-",
+                 color="k")
     ax_loss.axhline(np.log(K), color="red", linestyle=":",
                     label=f"guessing 1/{K} for every class: log {K} = {np.log(K):.2f}")
     ax_loss.set(ylim=(0, None), xlabel="epoch", ylabel="training loss (mean over the epoch)",
                 title="loss")
-    for l in range(len(records[-1]["dead_share"])):          # from epoch 0, before training
+    for l in range(len(last["dead_share"])):                    # from epoch 0, before training
         ax_dead.plot([r["epoch"] for r in records], [100 * r["dead_share"][l] for r in records],
                      ".-", label=f"layer {l + 1}")
     ax_dead.axhline(25, color="red", linestyle=":", label="warning above 25%")
     ax_dead.set(ylim=(-3, 103), xlabel="epoch (0: before training)",
-                ylabel=f"% of units 0 on all {records[-1]['probe_size']} probe examples",
+                ylabel=f"% of units 0 on all {last['probe_size']} probe examples",
                 title="dead ReLU units")
     for ax in (ax_loss, ax_dead):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    plot_update_ratios(ax_ratio, trained)
+    plot_update_ratios(ax_ratio, records[1:])
     for ax in (ax_loss, ax_dead, ax_ratio):
-        ax.set_xlim(-0.5, records[-1]["epoch"] + 0.5)             # the same epochs in all 3
+        ax.set_xlim(-0.5, last["epoch"] + 0.5)                   # the same epochs in all 3
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))      # epochs are whole numbers
     fig.suptitle("Is training healthy?")
     fig.text(0.01, 0.01, text, fontsize=9, va="bottom", family="monospace")
