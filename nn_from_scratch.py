@@ -1720,8 +1720,8 @@ FILE_ONLY_BACKENDS = ("agg", "pdf", "svg", "ps", "cairo", "template")   # no win
 # matplotlib is imported inside these functions: importing it costs half a second,
 # and a run with --no-plot never needs it.
 def save_figure(fig, path):
-    """Write a figure as PNG, atomically, and free it unless it is to be shown on screen.
-    path None: write nothing (in a notebook, the figure shows below the cell)."""
+    """Write a figure as PNG, atomically (path None: write nothing; in a notebook it shows
+    below the cell), and free it unless it is to be shown on screen."""
     import matplotlib.pyplot as plt
     if path is not None:
         write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100))
@@ -1730,8 +1730,8 @@ def save_figure(fig, path):
 
 
 def plot_sample_predictions(X, y, predictions, path, count=24):
-    """A grid of digits titled 'pred (true)': up to half of it mistakes (in red), then
-    correct ones, since the mistakes teach the most. X (N, D) in 0..1."""
+    """A grid of digits X (N, D) titled 'pred (true)': up to half of it mistakes (in red),
+    then correct ones, since the mistakes teach the most."""
     import matplotlib.pyplot as plt
     count, columns = min(count, len(y)), 8
     wrong = np.flatnonzero(predictions != y)[:count // 2]
@@ -1750,9 +1750,9 @@ def plot_sample_predictions(X, y, predictions, path, count=24):
 
 
 def plot_training_curves(history, path, augmented_until=None):
-    """Loss and accuracy per epoch, from train()'s history (one dict per epoch; validation
-    lines when it has them, no accuracy panel for regression). A dashed line marks the
-    last augmented epoch: training on real images gets easier after it."""
+    """Loss and accuracy per epoch from train()'s history (validation lines when it has them,
+    no accuracy for regression). A dashed line marks the last augmented epoch: training on
+    real images gets easier after it."""
     import matplotlib.pyplot as plt
     epochs = [h["epoch"] for h in history]
     has_accuracy = bool(history) and "train_accuracy" in history[0]
@@ -1762,8 +1762,8 @@ def plot_training_curves(history, path, augmented_until=None):
         if augmented_until and epochs and augmented_until < epochs[-1]:
             ax.axvline(augmented_until, color="gray", linestyle="--",
                        label="last epoch with augmentation")
-        train_key = "loss" if what == "loss" else "train_accuracy"
-        ax.plot(epochs, [h[train_key] for h in history], label="train")
+        ax.plot(epochs, [h["loss" if what == "loss" else "train_accuracy"] for h in history],
+                label="train")
         if history and "val_" + what in history[0]:
             ax.plot(epochs, [h["val_" + what] for h in history], label="validation")
         ax.set(xlabel="epoch", ylabel=what, title=what)
@@ -1791,9 +1791,7 @@ def plot_lines(xs, ys, path, xlabel, ylabel, title, log_x=False):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(xs, ys, marker="o")
-    if log_x:
-        ax.set_xscale("log")
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xscale="log" if log_x else "linear")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path)
@@ -1821,8 +1819,8 @@ def plot_image_predictions(originals, digits, probabilities, saliencies, names, 
         for ax in (ax_pic, ax_img, ax_why):
             ax.axis("off")
         top = int(np.argmax(p))
-        colours = ["tab:orange" if k == top else "tab:blue" for k in range(NUM_CLASSES)]
-        ax_bar.bar(range(NUM_CLASSES), p, color=colours)
+        ax_bar.bar(range(NUM_CLASSES), p,
+                   color=["tab:orange" if k == top else "tab:blue" for k in range(NUM_CLASSES)])
         ax_bar.set(xticks=range(NUM_CLASSES), ylim=(0, 1), xlabel="digit", ylabel="probability")
         ax_bar.set_title(f"probabilities: it reads {top} ({p[top]:.2f})", fontsize=9)
     fig.suptitle("each picture, the 28 x 28 input made from it, the ink that decided, and "
