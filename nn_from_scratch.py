@@ -1843,41 +1843,37 @@ def show_plots_if_possible():
 # product of the image with the column W1[:, j]. That column has one weight per pixel,
 # so it can be drawn as a 28 x 28 picture of its own: the "template" the unit matches.
 def plot_first_layer_weights(W1, path, count=64, columns=8):
-    """Draw the incoming weights of `count` first-layer units as 28 x 28 tiles.
+    """The incoming weights of `count` first-layer units as 28 x 28 tiles; W1 (D, n_1).
+    Returns the units shown (count,): those with the largest norm ||W1[:, j]||, first.
 
-    W1 (D, n_1) with D = 784. Returns the units shown (count,), largest norm first.
-    Which units: those with the largest weight norm ||W1[:, j]||. Every unit starts
-    with about the same norm (He: sqrt(784 * 2 / 784) = 1.4), and training grows the
-    weights a unit uses, so the largest norms are the units that learned the most.
-    (The smallest are often "dead" units, never active on any digit: no gradient
-    ever reached them, and their weights are still the random start.)
-    Colours: each tile is scaled to its own largest |w|, so a unit with small
-    weights still shows its pattern: we ask WHAT each unit looks for, not how loudly.
-    Red = positive, blue = negative, white = 0 in every tile.
+    Every unit starts with about the same norm (He: sqrt(784 * 2 / 784) = 1.4), and training
+    grows the weights a unit uses, so the largest norms are the units that learned the most.
+    (The smallest are often "dead" units, never active on any digit: no gradient ever
+    reached them, and their weights are still the random start.) Each tile is scaled to its
+    own largest |w|, so a unit with small weights still shows its pattern: we ask WHAT each
+    unit looks for, not how loudly. Red = positive, blue = negative, white = 0 in every tile.
     """
     import matplotlib.pyplot as plt
     count = min(count, W1.shape[1])
-    norms = np.linalg.norm(W1, axis=0)                          # (n_1,)
-    units = np.argsort(norms)[::-1][:count]                     # the largest first
+    units = np.argsort(np.linalg.norm(W1, axis=0))[::-1][:count]   # the largest first
     rows, side = -(-count // columns), IMAGE_SIDE + 1           # a 1-pixel gap per tile
     # One mosaic image and one imshow: 64 separate subplots would take 10x longer.
     # NaN marks the gaps; imshow paints NaN in the colour map's "bad" colour.
     mosaic = np.full((rows * side - 1, columns * side - 1), np.nan)
     for n, j in enumerate(units):
         tile = W1[:, j].reshape(IMAGE_SIDE, IMAGE_SIDE)
-        r, c = divmod(n, columns)
-        mosaic[r * side:r * side + IMAGE_SIDE, c * side:c * side + IMAGE_SIDE] = \
-            tile / (np.abs(tile).max() or 1.0)                  # now in -1..1, 0 stays 0
-    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.5")      # gaps in gray
+        r, c = side * (n // columns), side * (n % columns)
+        mosaic[r:r + IMAGE_SIDE, c:c + IMAGE_SIDE] = tile / (np.abs(tile).max() or 1.0)  # -1..1
     # 2 x 2 screen pixels per weight (save_figure writes 100 pixels an inch): sharp
     # squares, and a small PNG (noise compresses badly; writing it is most of the time).
     height, width = 2 * np.array(mosaic.shape)                  # in pixels
-    fig = plt.figure(figsize=((width + 20) / 100, (height + 120) / 100))
-    ax = fig.add_axes((10 / (width + 20), 85 / (height + 120),  # left, bottom, width,
-                       width / (width + 20), height / (height + 120)))   # height: 0..1
-    ax.imshow(mosaic, cmap=cmap, vmin=-1, vmax=1)               # symmetric: white = 0
+    H, W = height + 120, width + 20                             # with margins for the text
+    fig = plt.figure(figsize=(W / 100, H / 100))
+    ax = fig.add_axes((10 / W, 85 / H, width / W, height / H))  # left, bottom, width, height
+    ax.imshow(mosaic, cmap=plt.get_cmap("RdBu_r").with_extremes(bad="0.5"),   # gaps in gray
+              vmin=-1, vmax=1)                                  # symmetric: white = 0
     ax.axis("off")
-    fig.text(0.5, 1 - 8 / (height + 120), f"What {count} first-layer units look for",
+    fig.text(0.5, 1 - 8 / H, f"What {count} first-layer units look for",
              ha="center", va="top", fontsize=11)
     fig.text(0.5, 0.01, "Each tile: one unit's incoming weights, a template laid over the "
              "digit.\nInk on red pixels pushes the unit up, ink on blue pushes it down,\n"
@@ -1899,19 +1895,17 @@ def input_gradient(params, x, k, activation=relu, activation_backward=relu_backw
     choice: once the network is sure, P[k] is 0.9999 and barely moves, so its
     gradient is nearly 0 everywhere, and it mixes in the other classes' scores.)
     """
-    L = len(params) // 2
     X = x[None, :]                                              # (1, D): a batch of one row
     _, cache = forward_propagation(X, params, activation)
     # backward_propagation starts from dZ = dJ/dZ_L. Here "J" is the score Z_L[k]
     # itself, and dZ_L[k]/dZ_L[j] is 1 for j = k and 0 otherwise: the one-hot row e_k.
-    dZ = one_hot(np.array([k]), params[f"b{L}"].shape[0], X.dtype)      # (1, K)
+    dZ = one_hot(np.array([k]), params[f"b{len(params) // 2}"].shape[0], X.dtype)   # (1, K)
     grads = backward_propagation(params, cache, dZ, activation_backward)
     # It stops at dZ_1 (training needs no gradient for X), but it returns
     #   db_1 = dZ_1 summed over rows,  and with ONE row that sum is dZ_1 itself.
     # One more step of the chain rule through Z_1 = X W_1 + b_1, as for any layer:
     #   dX = dZ_1 @ W_1.T          (1, n_1) @ (n_1, D) -> (1, D)
-    dZ1 = grads["b1"]                                           # (n_1,) = dZ_1's only row
-    return dZ1 @ params["W1"].T                                 # (D,)
+    return grads["b1"] @ params["W1"].T                         # dZ_1's only row (n_1,) -> (D,)
 
 
 def saliency_maps(params, X, classes, activation=relu, activation_backward=relu_backward):
@@ -1922,10 +1916,9 @@ def saliency_maps(params, X, classes, activation=relu, activation_backward=relu_
 
 
 def plot_saliency(X, y, predictions, probabilities, saliencies, path, count=8):
-    """Digits above their saliency maps, up to half of them mistakes. Returns the rows shown.
+    """Digits X (N, D) above their saliency maps (N, D) from saliency_maps, up to half of them
+    mistakes; with labels y, predictions (N,), probabilities (N, K). Returns the rows shown.
 
-    X (N, D) pixels in 0..1, y (N,) labels, predictions (N,), probabilities (N, K),
-    saliencies (N, D): d(score of the predicted class)/d(pixels), from saliency_maps.
     Row 2 is the gradient g itself: where MORE ink would raise or lower the score.
     Row 3 is g * x, pixel by pixel. Why it is worth a row: a ReLU network is linear
     in x between the kinks of its ReLUs, so near this digit the score is exactly
@@ -1937,8 +1930,7 @@ def plot_saliency(X, y, predictions, probabilities, saliencies, path, count=8):
     shown = np.concatenate([wrong[:count // 2], right])[:count]   # mistakes first
     fig, axes = plt.subplots(3, len(shown), figsize=(1.9 * len(shown), 7.4), squeeze=False)
     for column, i in zip(axes.T, shown):
-        digit = X[i].reshape(IMAGE_SIDE, IMAGE_SIDE)
-        gradient = saliencies[i].reshape(IMAGE_SIDE, IMAGE_SIDE)
+        digit, gradient = (a[i].reshape(IMAGE_SIDE, IMAGE_SIDE) for a in (X, saliencies))
         column[0].imshow(digit, cmap="gray_r", vmin=0, vmax=1)
         column[0].set_title(f"said {predictions[i]} (true {y[i]})",
                             color="red" if predictions[i] != y[i] else "black")
@@ -1949,12 +1941,9 @@ def plot_saliency(X, y, predictions, probabilities, saliencies, path, count=8):
             limit = np.abs(picture).max() or 1.0    # symmetric: white is exactly 0
             ax.imshow(picture, cmap="RdBu_r", vmin=-limit, vmax=limit)
             ax.contour(digit, levels=[0.5], colors="k", linewidths=0.5)   # the ink's outline
-        for ax in column:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    for ax, label in zip(axes[:, 0], ["digit\n(top 3 probabilities)", "gradient g",
+        for ax, label in zip(column, ["digit\n(top 3 probabilities)", "gradient g",
                                       "ink x gradient"]):
-        ax.set_ylabel(label)
+            ax.set(xticks=[], yticks=[], ylabel=label if i == shown[0] else "")
     fig.suptitle("Why did it say that? How each pixel moves the score of the digit it said "
                  "(before softmax)", fontsize=12)
     fig.text(0.5, 0.01, "gradient: red = more ink here would raise that score, blue = lower "
@@ -1970,9 +1959,8 @@ def explain_predictions(model, X, y, path, count=50):
     P = predict_probabilities(model, X)
     predictions = P.argmax(axis=1)
     rows = np.argsort(predictions == y, kind="stable")[:count]   # mistakes first: False < True
-    S = saliency_maps(model["params"], X[rows], predictions[rows],
-                      *ACTIVATIONS[model["activation"]])
-    plot_saliency(X[rows], y[rows], predictions[rows], P[rows], S, path)
+    plot_saliency(X[rows], y[rows], predictions[rows], P[rows], saliency_maps(
+        model["params"], X[rows], predictions[rows], *ACTIVATIONS[model["activation"]]), path)
 
 
 # %% [markdown]
