@@ -1970,42 +1970,34 @@ def explain_predictions(model, X, y, path, count=50):
 # can colour each by the class the network gives it: the decision boundary.
 def make_spiral(n_per_class, num_classes, rng, noise=0.2):
     """CS231n's spiral: X (N, 2) float32, y (N,) int, N = n_per_class * num_classes.
-
     Arm j: radius r from 0 to 1, angle t from 4j to 4(j + 1) radians (plus noise),
-    point (r sin t, r cos t). No straight line separates two arms.
-    """
+    point (r sin t, r cos t). No straight line separates two arms."""
     r = np.tile(np.linspace(0.0, 1.0, n_per_class), num_classes)          # (N,)
     y = np.repeat(np.arange(num_classes), n_per_class)                    # (N,)
-    start = 4.0 * y                                                       # arm j starts at 4j
-    t = start + 4.0 * r + rng.standard_normal(len(y)) * noise             # angle
-    X = np.stack([r * np.sin(t), r * np.cos(t)], axis=1)
-    return X.astype(np.float32), y
+    t = 4.0 * y + 4.0 * r + rng.standard_normal(len(y)) * noise           # arm j starts at 4j
+    return np.stack([r * np.sin(t), r * np.cos(t)], axis=1).astype(np.float32), y
 
 
 def make_moons(n, rng, noise=0.15):
-    """Two interleaved half-moons: X (n, 2) float32, y (n,) int in {0, 1}.
-
-    Upper moon: (cos t, sin t); lower moon: (1 - cos t, 1/2 - sin t), t in [0, pi],
-    then shifted by (-1/2, -1/4) to centre the data on 0 (the initialisation
-    assumes inputs of about unit size around 0), plus Gaussian noise.
-    """
-    y = (np.arange(n) >= n // 2).astype(int)                              # n//2 zeros, then ones
+    """Two interleaved half-moons: X (n, 2) float32, y (n,) int, n // 2 zeros then ones.
+    Upper moon (cos t, sin t), lower moon (1 - cos t, 1/2 - sin t), t in [0, pi], shifted by
+    (-1/2, -1/4) to centre the data on 0 (the initialisation assumes inputs of about unit
+    size around 0), plus Gaussian noise."""
+    y = (np.arange(n) >= n // 2).astype(int)
     t = rng.uniform(0, np.pi, n)
     upper = np.stack([np.cos(t), np.sin(t)], axis=1)
     lower = np.stack([1 - np.cos(t), 0.5 - np.sin(t)], axis=1)
     X = np.where(y[:, None] == 0, upper, lower) - [0.5, 0.25]
-    X = X + rng.normal(0.0, noise, X.shape)
-    return X.astype(np.float32), y
+    return (X + rng.normal(0.0, noise, X.shape)).astype(np.float32), y
 
 
 def make_xor(n, rng, noise=0.02):
-    """XOR in the plane: points uniform in [-1, 1]^2, class 1 where x1 x2 > 0 (the
-    quadrants where the signs agree), then jittered by Gaussian noise of std `noise`.
-    X (n, 2) float32, y (n,) int. No straight line separates the two classes."""
+    """XOR in the plane: points uniform in [-1, 1]^2, class 1 where x1 x2 > 0 (the quadrants
+    where the signs agree), then jittered by Gaussian noise of std `noise` (points near an
+    axis may cross). X (n, 2) float32, y (n,) int. No straight line separates the classes."""
     X = rng.uniform(-1, 1, (n, 2))
     y = (X[:, 0] * X[:, 1] > 0).astype(int)
-    X = X + rng.normal(0.0, noise, X.shape)                  # points near an axis may cross
-    return X.astype(np.float32), y
+    return (X + rng.normal(0.0, noise, X.shape)).astype(np.float32), y
 
 
 # Each makes (X, y) from an rng, with the sizes and noise the defaults below were tuned on.
@@ -2016,11 +2008,8 @@ TOY_DATASETS = {"spiral": lambda rng: make_spiral(200, 3, rng),
 
 def plot_decision_boundary(params, X, y, path, activation=relu, output=softmax,
                            title="decision boundary", resolution=200):
-    """Colour the plane by the class the network gives each point; draw the data on top.
-
-    X (N, 2), y (N,). The network is run on a resolution x resolution grid of points
-    (one big batch of resolution^2 rows), and each grid point gets its argmax class.
-    """
+    """Colour the plane by the class the network gives each point (its argmax on a grid of
+    resolution^2 points, one big batch); draw the data X (N, 2), y (N,) on top."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     num_classes = params[f"b{len(params) // 2}"].shape[0]
@@ -2031,14 +2020,14 @@ def plot_decision_boundary(params, X, y, path, activation=relu, output=softmax,
     grid = np.stack([x1.ravel(), x2.ravel()], axis=1).astype(X.dtype)  # (res^2, 2)
     P, _ = forward_propagation(grid, params, activation, output)       # (res^2, K)
     regions = P.argmax(axis=1).reshape(x1.shape)                       # row = x2, col = x1
-    colours = ListedColormap(plt.get_cmap("tab10").colors[:num_classes])
+    colours = dict(cmap=ListedColormap(plt.get_cmap("tab10").colors[:num_classes]),
+                   vmin=-0.5, vmax=num_classes - 0.5)                  # class k: colour k
     # Equal scales on both axes (circles look round), so the figure takes the data's shape.
     fig, ax = plt.subplots(figsize=(6, 1.4 + 4.6 * (high[1] - low[1]) / (high[0] - low[0])))
     # origin="lower": row 0 of the grid is the smallest x2, so it goes at the bottom.
-    ax.imshow(regions, origin="lower", extent=(low[0], high[0], low[1], high[1]),
-              cmap=colours, vmin=-0.5, vmax=num_classes - 0.5, alpha=0.3)
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap=colours, vmin=-0.5, vmax=num_classes - 0.5,
-               s=14, edgecolors="black", linewidths=0.4)
+    ax.imshow(regions, origin="lower", extent=(low[0], high[0], low[1], high[1]), alpha=0.3,
+              **colours)
+    ax.scatter(X[:, 0], X[:, 1], c=y, s=14, edgecolors="black", linewidths=0.4, **colours)
     ax.set(xlabel="x1", ylabel="x2", title=title)
     fig.text(0.5, 0.01, "background: the class the network gives each point of the plane\n"
              "dots: the data, coloured by their true class", ha="center", fontsize=9)
