@@ -2280,8 +2280,7 @@ def plot_training_health(records, path):
 # overshoot and the loss shoots up. One short run maps all three regions. The loss of
 # one mini-batch is noisy, so we also smooth it (see smooth_losses).
 def smooth_losses(losses, beta=0.9):
-    """Exponential moving average with bias correction, as Adam's m_hat: a list of len(losses).
-
+    """Exponential moving average with bias correction, as Adam's m_hat (len(losses) values):
     avg_t = beta avg_{t-1} + (1 - beta) loss_t, avg_0 = 0;  smoothed_t = avg_t / (1 - beta^t).
     """
     # beta = 0.9 averages over about 1 / (1 - beta) = 10 steps: enough to tame the noise
@@ -2295,18 +2294,18 @@ def smooth_losses(losses, beta=0.9):
 
 
 def lowest_smoothed_loss(smoothed, beta=0.9):
-    """Index of the lowest smoothed loss, not counting the first 1 / (1 - beta) values."""
-    # Those average only a few batches (smoothed[0] is the first batch's loss itself), and
-    # one lucky batch there would otherwise pass for the minimum of the whole test.
+    """Index of the lowest smoothed loss, not counting the first 1 / (1 - beta) values: those
+    average only a few batches (smoothed[0] is the first batch's loss itself), and one lucky
+    batch there would otherwise pass for the minimum of the whole test."""
     skip = min(int(round(1 / (1 - beta))), len(smoothed) - 1)
     return skip + int(np.argmin(smoothed[skip:]))
 
 
 def recording_loss(loss, losses, blow_up=4.0, beta=0.9):
-    """Wrap loss(P, y) so that it appends each batch's value to the list losses, and
-    raises FloatingPointError once the smoothed loss passes blow_up x its lowest value.
-    The smoothing is smooth_losses, one step at a time; the lowest value skips the first
-    1 / (1 - beta) steps, as lowest_smoothed_loss does."""
+    """loss(P, y), wrapped to append each batch's value to the list losses and to raise
+    FloatingPointError once the smoothed loss passes blow_up x its lowest value: smoothed as
+    smooth_losses does, one step at a time, the lowest skipping the first 1 / (1 - beta)
+    steps, as lowest_smoothed_loss does."""
     average, lowest = 0.0, math.inf
 
     def loss_that_records(P, y):
@@ -2336,14 +2335,11 @@ def lr_range_test(params, X, y, batch_size, rng, min_rate=1e-6, max_rate=1.0, nu
     just before the step taken at rates[i] (fast.ai pairs them the same way).
     options: gradient_descent's (optimizer, activation, ...; no schedule: ours is it).
     """
-    params = {key: W.copy() for key, W in params.items()}
-    growth = max_rate / min_rate
+    params, growth, losses = {key: W.copy() for key, W in params.items()}, max_rate / min_rate, []
+    loss = recording_loss(options.pop("loss", cross_entropy), losses, blow_up, beta)
 
     def exponential(step, total_steps):       # the factor gradient_descent multiplies by
         return growth ** (step / max(total_steps - 1, 1))
-
-    losses = []
-    loss = recording_loss(options.pop("loss", cross_entropy), losses, blow_up, beta)
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             gradient_descent(params, X, y, num_epochs, batch_size, min_rate, rng,
@@ -2351,8 +2347,7 @@ def lr_range_test(params, X, y, batch_size, rng, min_rate=1e-6, max_rate=1.0, nu
     except FloatingPointError:                # blew up: the losses so far are the answer
         pass
     total_steps = num_epochs * math.ceil(len(X) / batch_size)
-    rates = [min_rate * exponential(step, total_steps) for step in range(len(losses))]
-    return rates, losses
+    return [min_rate * exponential(step, total_steps) for step in range(len(losses))], losses
 
 
 def suggest_learning_rate(rates, losses, beta=0.9):
@@ -2392,9 +2387,8 @@ def plot_lr_finder(rates, losses, suggestion, path, beta=0.9):
                label="the decade below it, where the suggestion is looked for")
     ax.axvline(suggestion, color="red", linestyle="--",
                label=f"suggested rate {suggestion:.2g}: the loss falls fastest here")
-    regions = [(0.02, "left", "too small:\nthe loss hardly moves"),
-               (0.98, "right", "too big:\nthe loss rises")]
-    for x, side, words in regions:
+    for x, side, words in [(0.02, "left", "too small:\nthe loss hardly moves"),
+                           (0.98, "right", "too big:\nthe loss rises")]:
         ax.text(x, 0.95, words, transform=ax.transAxes, va="top", ha=side, fontsize=9,
                 color="dimgray", backgroundcolor="white")
     # The first losses are the untrained network's: anything far above them is blow-up.
