@@ -2062,46 +2062,21 @@ def dead_relu_share(params, X_probe, activation=relu):
             for l in range(1, len(params) // 2)]
 
 
-def recording_update_ratios(optimizer, step_log, every=10):
-    """optimizer, taking the same steps, but every `every` steps it also appends to the list
-    step_log {"rate": learning_rate, "W1": ||delta W1|| / ||W1||, ..., "WL": ...}. Measuring
-    (a float64 copy of every weight, two norms) costs about a sixth of a training step; once
-    in 10 steps it adds about 2% to training."""
-    steps_taken = 0
-
-    def optimizer_that_records(params, grads, learning_rate, state):
-        nonlocal steps_taken
-        steps_taken += 1
-        if (steps_taken - 1) % every:
-            return optimizer(params, grads, learning_rate, state)
-        # Weights only: the biases start at 0, where ||delta b|| / ||b|| is infinite.
-        # float64 copies: in a run that blows up, squaring a float32 weight of 1e20
-        # overflows float32 (largest 3e38), and the norms would read inf.
-        before = {key: W.astype(np.float64) for key, W in params.items() if key.startswith("W")}
-        optimizer(params, grads, learning_rate, state)           # updates params in place
-        step_log.append({"rate": learning_rate, **{               # delta W = W_after - W_before
-            key: float(np.linalg.norm(params[key] - W) / np.linalg.norm(W))
-            for key, W in before.items()}})
-        return params
-    return optimizer_that_records
-
-
 def health_monitor(optimizer, X_probe, activation=relu, every=10):
     """What --diagnose adds to training: (optimizer, on_epoch, records). Pass the first two
     to train (or gradient_descent); then health_warnings(records) says what looks wrong.
-    optimizer measures every 10th step; on_epoch appends a record per epoch after records[0],
-    the network before training (taken at the first step). A record: gradient_descent's stats,
-    plus per hidden layer dead_share (of dead ReLU units on X_probe (N, D)), per weight matrix
-    update_ratio (the median ||delta W|| / ||W|| of the epoch's steps), update_ratio_max (the
-    largest: a single wild step shows here) and weight_norm (||W_l|| now), and learning_rate
-    (the epoch's largest, the schedule's factor included), probe_size N and num_classes K."""
-    step_log, records = [], []
-    measuring = recording_update_ratios(optimizer, step_log, every)
+    optimizer takes the given rule's steps and measures every 10th; on_epoch appends a record
+    per epoch after records[0], the network before training (taken at the first step). A
+    record: gradient_descent's stats, plus per hidden layer dead_share (on X_probe (N, D)),
+    per weight matrix update_ratio (the median ||delta W|| / ||W|| of the epoch's steps: the
+    mean would let one huge step hide the rest), update_ratio_max (the largest: one wild step
+    shows here) and weight_norm (||W_l|| now), and learning_rate (the epoch's largest, the
+    schedule's factor included), probe_size N and num_classes K."""
+    step_log, records, steps_taken = [], [], 0      # step_log: {"rate", "W1", ..} a step
 
     def check_up(epoch, params, stats):
         L = len(params) // 2
         keys = [f"W{l}" for l in range(1, L + 1)]
-        # The median is the typical step; the mean would let one huge step hide the rest.
         ratios = np.array([[step[key] for key in keys] for step in step_log]).reshape(-1, L)
         nothing = [float("nan")] * L
         records.append(dict(
@@ -2113,11 +2088,25 @@ def health_monitor(optimizer, X_probe, activation=relu, every=10):
             probe_size=len(X_probe), num_classes=params[keys[-1]].shape[1]))
         step_log.clear()                     # the next epoch's steps start afresh
 
-    def look_first_then_step(params, grads, learning_rate, state):
+    def optimizer_that_measures(params, grads, learning_rate, state):
+        nonlocal steps_taken
         if not records:
             check_up(0, params, {"epoch": 0, "loss": float("nan"), "train_accuracy": float("nan")})
-        return measuring(params, grads, learning_rate, state)
-    return look_first_then_step, check_up, records
+        steps_taken += 1
+        # Measuring (a float64 copy of every weight, two norms) costs about a sixth of a
+        # training step; once in `every` = 10 steps it adds about 2% to training.
+        if (steps_taken - 1) % every:
+            return optimizer(params, grads, learning_rate, state)
+        # Weights only: the biases start at 0, where ||delta b|| / ||b|| is infinite.
+        # float64 copies: in a run that blows up, squaring a float32 weight of 1e20
+        # overflows float32 (largest 3e38), and the norms would read inf.
+        before = {key: W.astype(np.float64) for key, W in params.items() if key.startswith("W")}
+        optimizer(params, grads, learning_rate, state)           # updates params in place
+        step_log.append({"rate": learning_rate, **{               # delta W = W_after - W_before
+            key: float(np.linalg.norm(params[key] - W) / np.linalg.norm(W))
+            for key, W in before.items()}})
+        return params
+    return optimizer_that_measures, check_up, records
 
 
 def health_warnings(records):
@@ -2165,23 +2154,17 @@ def health_warnings(records):
                         f"weights of layer(s) {', '.join(map(str, frozen))} did not move at all "
                         "(update/weight ratio exactly 0): dead units pass no gradient back to "
                         "them.")
-    return warnings + loss_warnings(records[1], last)
-
-
-def loss_warnings(first, last):
-    """A sentence if the training loss sits at chance level, or is not falling from the
-    record first to the record last; else []."""
-    K = last["num_classes"]
-    # Answering 1/K for every class costs -log(1/K) = log K (2.30 for 10 digits).
+    # The loss: answering 1/K for every class costs -log(1/K) = log K (2.30 for 10 digits).
+    K, trained = last["num_classes"], records[1]           # trained: after the first epoch
     if (abs(last["loss"] - np.log(K)) < 0.1 * np.log(K)
             and last.get("train_accuracy", 1.0) < 1.5 / K):
-        return [f"the loss is stuck at {last['loss']:.2f}, near log({K}) = {np.log(K):.2f}, "
-                f"the loss of answering 1/{K} for every class; train accuracy "
-                f"{last['train_accuracy']:.0%} is chance: nothing was learnt."]
-    if last["epoch"] > first["epoch"] and last["loss"] > 0.9 * first["loss"]:
-        return [f"the loss is not falling: {first['loss']:.3f} in epoch {first['epoch']}, "
-                f"{last['loss']:.3f} in epoch {last['epoch']}."]
-    return []
+        warnings.append(f"the loss is stuck at {last['loss']:.2f}, near log({K}) = "
+                        f"{np.log(K):.2f}, the loss of answering 1/{K} for every class; train "
+                        f"accuracy {last['train_accuracy']:.0%} is chance: nothing was learnt.")
+    elif last["epoch"] > trained["epoch"] and last["loss"] > 0.9 * trained["loss"]:
+        warnings.append(f"the loss is not falling: {trained['loss']:.3f} in epoch "
+                        f"{trained['epoch']}, {last['loss']:.3f} in epoch {last['epoch']}.")
+    return warnings
 
 
 def print_health_report(records):
@@ -2241,7 +2224,7 @@ def plot_training_health(records, path):
     last, K = records[-1], records[-1]["num_classes"]
     text = "\n".join([textwrap.fill(f"- {w}", 160, subsequent_indent="  ")
                       for w in health_warnings(records)] or ["no warnings: nothing looks wrong"])
-    height = 0.17 * (text.count("\n") + 1)                     # inches of text
+    height = 0.17 * (text.count("\n") + 1)                      # inches of text
     fig, (ax_loss, ax_dead, ax_ratio) = plt.subplots(1, 3, figsize=(15, 4.6 + height))
     ax_loss.plot([r["epoch"] for r in records[1:]], [r["loss"] for r in records[1:]], ".-",
                  color="k")

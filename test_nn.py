@@ -1591,13 +1591,15 @@ def test_the_update_ratio_is_the_step_adam_actually_took_not_the_rate_times_the_
     params = nn.initialize_parameters([6, 5, 3], rng, dtype=np.float64)
     grads = {key: 1e-3 * rng.normal(size=W.shape) for key, W in params.items()}
     before = {key: W.copy() for key, W in params.items()}
-    log = []
-    nn.recording_update_ratios(nn.update_parameters_with_adam, log, every=1)(params, grads,
-                                                                              0.01, {})
-    for key in ("W1", "W2"):
+    rule, on_epoch, records = nn.health_monitor(nn.update_parameters_with_adam, np.ones((2, 6)),
+                                                every=1)
+    rule(params, grads, 0.01, {})
+    on_epoch(1, params, {"epoch": 1, "loss": 1.0, "train_accuracy": 0.5})   # one step: median
+    for l, key in enumerate(("W1", "W2")):
         taken = np.linalg.norm(params[key] - before[key]) / np.linalg.norm(before[key])
-        assert log[0][key] == pytest.approx(taken, rel=1e-9)
-        assert log[0][key] > 100 * 0.01 * np.linalg.norm(grads[key]) / np.linalg.norm(before[key])
+        assert records[1]["update_ratio"][l] == pytest.approx(taken, rel=1e-9)
+        assert records[1]["update_ratio"][l] > 100 * 0.01 * np.linalg.norm(grads[key]) / \
+            np.linalg.norm(before[key])
 
 
 def test_a_healthy_run_raises_no_warning():
