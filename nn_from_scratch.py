@@ -2284,17 +2284,26 @@ def lowest_smoothed_loss(smoothed, beta=0.9):
     return skip + int(np.argmin(smoothed[skip:]))
 
 
-def recording_loss(loss, losses, blow_up=4.0, beta=0.9):
-    """loss(P, y), wrapped to append each batch's value to the list losses and to raise
-    FloatingPointError once the smoothed loss passes blow_up x its lowest value: smoothed as
-    smooth_losses does, one step at a time, the lowest skipping the first 1 / (1 - beta)
-    steps, as lowest_smoothed_loss does."""
-    average, lowest = 0.0, math.inf
+def lr_range_test(params, X, y, batch_size, rng, min_rate=1e-6, max_rate=1.0, num_epochs=1,
+                  blow_up=4.0, beta=0.9, **options):
+    """The learning-rate range test: returns (rates, losses), two lists of equal length.
 
-    def loss_that_records(P, y):
+    Trains a COPY of params on X (N, D), y (N,) for num_epochs with gradient_descent, the
+    rate growing from min_rate to max_rate, and stops early once the smoothed loss passes
+    blow_up x its lowest. losses[i] is the loss of batch i, measured just before the step
+    taken at rates[i] (fast.ai pairs them the same way). options: gradient_descent's
+    (optimizer, activation, loss, ...; no schedule: ours is it).
+    """
+    params, growth, losses = {key: W.copy() for key, W in params.items()}, max_rate / min_rate, []
+    loss, average, lowest = options.pop("loss", cross_entropy), 0.0, math.inf
+
+    def exponential(step, total_steps):       # the factor gradient_descent multiplies by
+        return growth ** (step / max(total_steps - 1, 1))
+
+    def loss_that_records(P, y):   # smooth_losses, lowest_smoothed_loss: step by step
         nonlocal average, lowest
         value = loss(P, y)
-        if np.isfinite(value):          # nan or inf: gradient_descent raises by itself
+        if np.isfinite(value):                # nan or inf: gradient_descent raises by itself
             losses.append(value)
             average = beta * average + (1 - beta) * value
             smoothed = average / (1 - beta ** len(losses))
@@ -2302,31 +2311,13 @@ def recording_loss(loss, losses, blow_up=4.0, beta=0.9):
                 lowest = min(lowest, smoothed)
             if smoothed > blow_up * lowest:
                 # The exception gradient_descent raises for a nan loss: it is the one way
-                # to stop it mid-epoch, and one except in lr_range_test ends both cases.
+                # to stop it mid-epoch, and one except below ends both cases.
                 raise FloatingPointError(f"the smoothed loss passed {blow_up:g} x its minimum")
         return value
-    return loss_that_records
-
-
-def lr_range_test(params, X, y, batch_size, rng, min_rate=1e-6, max_rate=1.0, num_epochs=1,
-                  blow_up=4.0, beta=0.9, **options):
-    """The learning-rate range test: returns (rates, losses), two lists of equal length.
-
-    Trains a COPY of params (the caller's are left alone) on X (N, D), y (N,) for
-    num_epochs with gradient_descent, the rate growing from min_rate to max_rate, and
-    stops early once the loss blows up. losses[i] is the loss of batch i, measured
-    just before the step taken at rates[i] (fast.ai pairs them the same way).
-    options: gradient_descent's (optimizer, activation, ...; no schedule: ours is it).
-    """
-    params, growth, losses = {key: W.copy() for key, W in params.items()}, max_rate / min_rate, []
-    loss = recording_loss(options.pop("loss", cross_entropy), losses, blow_up, beta)
-
-    def exponential(step, total_steps):       # the factor gradient_descent multiplies by
-        return growth ** (step / max(total_steps - 1, 1))
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             gradient_descent(params, X, y, num_epochs, batch_size, min_rate, rng,
-                             schedule=exponential, loss=loss, **options)
+                             schedule=exponential, loss=loss_that_records, **options)
     except FloatingPointError:                # blew up: the losses so far are the answer
         pass
     total_steps = num_epochs * math.ceil(len(X) / batch_size)
