@@ -1755,9 +1755,8 @@ def plot_training_curves(history, path, augmented_until=None):
     real images gets easier after it."""
     import matplotlib.pyplot as plt
     epochs = [h["epoch"] for h in history]
-    has_accuracy = bool(history) and "train_accuracy" in history[0]
-    fig, axes = plt.subplots(1, 2 if has_accuracy else 1, figsize=(10 if has_accuracy else 5, 4),
-                             squeeze=False)
+    panels = 2 if history and "train_accuracy" in history[0] else 1     # 1: no accuracy
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
     for ax, what in zip(axes[0], ["loss", "accuracy"]):
         if augmented_until and epochs and augmented_until < epochs[-1]:
             ax.axvline(augmented_until, color="gray", linestyle="--",
@@ -1845,14 +1844,12 @@ def show_plots_if_possible():
 def plot_first_layer_weights(W1, path, count=64, columns=8):
     """The incoming weights of `count` first-layer units as 28 x 28 tiles; W1 (D, n_1).
     Returns the units shown (count,): those with the largest norm ||W1[:, j]||, first.
-
     Every unit starts with about the same norm (He: sqrt(784 * 2 / 784) = 1.4), and training
-    grows the weights a unit uses, so the largest norms are the units that learned the most.
-    (The smallest are often "dead" units, never active on any digit: no gradient ever
-    reached them, and their weights are still the random start.) Each tile is scaled to its
-    own largest |w|, so a unit with small weights still shows its pattern: we ask WHAT each
-    unit looks for, not how loudly. Red = positive, blue = negative, white = 0 in every tile.
-    """
+    grows the weights a unit uses, so the largest norms are the units that learned the most
+    (the smallest are often "dead" units, never active on any digit: no gradient ever reached
+    them, and their weights are still the random start). Each tile is scaled to its own
+    largest |w|, so a unit with small weights still shows its pattern: we ask WHAT each unit
+    looks for, not how loudly. Red = positive, blue = negative, white = 0 in every tile."""
     import matplotlib.pyplot as plt
     count = min(count, W1.shape[1])
     units = np.argsort(np.linalg.norm(W1, axis=0))[::-1][:count]   # the largest first
@@ -1889,12 +1886,10 @@ def plot_first_layer_weights(W1, path, count=64, columns=8):
 # Backpropagation already computes gradients with respect to everything inside the
 # network; we only have to start it at the right place and carry it one step further.
 def input_gradient(params, x, k, activation=relu, activation_backward=relu_backward):
-    """d(score of class k)/d(pixels) for ONE example: x (D,) -> (D,).
-
-    The score is Z_L[k], before softmax. (The probability P[k] would be a poorer
-    choice: once the network is sure, P[k] is 0.9999 and barely moves, so its
-    gradient is nearly 0 everywhere, and it mixes in the other classes' scores.)
-    """
+    """d(score of class k)/d(pixels) for ONE example: x (D,) -> (D,). The score is Z_L[k],
+    before softmax. (The probability P[k] would be a poorer choice: once the network is sure,
+    P[k] is 0.9999 and barely moves, so its gradient is nearly 0 everywhere, and it mixes in
+    the other classes' scores.)"""
     X = x[None, :]                                              # (1, D): a batch of one row
     _, cache = forward_propagation(X, params, activation)
     # backward_propagation starts from dZ = dJ/dZ_L. Here "J" is the score Z_L[k]
@@ -1918,13 +1913,11 @@ def saliency_maps(params, X, classes, activation=relu, activation_backward=relu_
 def plot_saliency(X, y, predictions, probabilities, saliencies, path, count=8):
     """Digits X (N, D) above their saliency maps (N, D) from saliency_maps, up to half of them
     mistakes; with labels y, predictions (N,), probabilities (N, K). Returns the rows shown.
-
     Row 2 is the gradient g itself: where MORE ink would raise or lower the score.
     Row 3 is g * x, pixel by pixel. Why it is worth a row: a ReLU network is linear
     in x between the kinks of its ReLUs, so near this digit the score is exactly
         Z_L[k] = sum_i g_i x_i + (a constant: the biases of the units on for this digit)
-    and g_i x_i is pixel i's vote: the ink that made it say k (red) or held it back (blue).
-    """
+    and g_i x_i is pixel i's vote: the ink that made it say k (red) or held it back (blue)."""
     import matplotlib.pyplot as plt
     wrong, right = np.flatnonzero(predictions != y), np.flatnonzero(predictions == y)
     shown = np.concatenate([wrong[:count // 2], right])[:count]   # mistakes first
@@ -1979,10 +1972,9 @@ def make_spiral(n_per_class, num_classes, rng, noise=0.2):
 
 
 def make_moons(n, rng, noise=0.15):
-    """Two interleaved half-moons: X (n, 2) float32, y (n,) int, n // 2 zeros then ones.
-    Upper moon (cos t, sin t), lower moon (1 - cos t, 1/2 - sin t), t in [0, pi], shifted by
-    (-1/2, -1/4) to centre the data on 0 (the initialisation assumes inputs of about unit
-    size around 0), plus Gaussian noise."""
+    """Two interleaved half-moons: X (n, 2) float32, y (n,) int, n // 2 zeros then ones. Upper
+    moon (cos t, sin t), lower (1 - cos t, 1/2 - sin t), t in [0, pi], plus Gaussian noise,
+    shifted by (-1/2, -1/4) to centre the data on 0, as the initialisation assumes."""
     y = (np.arange(n) >= n // 2).astype(int)
     t = rng.uniform(0, np.pi, n)
     upper = np.stack([np.cos(t), np.sin(t)], axis=1)
@@ -2264,8 +2256,7 @@ def plot_training_health(records, path):
 # one mini-batch is noisy, so we also smooth it (see smooth_losses).
 def smooth_losses(losses, beta=0.9):
     """Exponential moving average with bias correction, as Adam's m_hat (len(losses) values):
-    avg_t = beta avg_{t-1} + (1 - beta) loss_t, avg_0 = 0;  smoothed_t = avg_t / (1 - beta^t).
-    """
+    avg_t = beta avg_{t-1} + (1 - beta) loss_t, avg_0 = 0;  smoothed_t = avg_t / (1 - beta^t)."""
     # beta = 0.9 averages over about 1 / (1 - beta) = 10 steps: enough to tame the noise
     # of batches of 64, short enough to lag the rate by under half a decade (23 steps a
     # decade for 9000 digits). fast.ai's 0.98 would lag by 50 steps, two decades here.
@@ -2286,14 +2277,11 @@ def lowest_smoothed_loss(smoothed, beta=0.9):
 
 def lr_range_test(params, X, y, batch_size, rng, min_rate=1e-6, max_rate=1.0, num_epochs=1,
                   blow_up=4.0, beta=0.9, **options):
-    """The learning-rate range test: returns (rates, losses), two lists of equal length.
-
-    Trains a COPY of params on X (N, D), y (N,) for num_epochs with gradient_descent, the
-    rate growing from min_rate to max_rate, and stops early once the smoothed loss passes
-    blow_up x its lowest. losses[i] is the loss of batch i, measured just before the step
-    taken at rates[i] (fast.ai pairs them the same way). options: gradient_descent's
-    (optimizer, activation, loss, ...; no schedule: ours is it).
-    """
+    """The learning-rate range test: (rates, losses), two lists of equal length. Trains a COPY
+    of params on X (N, D), y (N,) for num_epochs with gradient_descent, the rate growing from
+    min_rate to max_rate, until the smoothed loss passes blow_up x its lowest. losses[i] is
+    the loss of batch i, measured just before the step taken at rates[i] (as fast.ai pairs
+    them). options: gradient_descent's (optimizer, activation, loss, ...; not schedule)."""
     params, growth, losses = {key: W.copy() for key, W in params.items()}, max_rate / min_rate, []
     loss, average, lowest = options.pop("loss", cross_entropy), 0.0, math.inf
 
@@ -2325,15 +2313,13 @@ def lr_range_test(params, X, y, batch_size, rng, min_rate=1e-6, max_rate=1.0, nu
 
 
 def suggest_learning_rate(rates, losses, beta=0.9):
-    """The rate where the smoothed loss falls fastest, looked for only in the decade below
-    the rate of the lowest smoothed loss (from that rate / 10 up to it).
-
-    The fastest fall makes the most progress per step. Why only that decade: further left
-    the curve is often flat, and the slope of a flat, noisy curve can look steep anywhere
-    (on small data sets the plain steepest point was a noise blip at 1e-5 half the time).
-    Why not simply a tenth of the minimum's rate, the other common rule: on the digits it
-    was 3-4 times too cautious for SGD and momentum, whose loss turns up late.
-    """
+    """The rate where the smoothed loss falls fastest (the most progress per step), looked for
+    only in the decade below the rate of the lowest smoothed loss (from that rate / 10 up to
+    it). Why only that decade: further left the curve is often flat, and the slope of a flat,
+    noisy curve can look steep anywhere (on small data sets the plain steepest point was a
+    noise blip at 1e-5 half the time). Why not simply a tenth of the minimum's rate, the
+    other common rule: on the digits it was 3-4 times too cautious for SGD and momentum,
+    whose loss turns up late."""
     smoothed = np.array(smooth_losses(losses, beta))
     lowest = lowest_smoothed_loss(smoothed, beta)
     # From the first rate >= rates[lowest] / 10, and past the first 1 / (1 - beta) values.
