@@ -1578,12 +1578,14 @@ def diagnosed_run(optimizer, learning_rate, num_epochs=5):
     return records
 
 
-def test_dead_relu_share_counts_only_units_that_are_zero_on_every_probe_row():
+def test_the_dead_share_counts_only_units_that_are_zero_on_every_probe_row():
     params = {"W1": np.eye(3), "b1": np.array([-10.0, 0.0, 0.0]),   # unit 1: z = x - 10 < 0
               "W2": np.ones((3, 2)), "b2": np.zeros(2)}
     X_probe = np.array([[1.0, -1.0, 1.0],          # unit 2 is 0 here but fires on row 2
                         [2.0, 0.5, 1.0]])
-    assert nn.dead_relu_share(params, X_probe) == [1 / 3]
+    rule, _, records = nn.health_monitor(nn.update_parameters, X_probe)
+    rule(params, {key: np.zeros_like(W) for key, W in params.items()}, 0.1, {})
+    assert records[0]["dead_share"] == [1 / 3]     # taken before the first step
 
 
 def test_the_update_ratio_is_the_step_adam_actually_took_not_the_rate_times_the_gradient():
