@@ -2170,11 +2170,10 @@ def plot_update_ratios(ax, trained):
     ax.axhspan(1e-4, 1e-2, color="green", alpha=0.1)
     ax.axhline(1e-3, color="green", linestyle="--",
                label="rule of thumb: about 1e-3 (band: 10x either way)")
+    on_log_axis = [np.where(ratios > 0, ratios, np.nan) for ratios in (median, largest)]
     for l in range(median.shape[1]):
-        line, = ax.plot(epochs, np.where(median[:, l] > 0, median[:, l], np.nan), marker=".",
-                        label=f"W{l + 1}")
-        ax.plot(epochs, np.where(largest[:, l] > 0, largest[:, l], np.nan), "x",
-                color=line.get_color())
+        line, = ax.plot(epochs, on_log_axis[0][:, l], marker=".", label=f"W{l + 1}")
+        ax.plot(epochs, on_log_axis[1][:, l], "x", color=line.get_color())
         # Epochs in which no measured step moved W at all: triangles in a gray strip along
         # the bottom (x in epochs, y as a fraction of the axes), as a log axis has no 0.
         frozen = largest[:, l] == 0
@@ -2206,13 +2205,12 @@ def plot_training_health(records, path):
     import textwrap
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-    last, K = records[-1], records[-1]["num_classes"]
+    trained, last, K = records[1:], records[-1], records[-1]["num_classes"]
     text = "\n".join([textwrap.fill(f"- {w}", 160, subsequent_indent="  ")
                       for w in health_warnings(records)] or ["no warnings: nothing looks wrong"])
     height = 0.17 * (text.count("\n") + 1)                      # inches of text
     fig, (ax_loss, ax_dead, ax_ratio) = plt.subplots(1, 3, figsize=(15, 4.6 + height))
-    ax_loss.plot([r["epoch"] for r in records[1:]], [r["loss"] for r in records[1:]], ".-",
-                 color="k")
+    ax_loss.plot([r["epoch"] for r in trained], [r["loss"] for r in trained], ".-", color="k")
     ax_loss.axhline(np.log(K), color="red", linestyle=":",
                     label=f"guessing 1/{K} for every class: log {K} = {np.log(K):.2f}")
     ax_loss.set(ylim=(0, None), xlabel="epoch", ylabel="training loss (mean over the epoch)",
@@ -2227,7 +2225,7 @@ def plot_training_health(records, path):
     for ax in (ax_loss, ax_dead):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    plot_update_ratios(ax_ratio, records[1:])
+    plot_update_ratios(ax_ratio, trained)
     for ax in (ax_loss, ax_dead, ax_ratio):
         ax.set_xlim(-0.5, last["epoch"] + 0.5)                   # the same epochs in all 3
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))      # epochs are whole numbers
