@@ -2157,8 +2157,7 @@ def print_health_report(records):
     warnings = health_warnings(records)
     print("training health: " + (f"{len(warnings)} warning(s)" if warnings else
                                  "nothing looks wrong (dead units, step sizes, loss)"))
-    for sentence in warnings:
-        print("  - " + sentence)
+    print("".join(f"  - {sentence}\n" for sentence in warnings), end="")
 
 
 def plot_update_ratios(ax, trained):
