@@ -1619,8 +1619,8 @@ FILE_ONLY_BACKENDS = ("agg", "pdf", "svg", "ps", "cairo", "template")   # no win
 # matplotlib is imported inside these functions: importing it costs half a second,
 # and a run with --no-plot never needs it.
 def save_figure(fig, path):
-    """Write a figure as PNG, atomically, and free it unless it is to be shown on screen.
-    path None: write nothing (in a notebook, the figure shows below the cell)."""
+    """Write a figure as PNG, atomically (path None: write nothing; in a notebook it shows
+    below the cell), and free it unless it is to be shown on screen."""
     import matplotlib.pyplot as plt
     if path is not None:
         write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100))
@@ -1629,8 +1629,8 @@ def save_figure(fig, path):
 
 
 def plot_sample_predictions(X, y, predictions, path, count=24):
-    """A grid of digits titled 'pred (true)': up to half of it mistakes (in red), then
-    correct ones, since the mistakes teach the most. X (N, D) in 0..1."""
+    """A grid of digits X (N, D) titled 'pred (true)': up to half of it mistakes (in red),
+    then correct ones, since the mistakes teach the most."""
     import matplotlib.pyplot as plt
     count, columns = min(count, len(y)), 8
     wrong = np.flatnonzero(predictions != y)[:count // 2]
@@ -1649,20 +1649,19 @@ def plot_sample_predictions(X, y, predictions, path, count=24):
 
 
 def plot_training_curves(history, path, augmented_until=None):
-    """Loss and accuracy per epoch, from train()'s history (one dict per epoch; validation
-    lines when it has them, no accuracy panel for regression). A dashed line marks the
-    last augmented epoch: training on real images gets easier after it."""
+    """Loss and accuracy per epoch from train()'s history (validation lines when it has them,
+    no accuracy for regression). A dashed line marks the last augmented epoch: training on
+    real images gets easier after it."""
     import matplotlib.pyplot as plt
     epochs = [h["epoch"] for h in history]
-    has_accuracy = bool(history) and "train_accuracy" in history[0]
-    fig, axes = plt.subplots(1, 2 if has_accuracy else 1, figsize=(10 if has_accuracy else 5, 4),
-                             squeeze=False)
+    panels = 2 if history and "train_accuracy" in history[0] else 1     # 1: no accuracy
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
     for ax, what in zip(axes[0], ["loss", "accuracy"]):
         if augmented_until and epochs and augmented_until < epochs[-1]:
             ax.axvline(augmented_until, color="gray", linestyle="--",
                        label="last epoch with augmentation")
-        train_key = "loss" if what == "loss" else "train_accuracy"
-        ax.plot(epochs, [h[train_key] for h in history], label="train")
+        ax.plot(epochs, [h["loss" if what == "loss" else "train_accuracy"] for h in history],
+                label="train")
         if history and "val_" + what in history[0]:
             ax.plot(epochs, [h["val_" + what] for h in history], label="validation")
         ax.set(xlabel="epoch", ylabel=what, title=what)
@@ -1690,9 +1689,7 @@ def plot_lines(xs, ys, path, xlabel, ylabel, title, log_x=False):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(xs, ys, marker="o")
-    if log_x:
-        ax.set_xscale("log")
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xscale="log" if log_x else "linear")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path)
@@ -1720,8 +1717,8 @@ def plot_image_predictions(originals, digits, probabilities, saliencies, names, 
         for ax in (ax_pic, ax_img, ax_why):
             ax.axis("off")
         top = int(np.argmax(p))
-        colours = ["tab:orange" if k == top else "tab:blue" for k in range(NUM_CLASSES)]
-        ax_bar.bar(range(NUM_CLASSES), p, color=colours)
+        ax_bar.bar(range(NUM_CLASSES), p,
+                   color=["tab:orange" if k == top else "tab:blue" for k in range(NUM_CLASSES)])
         ax_bar.set(xticks=range(NUM_CLASSES), ylim=(0, 1), xlabel="digit", ylabel="probability")
         ax_bar.set_title(f"probabilities: it reads {top} ({p[top]:.2f})", fontsize=9)
     fig.suptitle("each picture, the 28 x 28 input made from it, the ink that decided, and "
@@ -1744,41 +1741,35 @@ def show_plots_if_possible():
 # product of the image with the column W1[:, j]. That column has one weight per pixel,
 # so it can be drawn as a 28 x 28 picture of its own: the "template" the unit matches.
 def plot_first_layer_weights(W1, path, count=64, columns=8):
-    """Draw the incoming weights of `count` first-layer units as 28 x 28 tiles.
-
-    W1 (D, n_1) with D = 784. Returns the units shown (count,), largest norm first.
-    Which units: those with the largest weight norm ||W1[:, j]||. Every unit starts
-    with about the same norm (He: sqrt(784 * 2 / 784) = 1.4), and training grows the
-    weights a unit uses, so the largest norms are the units that learned the most.
-    (The smallest are often "dead" units, never active on any digit: no gradient
-    ever reached them, and their weights are still the random start.)
-    Colours: each tile is scaled to its own largest |w|, so a unit with small
-    weights still shows its pattern: we ask WHAT each unit looks for, not how loudly.
-    Red = positive, blue = negative, white = 0 in every tile.
-    """
+    """The incoming weights of `count` first-layer units as 28 x 28 tiles; W1 (D, n_1).
+    Returns the units shown (count,): those with the largest norm ||W1[:, j]||, first.
+    Every unit starts with about the same norm (He: sqrt(784 * 2 / 784) = 1.4), and training
+    grows the weights a unit uses, so the largest norms are the units that learned the most
+    (the smallest are often "dead" units, never active on any digit: no gradient ever reached
+    them, and their weights are still the random start). Each tile is scaled to its own
+    largest |w|, so a unit with small weights still shows its pattern: we ask WHAT each unit
+    looks for, not how loudly. Red = positive, blue = negative, white = 0 in every tile."""
     import matplotlib.pyplot as plt
     count = min(count, W1.shape[1])
-    norms = np.linalg.norm(W1, axis=0)                          # (n_1,)
-    units = np.argsort(norms)[::-1][:count]                     # the largest first
+    units = np.argsort(np.linalg.norm(W1, axis=0))[::-1][:count]   # the largest first
     rows, side = -(-count // columns), IMAGE_SIDE + 1           # a 1-pixel gap per tile
     # One mosaic image and one imshow: 64 separate subplots would take 10x longer.
     # NaN marks the gaps; imshow paints NaN in the colour map's "bad" colour.
     mosaic = np.full((rows * side - 1, columns * side - 1), np.nan)
     for n, j in enumerate(units):
         tile = W1[:, j].reshape(IMAGE_SIDE, IMAGE_SIDE)
-        r, c = divmod(n, columns)
-        mosaic[r * side:r * side + IMAGE_SIDE, c * side:c * side + IMAGE_SIDE] = \
-            tile / (np.abs(tile).max() or 1.0)                  # now in -1..1, 0 stays 0
-    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.5")      # gaps in gray
+        r, c = side * (n // columns), side * (n % columns)
+        mosaic[r:r + IMAGE_SIDE, c:c + IMAGE_SIDE] = tile / (np.abs(tile).max() or 1.0)  # -1..1
     # 2 x 2 screen pixels per weight (save_figure writes 100 pixels an inch): sharp
     # squares, and a small PNG (noise compresses badly; writing it is most of the time).
     height, width = 2 * np.array(mosaic.shape)                  # in pixels
-    fig = plt.figure(figsize=((width + 20) / 100, (height + 120) / 100))
-    ax = fig.add_axes((10 / (width + 20), 85 / (height + 120),  # left, bottom, width,
-                       width / (width + 20), height / (height + 120)))   # height: 0..1
-    ax.imshow(mosaic, cmap=cmap, vmin=-1, vmax=1)               # symmetric: white = 0
+    H, W = height + 120, width + 20                             # with margins for the text
+    fig = plt.figure(figsize=(W / 100, H / 100))
+    ax = fig.add_axes((10 / W, 85 / H, width / W, height / H))  # left, bottom, width, height
+    ax.imshow(mosaic, cmap=plt.get_cmap("RdBu_r").with_extremes(bad="0.5"),   # gaps in gray
+              vmin=-1, vmax=1)                                  # symmetric: white = 0
     ax.axis("off")
-    fig.text(0.5, 1 - 8 / (height + 120), f"What {count} first-layer units look for",
+    fig.text(0.5, 1 - 8 / H, f"What {count} first-layer units look for",
              ha="center", va="top", fontsize=11)
     fig.text(0.5, 0.01, "Each tile: one unit's incoming weights, a template laid over the "
              "digit.\nInk on red pixels pushes the unit up, ink on blue pushes it down,\n"
@@ -1794,25 +1785,21 @@ def plot_first_layer_weights(W1, path, count=64, columns=8):
 # Backpropagation already computes gradients with respect to everything inside the
 # network; we only have to start it at the right place and carry it one step further.
 def input_gradient(params, x, k, activation=relu, activation_backward=relu_backward):
-    """d(score of class k)/d(pixels) for ONE example: x (D,) -> (D,).
-
-    The score is Z_L[k], before softmax. (The probability P[k] would be a poorer
-    choice: once the network is sure, P[k] is 0.9999 and barely moves, so its
-    gradient is nearly 0 everywhere, and it mixes in the other classes' scores.)
-    """
-    L = len(params) // 2
+    """d(score of class k)/d(pixels) for ONE example: x (D,) -> (D,). The score is Z_L[k],
+    before softmax. (The probability P[k] would be a poorer choice: once the network is sure,
+    P[k] is 0.9999 and barely moves, so its gradient is nearly 0 everywhere, and it mixes in
+    the other classes' scores.)"""
     X = x[None, :]                                              # (1, D): a batch of one row
     _, cache = forward_propagation(X, params, activation)
     # backward_propagation starts from dZ = dJ/dZ_L. Here "J" is the score Z_L[k]
     # itself, and dZ_L[k]/dZ_L[j] is 1 for j = k and 0 otherwise: the one-hot row e_k.
-    dZ = one_hot(np.array([k]), params[f"b{L}"].shape[0], X.dtype)      # (1, K)
+    dZ = one_hot(np.array([k]), params[f"b{len(params) // 2}"].shape[0], X.dtype)   # (1, K)
     grads = backward_propagation(params, cache, dZ, activation_backward)
     # It stops at dZ_1 (training needs no gradient for X), but it returns
     #   db_1 = dZ_1 summed over rows,  and with ONE row that sum is dZ_1 itself.
     # One more step of the chain rule through Z_1 = X W_1 + b_1, as for any layer:
     #   dX = dZ_1 @ W_1.T          (1, n_1) @ (n_1, D) -> (1, D)
-    dZ1 = grads["b1"]                                           # (n_1,) = dZ_1's only row
-    return dZ1 @ params["W1"].T                                 # (D,)
+    return grads["b1"] @ params["W1"].T                         # dZ_1's only row (n_1,) -> (D,)
 
 
 def saliency_maps(params, X, classes, activation=relu, activation_backward=relu_backward):
@@ -1823,23 +1810,19 @@ def saliency_maps(params, X, classes, activation=relu, activation_backward=relu_
 
 
 def plot_saliency(X, y, predictions, probabilities, saliencies, path, count=8):
-    """Digits above their saliency maps, up to half of them mistakes. Returns the rows shown.
-
-    X (N, D) pixels in 0..1, y (N,) labels, predictions (N,), probabilities (N, K),
-    saliencies (N, D): d(score of the predicted class)/d(pixels), from saliency_maps.
+    """Digits X (N, D) above their saliency maps (N, D) from saliency_maps, up to half of them
+    mistakes; with labels y, predictions (N,), probabilities (N, K). Returns the rows shown.
     Row 2 is the gradient g itself: where MORE ink would raise or lower the score.
     Row 3 is g * x, pixel by pixel. Why it is worth a row: a ReLU network is linear
     in x between the kinks of its ReLUs, so near this digit the score is exactly
         Z_L[k] = sum_i g_i x_i + (a constant: the biases of the units on for this digit)
-    and g_i x_i is pixel i's vote: the ink that made it say k (red) or held it back (blue).
-    """
+    and g_i x_i is pixel i's vote: the ink that made it say k (red) or held it back (blue)."""
     import matplotlib.pyplot as plt
     wrong, right = np.flatnonzero(predictions != y), np.flatnonzero(predictions == y)
     shown = np.concatenate([wrong[:count // 2], right])[:count]   # mistakes first
     fig, axes = plt.subplots(3, len(shown), figsize=(1.9 * len(shown), 7.4), squeeze=False)
     for column, i in zip(axes.T, shown):
-        digit = X[i].reshape(IMAGE_SIDE, IMAGE_SIDE)
-        gradient = saliencies[i].reshape(IMAGE_SIDE, IMAGE_SIDE)
+        digit, gradient = (a[i].reshape(IMAGE_SIDE, IMAGE_SIDE) for a in (X, saliencies))
         column[0].imshow(digit, cmap="gray_r", vmin=0, vmax=1)
         column[0].set_title(f"said {predictions[i]} (true {y[i]})",
                             color="red" if predictions[i] != y[i] else "black")
@@ -1850,12 +1833,9 @@ def plot_saliency(X, y, predictions, probabilities, saliencies, path, count=8):
             limit = np.abs(picture).max() or 1.0    # symmetric: white is exactly 0
             ax.imshow(picture, cmap="RdBu_r", vmin=-limit, vmax=limit)
             ax.contour(digit, levels=[0.5], colors="k", linewidths=0.5)   # the ink's outline
-        for ax in column:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    for ax, label in zip(axes[:, 0], ["digit\n(top 3 probabilities)", "gradient g",
+        for ax, label in zip(column, ["digit\n(top 3 probabilities)", "gradient g",
                                       "ink x gradient"]):
-        ax.set_ylabel(label)
+            ax.set(xticks=[], yticks=[], ylabel=label if i == shown[0] else "")
     fig.suptitle("Why did it say that? How each pixel moves the score of the digit it said "
                  "(before softmax)", fontsize=12)
     fig.text(0.5, 0.01, "gradient: red = more ink here would raise that score, blue = lower "
@@ -1871,9 +1851,8 @@ def explain_predictions(model, X, y, path, count=50):
     P = predict_probabilities(model, X)
     predictions = P.argmax(axis=1)
     rows = np.argsort(predictions == y, kind="stable")[:count]   # mistakes first: False < True
-    S = saliency_maps(model["params"], X[rows], predictions[rows],
-                      *ACTIVATIONS[model["activation"]])
-    plot_saliency(X[rows], y[rows], predictions[rows], P[rows], S, path)
+    plot_saliency(X[rows], y[rows], predictions[rows], P[rows], saliency_maps(
+        model["params"], X[rows], predictions[rows], *ACTIVATIONS[model["activation"]]), path)
 
 
 # %% [markdown]
@@ -1883,42 +1862,33 @@ def explain_predictions(model, X, y, path, count=50):
 # can colour each by the class the network gives it: the decision boundary.
 def make_spiral(n_per_class, num_classes, rng, noise=0.2):
     """CS231n's spiral: X (N, 2) float32, y (N,) int, N = n_per_class * num_classes.
-
     Arm j: radius r from 0 to 1, angle t from 4j to 4(j + 1) radians (plus noise),
-    point (r sin t, r cos t). No straight line separates two arms.
-    """
+    point (r sin t, r cos t). No straight line separates two arms."""
     r = np.tile(np.linspace(0.0, 1.0, n_per_class), num_classes)          # (N,)
     y = np.repeat(np.arange(num_classes), n_per_class)                    # (N,)
-    start = 4.0 * y                                                       # arm j starts at 4j
-    t = start + 4.0 * r + rng.standard_normal(len(y)) * noise             # angle
-    X = np.stack([r * np.sin(t), r * np.cos(t)], axis=1)
-    return X.astype(np.float32), y
+    t = 4.0 * y + 4.0 * r + rng.standard_normal(len(y)) * noise           # arm j starts at 4j
+    return np.stack([r * np.sin(t), r * np.cos(t)], axis=1).astype(np.float32), y
 
 
 def make_moons(n, rng, noise=0.15):
-    """Two interleaved half-moons: X (n, 2) float32, y (n,) int in {0, 1}.
-
-    Upper moon: (cos t, sin t); lower moon: (1 - cos t, 1/2 - sin t), t in [0, pi],
-    then shifted by (-1/2, -1/4) to centre the data on 0 (the initialisation
-    assumes inputs of about unit size around 0), plus Gaussian noise.
-    """
-    y = (np.arange(n) >= n // 2).astype(int)                              # n//2 zeros, then ones
+    """Two interleaved half-moons: X (n, 2) float32, y (n,) int, n // 2 zeros then ones. Upper
+    moon (cos t, sin t), lower (1 - cos t, 1/2 - sin t), t in [0, pi], plus Gaussian noise,
+    shifted by (-1/2, -1/4) to centre the data on 0, as the initialisation assumes."""
+    y = (np.arange(n) >= n // 2).astype(int)
     t = rng.uniform(0, np.pi, n)
     upper = np.stack([np.cos(t), np.sin(t)], axis=1)
     lower = np.stack([1 - np.cos(t), 0.5 - np.sin(t)], axis=1)
     X = np.where(y[:, None] == 0, upper, lower) - [0.5, 0.25]
-    X = X + rng.normal(0.0, noise, X.shape)
-    return X.astype(np.float32), y
+    return (X + rng.normal(0.0, noise, X.shape)).astype(np.float32), y
 
 
 def make_xor(n, rng, noise=0.02):
-    """XOR in the plane: points uniform in [-1, 1]^2, class 1 where x1 x2 > 0 (the
-    quadrants where the signs agree), then jittered by Gaussian noise of std `noise`.
-    X (n, 2) float32, y (n,) int. No straight line separates the two classes."""
+    """XOR in the plane: points uniform in [-1, 1]^2, class 1 where x1 x2 > 0 (the quadrants
+    where the signs agree), then jittered by Gaussian noise of std `noise` (points near an
+    axis may cross). X (n, 2) float32, y (n,) int. No straight line separates the classes."""
     X = rng.uniform(-1, 1, (n, 2))
     y = (X[:, 0] * X[:, 1] > 0).astype(int)
-    X = X + rng.normal(0.0, noise, X.shape)                  # points near an axis may cross
-    return X.astype(np.float32), y
+    return (X + rng.normal(0.0, noise, X.shape)).astype(np.float32), y
 
 
 # Each makes (X, y) from an rng, with the sizes and noise the defaults below were tuned on.
@@ -1929,11 +1899,8 @@ TOY_DATASETS = {"spiral": lambda rng: make_spiral(200, 3, rng),
 
 def plot_decision_boundary(params, X, y, path, activation=relu, output=softmax,
                            title="decision boundary", resolution=200):
-    """Colour the plane by the class the network gives each point; draw the data on top.
-
-    X (N, 2), y (N,). The network is run on a resolution x resolution grid of points
-    (one big batch of resolution^2 rows), and each grid point gets its argmax class.
-    """
+    """Colour the plane by the class the network gives each point (its argmax on a grid of
+    resolution^2 points, one big batch); draw the data X (N, 2), y (N,) on top."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     num_classes = params[f"b{len(params) // 2}"].shape[0]
@@ -1944,14 +1911,14 @@ def plot_decision_boundary(params, X, y, path, activation=relu, output=softmax,
     grid = np.stack([x1.ravel(), x2.ravel()], axis=1).astype(X.dtype)  # (res^2, 2)
     P, _ = forward_propagation(grid, params, activation, output)       # (res^2, K)
     regions = P.argmax(axis=1).reshape(x1.shape)                       # row = x2, col = x1
-    colours = ListedColormap(plt.get_cmap("tab10").colors[:num_classes])
+    colours = dict(cmap=ListedColormap(plt.get_cmap("tab10").colors[:num_classes]),
+                   vmin=-0.5, vmax=num_classes - 0.5)                  # class k: colour k
     # Equal scales on both axes (circles look round), so the figure takes the data's shape.
     fig, ax = plt.subplots(figsize=(6, 1.4 + 4.6 * (high[1] - low[1]) / (high[0] - low[0])))
     # origin="lower": row 0 of the grid is the smallest x2, so it goes at the bottom.
-    ax.imshow(regions, origin="lower", extent=(low[0], high[0], low[1], high[1]),
-              cmap=colours, vmin=-0.5, vmax=num_classes - 0.5, alpha=0.3)
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap=colours, vmin=-0.5, vmax=num_classes - 0.5,
-               s=14, edgecolors="black", linewidths=0.4)
+    ax.imshow(regions, origin="lower", extent=(low[0], high[0], low[1], high[1]), alpha=0.3,
+              **colours)
+    ax.scatter(X[:, 0], X[:, 1], c=y, s=14, edgecolors="black", linewidths=0.4, **colours)
     ax.set(xlabel="x1", ylabel="x2", title=title)
     fig.text(0.5, 0.01, "background: the class the network gives each point of the plane\n"
              "dots: the data, coloured by their true class", ha="center", fontsize=9)
@@ -1963,194 +1930,125 @@ def plot_decision_boundary(params, X, y, path, activation=relu, output=softmax,
 # ## Beyond the core: is training healthy? (dead units, step sizes, loss)
 # %%
 # Two numbers catch most sick training runs before the accuracy does:
-# 1. Dead ReLU units. relu(z) = 0 and relu'(z) = 0 for z <= 0. A unit whose z is
-#    negative for EVERY input outputs 0 for every digit, and relu_backward multiplies
-#    its gradient by (Z > 0) = 0, so its own weights get no gradient. In layer 1 (its
-#    inputs are the fixed pixels) that is for good; deeper, it may come back if the
-#    layers below change. A few percent is normal; a big step that throws the weights
-#    far away can kill most of a layer at once.
-# 2. The update-to-weight ratio  ||delta W|| / ||W||  (||.|| = sqrt of sum of squares)
-#    for each weight matrix: the size of one step relative to the size of the weights.
-#    CS231n (Karpathy) suggests aiming near 1e-3: each step changes a weight matrix by
-#    about a thousandth of itself. Far above (1e-1) the steps overshoot and wreck what
-#    was learnt; far below (1e-6) training barely moves. delta W must be the step the
-#    optimizer ACTUALLY took (W after - W before): for plain SGD that is lr * dW, but
-#    Adam divides by sqrt(v_hat) and momentum adds up old gradients, so lr * dW can be
-#    off by orders of magnitude.
-def dead_relu_share(params, X_probe, activation=relu):
-    """Share of units in each hidden layer that output 0 for every row of X_probe.
+# 1. Dead ReLU units. relu(z) = 0 and relu'(z) = 0 for z <= 0, so a unit whose z is negative
+#    for EVERY input outputs 0 for every digit, and relu_backward multiplies its gradient by
+#    (Z > 0) = 0: its own weights get no gradient. In layer 1 (its inputs are the fixed pixels)
+#    that is for good; deeper, it may come back if the layers below change. A few percent is
+#    normal; a big step that throws the weights far away can kill most of a layer at once.
+# 2. The update-to-weight ratio ||delta W|| / ||W|| (||.|| = sqrt of sum of squares) of each
+#    weight matrix: the size of one step relative to the size of the weights. CS231n
+#    (Karpathy) suggests aiming near 1e-3: each step changes W by about a thousandth of
+#    itself. Far above (1e-1) the steps overshoot and wreck what was learnt; far below (1e-6)
+#    training barely moves. delta W must be the step the optimizer ACTUALLY took (W after - W
+#    before): for plain SGD that is lr * dW, but Adam divides by sqrt(v_hat) and momentum
+#    adds up old gradients, so lr * dW can be off by orders of magnitude.
+def health_monitor(optimizer, X_probe, activation=relu, every=10):
+    """What --diagnose adds to training: (optimizer, on_epoch, records). Pass the first two
+    to train (or gradient_descent); then health_warnings(records) says what looks wrong.
+    optimizer takes the given rule's steps and measures every 10th; on_epoch appends a record
+    per epoch after records[0], the network before training (taken at the first step). A
+    record: gradient_descent's stats, plus per hidden layer dead_share (the share of units 0
+    on every row of X_probe (N, D), a fixed set of training rows, say 1000: a unit silent on
+    one batch of 64 may fire on the next; silent on all 1000 probe digits, it is silent on
+    (nearly) all digits, and so gets no gradient), per weight matrix update_ratio (the median
+    ||delta W|| / ||W|| of the epoch's steps: the mean would let one huge step hide the rest),
+    update_ratio_max (the largest: one wild step shows here) and weight_norm (||W_l|| now),
+    and learning_rate (the epoch's largest, the schedule's factor included), probe_size N and
+    num_classes K."""
+    step_log, records, steps_taken = [], [], 0      # step_log: {"rate", "W1", ..} a step
 
-    X_probe (N, D): a fixed set of training rows (say 1000), the same every epoch.
-    Returns a list of L - 1 floats in 0..1, layer 1 first (the output layer is no ReLU).
-    """
-    # A unit silent on one batch of 64 may fire on the next; silent on all 1000 probe
-    # digits, it is silent on (nearly) all digits, and so gets no gradient.
-    _, cache = forward_propagation(X_probe, params, activation)
-    L = len(params) // 2
-    # A_l (N, n_l): all(A_l == 0, axis=0) is True for a unit that is 0 on every row.
-    return [float(np.mean(np.all(cache[f"A{l}"] == 0, axis=0))) for l in range(1, L)]
+    def check_up(epoch, params, stats):
+        L = len(params) // 2
+        keys = [f"W{l}" for l in range(1, L + 1)]
+        ratios = np.array([[step[key] for key in keys] for step in step_log] or [[np.nan] * L])
+        _, cache = forward_propagation(X_probe, params, activation)
+        records.append(dict(   # A_l (N, n_l): all(A_l == 0, axis=0) marks units 0 on every row
+            stats, dead_share=[float(np.mean(np.all(cache[f"A{l}"] == 0, axis=0)))
+                               for l in range(1, L)],
+            update_ratio=np.median(ratios, axis=0).tolist(),
+            update_ratio_max=ratios.max(axis=0).tolist(),
+            weight_norm=[float(np.linalg.norm(params[key].astype(np.float64))) for key in keys],
+            learning_rate=max((step["rate"] for step in step_log), default=float("nan")),
+            probe_size=len(X_probe), num_classes=params[keys[-1]].shape[1]))
+        step_log.clear()                     # the next epoch's steps start afresh
 
-
-def recording_update_ratios(optimizer, step_log, every=10):
-    """Wrap an update rule so that, every `every` steps, it appends to the list step_log
-    {"rate": learning_rate, "W1": ||delta W1|| / ||W1||, ..., "WL": ...}.
-
-    The wrapped rule takes the same arguments and takes the same steps as optimizer,
-    so it can be passed to gradient_descent as optimizer=.
-    """
-    steps_taken = 0
-
-    def optimizer_that_records(params, grads, learning_rate, state):
+    def optimizer_that_measures(params, grads, learning_rate, state):
         nonlocal steps_taken
+        if not records:
+            check_up(0, params, {"epoch": 0, "loss": float("nan"), "train_accuracy": float("nan")})
+        steps_taken += 1
         # Measuring (a float64 copy of every weight, two norms) costs about a sixth of a
         # training step; once in `every` = 10 steps it adds about 2% to training.
-        measure = steps_taken % every == 0
-        steps_taken += 1
-        if not measure:
+        if (steps_taken - 1) % every:
             return optimizer(params, grads, learning_rate, state)
         # Weights only: the biases start at 0, where ||delta b|| / ||b|| is infinite.
         # float64 copies: in a run that blows up, squaring a float32 weight of 1e20
         # overflows float32 (largest 3e38), and the norms would read inf.
         before = {key: W.astype(np.float64) for key, W in params.items() if key.startswith("W")}
         optimizer(params, grads, learning_rate, state)           # updates params in place
-        ratios = {key: float(np.linalg.norm(params[key] - W) / np.linalg.norm(W))
-                  for key, W in before.items()}                  # delta W = W_after - W_before
-        step_log.append({"rate": learning_rate, **ratios})
+        step_log.append({"rate": learning_rate, **{               # delta W = W_after - W_before
+            key: float(np.linalg.norm(params[key] - W) / np.linalg.norm(W))
+            for key, W in before.items()}})
         return params
-    return optimizer_that_records
+    return optimizer_that_measures, check_up, records
 
 
-def health_record(params, stats, X_probe, epoch_steps, activation=relu):
-    """One epoch's check-up, for on_epoch: the stats of gradient_descent plus
-      dead_share         [per hidden layer]  share of dead ReLU units on X_probe (N, D)
-      update_ratio       [per weight matrix] median ||delta W|| / ||W|| of the epoch's steps
-      update_ratio_max   [per weight matrix] the largest one (a single wild step shows here)
-      weight_norm        [per weight matrix] ||W_l|| now
-      learning_rate      the largest rate used in the epoch (the schedule's factor included)
-      probe_size, num_classes   N of X_probe, and K (for the messages of health_warnings)
-    epoch_steps: what recording_update_ratios logged during this epoch (a list of dicts).
-    """
-    L = len(params) // 2
-    keys = [f"W{l}" for l in range(1, L + 1)]
-    # The median is the typical step; the mean would let one huge step hide the rest.
-    ratios = np.array([[step[key] for key in keys] for step in epoch_steps]).reshape(-1, L)
-    nothing = [float("nan")] * L
-    return dict(stats,
-                dead_share=dead_relu_share(params, X_probe, activation),
-                update_ratio=np.median(ratios, axis=0).tolist() if len(ratios) else nothing,
-                update_ratio_max=ratios.max(axis=0).tolist() if len(ratios) else nothing,
-                weight_norm=[float(np.linalg.norm(params[key].astype(np.float64)))
-                             for key in keys],
-                learning_rate=max((step["rate"] for step in epoch_steps), default=float("nan")),
-                probe_size=len(X_probe), num_classes=params[keys[-1]].shape[1])
-
-
-def health_monitor(optimizer, X_probe, activation=relu, every=10):
-    """What --diagnose adds to training: (optimizer, on_epoch, records).
-
-    optimizer: the given update rule, which also measures its steps (every 10th);
-    on_epoch(epoch, params, stats): appends a health_record after every epoch;
-    records: the list they fill, records[0] being the network before training (taken
-    at the first step, when params are still the initial ones). Pass the first two to
-    train (or gradient_descent), then health_warnings(records) says what looks wrong.
-    """
-    step_log, records = [], []
-    measuring = recording_update_ratios(optimizer, step_log, every)
-
-    def look_first_then_step(params, grads, learning_rate, state):
-        if not records:
-            before = {"epoch": 0, "loss": float("nan"), "train_accuracy": float("nan")}
-            records.append(health_record(params, before, X_probe, [], activation))
-        return measuring(params, grads, learning_rate, state)
-
-    def check_up(epoch, params, stats):
-        records.append(health_record(params, stats, X_probe, step_log, activation))
-        step_log.clear()                     # the next epoch's steps start afresh
-    return look_first_then_step, check_up, records
-
-
-def largest_step(records):
-    """The largest update/weight ratio measured in records: (ratio, epoch, layer)."""
-    return max(((ratio, r["epoch"], l) for r in records[1:]
-                for l, ratio in enumerate(r["update_ratio_max"], start=1) if ratio >= 0),
-               default=(0.0, 0, 0))                 # (ratio >= 0 skips nan: nothing measured)
-
-
-def step_size_warnings(records, too_big):
-    """Sentences on steps far too big (too_big: True) or far too small in records
-    (health_record dicts, epoch 0 first); [] when the update/weight ratios look normal."""
-    first, last, rate = records[0], records[-1], records[1]["learning_rate"]
+def health_warnings(records):
+    """Plain-English sentences on what looks wrong in records (from health_monitor: epoch 0
+    first, then one per epoch), causes first; [] means nothing looks wrong."""
+    if len(records) < 2:                        # no epoch trained yet
+        return []
+    first, last, rate, warnings = records[0], records[-1], records[1]["learning_rate"], []
+    worst, epoch, l = max(((ratio, r["epoch"], l) for r in records[1:]   # the largest step
+                           for l, ratio in enumerate(r["update_ratio_max"], start=1)
+                           if ratio >= 0), default=(0.0, 0, 0))   # (>= 0 skips nan: not measured)
+    peak = max((ratio for r in records[1:] for ratio in r["update_ratio"] if ratio >= 0),
+               default=0.0)                     # the typical step of the liveliest epoch
+    too_big = worst > 0.1                       # 10% of W in one step: 100x the 1e-3 rule
     if too_big:
-        worst, epoch, l = largest_step(records)
         size = f"{worst:.0%} of" if worst < 1 else f"{worst:.3g} times"
-        warnings = [f"update/weight ratio {worst:.1e} in layer {l} (epoch {epoch}), far above "
-                    f"the rule of thumb 1e-3: a single step changed W{l} by {size} its size. "
-                    f"Steps this big overshoot: the learning rate {rate:g} is too high, try "
-                    f"--lr {rate / 10:g}."]
+        warnings.append(f"update/weight ratio {worst:.1e} in layer {l} (epoch {epoch}), far "
+                        f"above the rule of thumb 1e-3: a single step changed W{l} by {size} "
+                        f"its size. Steps this big overshoot: the learning rate {rate:g} is "
+                        f"too high, try --lr {rate / 10:g}.")
         growth = np.array(last["weight_norm"]) / np.array(first["weight_norm"])
         l = int(np.argmax(growth))
         if growth[l] > 100:
             warnings.append(f"the weights blew up: ||W{l + 1}|| grew from "
                             f"{first['weight_norm'][l]:.3g} to {last['weight_norm'][l]:.3g}.")
-        return warnings
-    peak = max((ratio for r in records[1:] for ratio in r["update_ratio"] if ratio >= 0),
-               default=0.0)                         # the typical step of the liveliest epoch
-    if 0 < peak < 1e-4:                             # 10x below the band, even at its best
-        return [f"update/weight ratio at most {peak:.0e}, far below 1e-3: learning far too "
-                f"slowly. Try a larger learning rate, --lr {rate * 1e-3 / peak:.2g} (that "
-                "would bring the ratio near 1e-3)."]
-    return []
-
-
-def dead_unit_warnings(records, too_big):
-    """Sentences on dead ReLU units, and on weights that no longer move, in records;
-    too_big: whether step_size_warnings found steps far too big (the likely killer)."""
-    last, rate, warnings = records[-1], records[1]["learning_rate"], []
+    elif 0 < peak < 1e-4:                       # 10x below the band, even at its best
+        warnings.append(f"update/weight ratio at most {peak:.0e}, far below 1e-3: learning far "
+                        f"too slowly. Try a larger learning rate, --lr {rate * 1e-3 / peak:.2g} "
+                        "(that would bring the ratio near 1e-3).")
     dead = [f"{share:.0%} in layer {l}" for l, share in enumerate(last["dead_share"], start=1)
-            if share >= 0.25]                       # healthy runs here: at most 11%
+            if share >= 0.25]                   # healthy runs here: at most 11%
     if dead:
         cause = ("killed by those big steps" if too_big else
                  f"the learning rate is probably too high, try --lr {rate / 10:g}")
         warnings.append(f"dead ReLU units: {', '.join(dead)} (0 on all {last['probe_size']} "
                         "probe examples, so no gradient reaches their weights: in layer 1 they "
                         f"cannot recover); {cause}.")
-    # Weight matrices that no measured step of the last epoch changed at all, and since when.
+    # Weight matrices that no measured step of the last epoch changed at all, and since when:
+    # the epoch after the last one in which any of them moved.
     frozen = [l for l, ratio in enumerate(last["update_ratio_max"], start=1) if ratio == 0]
     if frozen:
-        since = last["epoch"]
-        for r in reversed(records[1:]):             # walk back while they stayed frozen
-            if any(r["update_ratio_max"][l - 1] > 0 for l in frozen):
-                break
-            since = r["epoch"]
-        warnings.append(f"from epoch {since} on, the weights of layer(s) "
-                        f"{', '.join(map(str, frozen))} did not move at all (update/weight "
-                        "ratio exactly 0): dead units pass no gradient back to them.")
-    return warnings
-
-
-def loss_warnings(records):
-    """A sentence if the training loss sits at chance level or is not falling; else []."""
-    first, last, K = records[1], records[-1], records[-1]["num_classes"]
-    # Answering 1/K for every class costs -log(1/K) = log K (2.30 for 10 digits).
+        moved = [i for i, r in enumerate(records) if i and any(
+            r["update_ratio_max"][l - 1] > 0 for l in frozen)]
+        warnings.append(f"from epoch {records[max(moved, default=0) + 1]['epoch']} on, the "
+                        f"weights of layer(s) {', '.join(map(str, frozen))} did not move at all "
+                        "(update/weight ratio exactly 0): dead units pass no gradient back to "
+                        "them.")
+    # The loss: answering 1/K for every class costs -log(1/K) = log K (2.30 for 10 digits).
+    K, trained = last["num_classes"], records[1]           # trained: after the first epoch
     if (abs(last["loss"] - np.log(K)) < 0.1 * np.log(K)
             and last.get("train_accuracy", 1.0) < 1.5 / K):
-        return [f"the loss is stuck at {last['loss']:.2f}, near log({K}) = {np.log(K):.2f}, "
-                f"the loss of answering 1/{K} for every class; train accuracy "
-                f"{last['train_accuracy']:.0%} is chance: nothing was learnt."]
-    if last["epoch"] > first["epoch"] and last["loss"] > 0.9 * first["loss"]:
-        return [f"the loss is not falling: {first['loss']:.3f} in epoch {first['epoch']}, "
-                f"{last['loss']:.3f} in epoch {last['epoch']}."]
-    return []
-
-
-def health_warnings(records):
-    """Plain-English sentences on what looks wrong in records (from health_monitor: epoch 0
-    first, then one per epoch), causes first; [] means nothing looks wrong."""
-    if len(records) < 2:                            # no epoch trained yet
-        return []
-    too_big = largest_step(records)[0] > 0.1        # 10% of W in one step: 100x the 1e-3 rule
-    return (step_size_warnings(records, too_big) + dead_unit_warnings(records, too_big)
-            + loss_warnings(records))
+        warnings.append(f"the loss is stuck at {last['loss']:.2f}, near log({K}) = "
+                        f"{np.log(K):.2f}, the loss of answering 1/{K} for every class; train "
+                        f"accuracy {last['train_accuracy']:.0%} is chance: nothing was learnt.")
+    elif last["epoch"] > trained["epoch"] and last["loss"] > 0.9 * trained["loss"]:
+        warnings.append(f"the loss is not falling: {trained['loss']:.3f} in epoch "
+                        f"{trained['epoch']}, {last['loss']:.3f} in epoch {last['epoch']}.")
+    return warnings
 
 
 def print_health_report(records):
@@ -2158,24 +2056,22 @@ def print_health_report(records):
     warnings = health_warnings(records)
     print("training health: " + (f"{len(warnings)} warning(s)" if warnings else
                                  "nothing looks wrong (dead units, step sizes, loss)"))
-    for sentence in warnings:
-        print("  - " + sentence)
+    print("".join(f"  - {sentence}\n" for sentence in warnings), end="")
 
 
 def plot_update_ratios(ax, trained):
     """On ax: per weight matrix, the median (line) and the largest (x) update/weight ratio
     of each epoch's measured steps, on a log axis, with CS231n's rule of thumb 1e-3."""
     epochs = np.array([r["epoch"] for r in trained])
-    median = np.array([r["update_ratio"] for r in trained])             # (epochs, L)
-    largest = np.array([r["update_ratio_max"] for r in trained])        # (epochs, L)
+    median, largest = (np.array([r[key] for r in trained])         # (epochs, L) each
+                       for key in ("update_ratio", "update_ratio_max"))
     ax.axhspan(1e-4, 1e-2, color="green", alpha=0.1)
-    ax.axhline(1e-3, color="green", linestyle="--", label="rule of thumb: about 1e-3 "
-               "(band: 10x either way)")
+    ax.axhline(1e-3, color="green", linestyle="--",
+               label="rule of thumb: about 1e-3 (band: 10x either way)")
+    on_log_axis = [np.where(ratios > 0, ratios, np.nan) for ratios in (median, largest)]
     for l in range(median.shape[1]):
-        line, = ax.plot(epochs, np.where(median[:, l] > 0, median[:, l], np.nan), marker=".",
-                        label=f"W{l + 1}")
-        ax.plot(epochs, np.where(largest[:, l] > 0, largest[:, l], np.nan), "x",
-                color=line.get_color())
+        line, = ax.plot(epochs, on_log_axis[0][:, l], marker=".", label=f"W{l + 1}")
+        ax.plot(epochs, on_log_axis[1][:, l], "x", color=line.get_color())
         # Epochs in which no measured step moved W at all: triangles in a gray strip along
         # the bottom (x in epochs, y as a fraction of the axes), as a log axis has no 0.
         frozen = largest[:, l] == 0
@@ -2184,12 +2080,11 @@ def plot_update_ratios(ax, trained):
     ax.plot([], [], "k.-", label="median step of the epoch")
     ax.plot([], [], "kx", label="largest step of the epoch")
     first_rate, last_rate = trained[0]["learning_rate"], trained[-1]["learning_rate"]
-    xlabel = "epoch"
-    if last_rate < first_rate / 10 and (largest[-1] > 0).all():   # a schedule, on purpose
-        xlabel += (f"\nthe schedule lowers the learning rate from {first_rate:.2g}\nto "
-                   f"{last_rate:.2g}: the steps shrink on purpose")
-    ax.set(yscale="log", xlabel=xlabel, ylabel="||delta W|| / ||W|| of one step",
-           title="update / weight ratio (log scale)")
+    scheduled = last_rate < first_rate / 10 and (largest[-1] > 0).all()   # small on purpose
+    ax.set(yscale="log", ylabel="||delta W|| / ||W|| of one step",
+           title="update / weight ratio (log scale)", xlabel="epoch" + (
+               f"\nthe schedule lowers the learning rate from {first_rate:.2g}\nto "
+               f"{last_rate:.2g}: the steps shrink on purpose" if scheduled else ""))
     if (largest == 0).any():
         lowest, top = min(largest[largest > 0].min(initial=1e-4), 1e-4), ax.get_ylim()[1]
         ax.set_ylim(lowest / 10, top)                   # a decade of room for the strip
@@ -2208,11 +2103,9 @@ def plot_training_health(records, path):
     import textwrap
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-    trained = [r for r in records if r["epoch"] > 0]
-    K = records[-1]["num_classes"]
-    lines = [textwrap.fill(f"- {w}", 160, subsequent_indent="  ")
-             for w in health_warnings(records)] or ["no warnings: nothing looks wrong"]
-    text = "\n".join(lines)
+    trained, last, K = records[1:], records[-1], records[-1]["num_classes"]
+    text = "\n".join([textwrap.fill(f"- {w}", 160, subsequent_indent="  ")
+                      for w in health_warnings(records)] or ["no warnings: nothing looks wrong"])
     height = 0.17 * (text.count("\n") + 1)                      # inches of text
     fig, (ax_loss, ax_dead, ax_ratio) = plt.subplots(1, 3, figsize=(15, 4.6 + height))
     ax_loss.plot([r["epoch"] for r in trained], [r["loss"] for r in trained], ".-", color="k")
@@ -2220,19 +2113,19 @@ def plot_training_health(records, path):
                     label=f"guessing 1/{K} for every class: log {K} = {np.log(K):.2f}")
     ax_loss.set(ylim=(0, None), xlabel="epoch", ylabel="training loss (mean over the epoch)",
                 title="loss")
-    for l in range(len(records[-1]["dead_share"])):          # from epoch 0, before training
+    for l in range(len(last["dead_share"])):                    # from epoch 0, before training
         ax_dead.plot([r["epoch"] for r in records], [100 * r["dead_share"][l] for r in records],
                      ".-", label=f"layer {l + 1}")
     ax_dead.axhline(25, color="red", linestyle=":", label="warning above 25%")
     ax_dead.set(ylim=(-3, 103), xlabel="epoch (0: before training)",
-                ylabel=f"% of units 0 on all {records[-1]['probe_size']} probe examples",
+                ylabel=f"% of units 0 on all {last['probe_size']} probe examples",
                 title="dead ReLU units")
     for ax in (ax_loss, ax_dead):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     plot_update_ratios(ax_ratio, trained)
     for ax in (ax_loss, ax_dead, ax_ratio):
-        ax.set_xlim(-0.5, records[-1]["epoch"] + 0.5)             # the same epochs in all 3
+        ax.set_xlim(-0.5, last["epoch"] + 0.5)                   # the same epochs in all 3
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))      # epochs are whole numbers
     fig.suptitle("Is training healthy?")
     fig.text(0.01, 0.01, text, fontsize=9, va="bottom", family="monospace")
@@ -2251,10 +2144,8 @@ def plot_training_health(records, path):
 # overshoot and the loss shoots up. One short run maps all three regions. The loss of
 # one mini-batch is noisy, so we also smooth it (see smooth_losses).
 def smooth_losses(losses, beta=0.9):
-    """Exponential moving average with bias correction, as Adam's m_hat: a list of len(losses).
-
-    avg_t = beta avg_{t-1} + (1 - beta) loss_t, avg_0 = 0;  smoothed_t = avg_t / (1 - beta^t).
-    """
+    """Exponential moving average with bias correction, as Adam's m_hat (len(losses) values):
+    avg_t = beta avg_{t-1} + (1 - beta) loss_t, avg_0 = 0;  smoothed_t = avg_t / (1 - beta^t)."""
     # beta = 0.9 averages over about 1 / (1 - beta) = 10 steps: enough to tame the noise
     # of batches of 64, short enough to lag the rate by under half a decade (23 steps a
     # decade for 9000 digits). fast.ai's 0.98 would lag by 50 steps, two decades here.
@@ -2266,24 +2157,30 @@ def smooth_losses(losses, beta=0.9):
 
 
 def lowest_smoothed_loss(smoothed, beta=0.9):
-    """Index of the lowest smoothed loss, not counting the first 1 / (1 - beta) values."""
-    # Those average only a few batches (smoothed[0] is the first batch's loss itself), and
-    # one lucky batch there would otherwise pass for the minimum of the whole test.
+    """Index of the lowest smoothed loss, not counting the first 1 / (1 - beta) values: those
+    average only a few batches (smoothed[0] is the first batch's loss itself), and one lucky
+    batch there would otherwise pass for the minimum of the whole test."""
     skip = min(int(round(1 / (1 - beta))), len(smoothed) - 1)
     return skip + int(np.argmin(smoothed[skip:]))
 
 
-def recording_loss(loss, losses, blow_up=4.0, beta=0.9):
-    """Wrap loss(P, y) so that it appends each batch's value to the list losses, and
-    raises FloatingPointError once the smoothed loss passes blow_up x its lowest value.
-    The smoothing is smooth_losses, one step at a time; the lowest value skips the first
-    1 / (1 - beta) steps, as lowest_smoothed_loss does."""
-    average, lowest = 0.0, math.inf
+def lr_range_test(params, X, y, batch_size, rng, min_rate=1e-6, max_rate=1.0, num_epochs=1,
+                  blow_up=4.0, beta=0.9, **options):
+    """The learning-rate range test: (rates, losses), two lists of equal length. Trains a COPY
+    of params on X (N, D), y (N,) for num_epochs with gradient_descent, the rate growing from
+    min_rate to max_rate, until the smoothed loss passes blow_up x its lowest. losses[i] is
+    the loss of batch i, measured just before the step taken at rates[i] (as fast.ai pairs
+    them). options: gradient_descent's (optimizer, activation, loss, ...; not schedule)."""
+    params, growth, losses = {key: W.copy() for key, W in params.items()}, max_rate / min_rate, []
+    loss, average, lowest = options.pop("loss", cross_entropy), 0.0, math.inf
 
-    def loss_that_records(P, y):
+    def exponential(step, total_steps):       # the factor gradient_descent multiplies by
+        return growth ** (step / max(total_steps - 1, 1))
+
+    def loss_that_records(P, y):   # smooth_losses, lowest_smoothed_loss: step by step
         nonlocal average, lowest
         value = loss(P, y)
-        if np.isfinite(value):          # nan or inf: gradient_descent raises by itself
+        if np.isfinite(value):                # nan or inf: gradient_descent raises by itself
             losses.append(value)
             average = beta * average + (1 - beta) * value
             smoothed = average / (1 - beta ** len(losses))
@@ -2291,51 +2188,27 @@ def recording_loss(loss, losses, blow_up=4.0, beta=0.9):
                 lowest = min(lowest, smoothed)
             if smoothed > blow_up * lowest:
                 # The exception gradient_descent raises for a nan loss: it is the one way
-                # to stop it mid-epoch, and one except in lr_range_test ends both cases.
+                # to stop it mid-epoch, and one except below ends both cases.
                 raise FloatingPointError(f"the smoothed loss passed {blow_up:g} x its minimum")
         return value
-    return loss_that_records
-
-
-def lr_range_test(params, X, y, batch_size, rng, min_rate=1e-6, max_rate=1.0, num_epochs=1,
-                  blow_up=4.0, beta=0.9, **options):
-    """The learning-rate range test: returns (rates, losses), two lists of equal length.
-
-    Trains a COPY of params (the caller's are left alone) on X (N, D), y (N,) for
-    num_epochs with gradient_descent, the rate growing from min_rate to max_rate, and
-    stops early once the loss blows up. losses[i] is the loss of batch i, measured
-    just before the step taken at rates[i] (fast.ai pairs them the same way).
-    options: gradient_descent's (optimizer, activation, ...; no schedule: ours is it).
-    """
-    params = {key: W.copy() for key, W in params.items()}
-    growth = max_rate / min_rate
-
-    def exponential(step, total_steps):       # the factor gradient_descent multiplies by
-        return growth ** (step / max(total_steps - 1, 1))
-
-    losses = []
-    loss = recording_loss(options.pop("loss", cross_entropy), losses, blow_up, beta)
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             gradient_descent(params, X, y, num_epochs, batch_size, min_rate, rng,
-                             schedule=exponential, loss=loss, **options)
+                             schedule=exponential, loss=loss_that_records, **options)
     except FloatingPointError:                # blew up: the losses so far are the answer
         pass
     total_steps = num_epochs * math.ceil(len(X) / batch_size)
-    rates = [min_rate * exponential(step, total_steps) for step in range(len(losses))]
-    return rates, losses
+    return [min_rate * exponential(step, total_steps) for step in range(len(losses))], losses
 
 
 def suggest_learning_rate(rates, losses, beta=0.9):
-    """The rate where the smoothed loss falls fastest, looked for only in the decade below
-    the rate of the lowest smoothed loss (from that rate / 10 up to it).
-
-    The fastest fall makes the most progress per step. Why only that decade: further left
-    the curve is often flat, and the slope of a flat, noisy curve can look steep anywhere
-    (on small data sets the plain steepest point was a noise blip at 1e-5 half the time).
-    Why not simply a tenth of the minimum's rate, the other common rule: on the digits it
-    was 3-4 times too cautious for SGD and momentum, whose loss turns up late.
-    """
+    """The rate where the smoothed loss falls fastest (the most progress per step), looked for
+    only in the decade below the rate of the lowest smoothed loss (from that rate / 10 up to
+    it). Why only that decade: further left the curve is often flat, and the slope of a flat,
+    noisy curve can look steep anywhere (on small data sets the plain steepest point was a
+    noise blip at 1e-5 half the time). Why not simply a tenth of the minimum's rate, the
+    other common rule: on the digits it was 3-4 times too cautious for SGD and momentum,
+    whose loss turns up late."""
     smoothed = np.array(smooth_losses(losses, beta))
     lowest = lowest_smoothed_loss(smoothed, beta)
     # From the first rate >= rates[lowest] / 10, and past the first 1 / (1 - beta) values.
@@ -2363,9 +2236,8 @@ def plot_lr_finder(rates, losses, suggestion, path, beta=0.9):
                label="the decade below it, where the suggestion is looked for")
     ax.axvline(suggestion, color="red", linestyle="--",
                label=f"suggested rate {suggestion:.2g}: the loss falls fastest here")
-    regions = [(0.02, "left", "too small:\nthe loss hardly moves"),
-               (0.98, "right", "too big:\nthe loss rises")]
-    for x, side, words in regions:
+    for x, side, words in [(0.02, "left", "too small:\nthe loss hardly moves"),
+                           (0.98, "right", "too big:\nthe loss rises")]:
         ax.text(x, 0.95, words, transform=ax.transAxes, va="top", ha=side, fontsize=9,
                 color="dimgray", backgroundcolor="white")
     # The first losses are the untrained network's: anything far above them is blow-up.

@@ -1578,12 +1578,14 @@ def diagnosed_run(optimizer, learning_rate, num_epochs=5):
     return records
 
 
-def test_dead_relu_share_counts_only_units_that_are_zero_on_every_probe_row():
+def test_the_dead_share_counts_only_units_that_are_zero_on_every_probe_row():
     params = {"W1": np.eye(3), "b1": np.array([-10.0, 0.0, 0.0]),   # unit 1: z = x - 10 < 0
               "W2": np.ones((3, 2)), "b2": np.zeros(2)}
     X_probe = np.array([[1.0, -1.0, 1.0],          # unit 2 is 0 here but fires on row 2
                         [2.0, 0.5, 1.0]])
-    assert nn.dead_relu_share(params, X_probe) == [1 / 3]
+    rule, _, records = nn.health_monitor(nn.update_parameters, X_probe)
+    rule(params, {key: np.zeros_like(W) for key, W in params.items()}, 0.1, {})
+    assert records[0]["dead_share"] == [1 / 3]     # taken before the first step
 
 
 def test_the_update_ratio_is_the_step_adam_actually_took_not_the_rate_times_the_gradient():
@@ -1591,13 +1593,15 @@ def test_the_update_ratio_is_the_step_adam_actually_took_not_the_rate_times_the_
     params = nn.initialize_parameters([6, 5, 3], rng, dtype=np.float64)
     grads = {key: 1e-3 * rng.normal(size=W.shape) for key, W in params.items()}
     before = {key: W.copy() for key, W in params.items()}
-    log = []
-    nn.recording_update_ratios(nn.update_parameters_with_adam, log, every=1)(params, grads,
-                                                                              0.01, {})
-    for key in ("W1", "W2"):
+    rule, on_epoch, records = nn.health_monitor(nn.update_parameters_with_adam, np.ones((2, 6)),
+                                                every=1)
+    rule(params, grads, 0.01, {})
+    on_epoch(1, params, {"epoch": 1, "loss": 1.0, "train_accuracy": 0.5})   # one step: median
+    for l, key in enumerate(("W1", "W2")):
         taken = np.linalg.norm(params[key] - before[key]) / np.linalg.norm(before[key])
-        assert log[0][key] == pytest.approx(taken, rel=1e-9)
-        assert log[0][key] > 100 * 0.01 * np.linalg.norm(grads[key]) / np.linalg.norm(before[key])
+        assert records[1]["update_ratio"][l] == pytest.approx(taken, rel=1e-9)
+        assert records[1]["update_ratio"][l] > 100 * 0.01 * np.linalg.norm(grads[key]) / \
+            np.linalg.norm(before[key])
 
 
 def test_a_healthy_run_raises_no_warning():
@@ -2497,7 +2501,7 @@ def test_train_refuses_finite_weights_whose_outputs_are_nan(monkeypatch):
 
 
 def expected_stop(values, blow_up=4.0, beta=0.9):
-    """The batch at which recording_loss should raise, from smooth_losses and its rule."""
+    """The batch at which lr_range_test should stop, from smooth_losses and its rule."""
     smoothed, lowest = nn.smooth_losses(values, beta), np.inf
     for t, value in enumerate(smoothed):
         if t + 1 > round(1 / (1 - beta)):
@@ -2511,12 +2515,11 @@ def test_the_range_test_stops_when_the_bias_corrected_smoothed_loss_passes_four_
     values = [0.5, 1.5] * 6 + [1.2 ** k for k in range(1, 40)]   # noisy, then climbing
     stop = expected_stop(values)
     assert stop is not None
-    losses, calls = [], iter(values)
-    loss = nn.recording_loss(lambda P, y: next(calls), losses)
-    with pytest.raises(FloatingPointError):
-        for _ in values:
-            loss(None, None)
-    assert len(losses) == stop + 1
+    calls, n = iter(values), len(values)            # one batch of one row per value
+    params = nn.initialize_parameters([2, 2], np.random.default_rng(0))
+    _, losses = nn.lr_range_test(params, np.zeros((n, 2), np.float32), np.zeros(n, int), 1,
+                                 np.random.default_rng(0), loss=lambda P, y: next(calls))
+    assert len(losses) == stop + 1 < n
 
 
 @pytest.mark.parametrize("head", ["sigmoid", "mse", "mae"])
