@@ -1942,29 +1942,38 @@ def plot_decision_boundary(params, X, y, path, activation=relu, output=softmax,
 #    training barely moves. delta W must be the step the optimizer ACTUALLY took (W after - W
 #    before): for plain SGD that is lr * dW, but Adam divides by sqrt(v_hat) and momentum
 #    adds up old gradients, so lr * dW can be off by orders of magnitude.
+def dead_relu_share(params, X_probe, activation=relu):
+    """Share of units in each hidden layer (a list of L - 1 floats, layer 1 first) that output
+    0 for every row of X_probe (N, D): a fixed set of training rows, say 1000. A unit silent
+    on one batch of 64 may fire on the next; silent on all 1000, it is silent on (nearly) all
+    digits, and so gets no gradient."""
+    _, cache = forward_propagation(X_probe, params, activation)
+    L = len(params) // 2
+    # A_l (N, n_l): all(A_l == 0, axis=0) is True for a unit that is 0 on every row.
+    return [float(np.mean(np.all(cache[f"A{l}"] == 0, axis=0))) for l in range(1, L)]
+
+
 def health_monitor(optimizer, X_probe, activation=relu, every=10):
-    """What --diagnose adds to training: (optimizer, on_epoch, records). Pass the first two
-    to train (or gradient_descent); then health_warnings(records) says what looks wrong.
-    optimizer takes the given rule's steps and measures every 10th; on_epoch appends a record
-    per epoch after records[0], the network before training (taken at the first step). A
-    record: gradient_descent's stats, plus per hidden layer dead_share (the share of units 0
-    on every row of X_probe (N, D), a fixed set of training rows, say 1000: a unit silent on
-    one batch of 64 may fire on the next; silent on all 1000 probe digits, it is silent on
-    (nearly) all digits, and so gets no gradient), per weight matrix update_ratio (the median
-    ||delta W|| / ||W|| of the epoch's steps: the mean would let one huge step hide the rest),
-    update_ratio_max (the largest: one wild step shows here) and weight_norm (||W_l|| now),
-    and learning_rate (the epoch's largest, the schedule's factor included), probe_size N and
-    num_classes K."""
+    """What --diagnose adds to training: (optimizer, on_epoch, records). Pass the first two to
+    train (or gradient_descent); then health_warnings(records) says what looks wrong.
+      optimizer   takes the given rule's steps, and measures every 10th
+      on_epoch    appends a record per epoch; records[0] is the network before training
+    A record: gradient_descent's stats for the epoch, plus
+      dead_share        [per hidden layer]  dead_relu_share on X_probe (N, D)
+      update_ratio      [per weight matrix] median ||delta W|| / ||W|| of the epoch's steps
+                        (the mean would let one huge step hide the rest)
+      update_ratio_max  [per weight matrix] the largest one: a single wild step shows here
+      weight_norm       [per weight matrix] ||W_l|| now
+      learning_rate     the epoch's largest (the schedule's factor included)
+      probe_size, num_classes   N and K, for the sentences of health_warnings."""
     step_log, records, steps_taken = [], [], 0      # step_log: {"rate", "W1", ..} a step
 
     def check_up(epoch, params, stats):
         L = len(params) // 2
         keys = [f"W{l}" for l in range(1, L + 1)]
         ratios = np.array([[step[key] for key in keys] for step in step_log] or [[np.nan] * L])
-        _, cache = forward_propagation(X_probe, params, activation)
-        records.append(dict(   # A_l (N, n_l): all(A_l == 0, axis=0) marks units 0 on every row
-            stats, dead_share=[float(np.mean(np.all(cache[f"A{l}"] == 0, axis=0)))
-                               for l in range(1, L)],
+        records.append(dict(
+            stats, dead_share=dead_relu_share(params, X_probe, activation),
             update_ratio=np.median(ratios, axis=0).tolist(),
             update_ratio_max=ratios.max(axis=0).tolist(),
             weight_norm=[float(np.linalg.norm(params[key].astype(np.float64))) for key in keys],
@@ -2038,8 +2047,14 @@ def health_warnings(records):
                         f"weights of layer(s) {', '.join(map(str, frozen))} did not move at all "
                         "(update/weight ratio exactly 0): dead units pass no gradient back to "
                         "them.")
-    # The loss: answering 1/K for every class costs -log(1/K) = log K (2.30 for 10 digits).
-    K, trained = last["num_classes"], records[1]           # trained: after the first epoch
+    return warnings + loss_warnings(records)
+
+
+def loss_warnings(records):
+    """A sentence if the training loss sits at chance level or is not falling; else []."""
+    # Answering 1/K for every class costs -log(1/K) = log K (2.30 for 10 digits).
+    last, trained, warnings = records[-1], records[1], []      # trained: after epoch 1
+    K = last["num_classes"]
     if (abs(last["loss"] - np.log(K)) < 0.1 * np.log(K)
             and last.get("train_accuracy", 1.0) < 1.5 / K):
         warnings.append(f"the loss is stuck at {last['loss']:.2f}, near log({K}) = "
