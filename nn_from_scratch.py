@@ -2687,7 +2687,14 @@ def train_digits(args):
         C = confusion_matrix(y_val, val_predictions)
         print("validation accuracy per digit: " + per_class_text(C))
         closing.insert(0, f"validation accuracy: {get_accuracy(val_predictions, y_val):.4f}")
-    use_network(args, model, uses, X_val, y_val)
+    if args.robustness:
+        sigmas = [0.0, 0.1, 0.2, 0.3, 0.5]
+        accuracies = accuracy_under_noise(model, X_val, y_val, sigmas,
+                                          np.random.default_rng(args.seed))
+        print("noise sigma  validation accuracy")
+        for sigma, accuracy in zip(sigmas, accuracies):
+            print(f"{sigma:11.1f}  {accuracy:.4f}")
+    use_network(args, model, uses)
     if not args.no_plot:
         if len(y_val):
             plot_sample_predictions(X_val, y_val, val_predictions, args.picture("predictions.png"))
@@ -2696,6 +2703,9 @@ def train_digits(args):
         augmented_until = int(AUGMENTED_SHARE * args.epochs) if args.augment else None
         plot_training_curves(history, args.picture("training_curves.png"), augmented_until)
         plot_first_layer_weights(model["params"]["W1"], args.picture("first_layer_weights.png"))
+        if args.robustness:
+            plot_lines(sigmas, accuracies, args.picture("robustness.png"), "noise sigma (pixels "
+                       "in 0..1)", "validation accuracy", "accuracy under Gaussian pixel noise")
         if args.explain:
             explain_predictions(model, X_val, y_val, args.picture("saliency.png"))
     return closing, model
@@ -2717,8 +2727,8 @@ def use_saved_network(args):
     return [], model
 
 
-def use_network(args, model, uses, X_val=None, y_val=None):
-    """The opt-in uses: a test CSV, noise robustness, a Kaggle submission, your pictures.
+def use_network(args, model, uses):
+    """The uses of a network, trained or loaded: a test CSV, a Kaggle submission, pictures.
     Every head learnt one-hot rows, so the class is the top output."""
     if uses["test"]:
         X_test, y_test = uses["test"]
@@ -2729,16 +2739,6 @@ def use_network(args, model, uses, X_val=None, y_val=None):
         if not args.no_plot:
             plot_confusion_matrix(C, args.picture("test_confusion_matrix.png"),
                                   "test confusion matrix")
-    if vars(args).get("robustness"):             # (a loaded network has no validation digits)
-        sigmas = [0.0, 0.1, 0.2, 0.3, 0.5]
-        accuracies = accuracy_under_noise(model, X_val, y_val, sigmas,
-                                          np.random.default_rng(args.seed))
-        print("noise sigma  validation accuracy")
-        for sigma, accuracy in zip(sigmas, accuracies):
-            print(f"{sigma:11.1f}  {accuracy:.4f}")
-        if not args.no_plot:
-            plot_lines(sigmas, accuracies, args.picture("robustness.png"), "noise sigma (pixels "
-                       "in 0..1)", "validation accuracy", "accuracy under Gaussian pixel noise")
     if uses["to_predict"]:
         X_test, labels = uses["to_predict"]
         if labels is not None:
