@@ -402,55 +402,45 @@ def gradient_check(loss_of, params, grads, eps=1e-6):
 # %% [markdown]
 # ## Beyond the core: making it fast (Adam in fewer passes over memory)
 # %%
-# Everything from here on is opt-in: a faster Adam, the command line's
-# --activation, --head, --optimizer, --lr-schedule, --augment and the rest.
-# The first reading can jump to `train_digits` near the end.
+# Everything from here on is opt-in: a faster Adam, the command line's --activation, --head,
+# --optimizer, --lr-schedule, --augment and the rest. The first reading can jump to
+# `train_digits` near the end.
 #
-# The core is written as the math reads, and most of it is as fast as NumPy
-# gets, for three reasons that change nothing in the math:
-# - float32 everywhere: half the memory traffic of float64, and about twice
-#   the speed in the matrix products, which do almost all of the arithmetic.
+# The core is written as the math reads, and most of it is as fast as NumPy gets, for three
+# reasons that change nothing in the math:
+# - float32 everywhere: half the memory traffic of float64, and about twice the speed in the
+#   matrix products, which do almost all of the arithmetic.
 # - Mini-batches: Python runs once per batch of 64, NumPy does the rest.
-# - One BLAS thread, set at the top when run as a script (it must be set before
-#   NumPy loads; importing the file changes nothing). This network's products
-#   are small (64 x 784 times 784 x 256): a second thread saves little when the
-#   machine is quiet and costs a lot when anything else runs, because the two
-#   threads then wait for each other. On a laptop with free cores, try
-#   OPENBLAS_NUM_THREADS=2 python nn_from_scratch.py and compare "train seconds".
-# Adam is the exception. Each NumPy operation is one pass over a whole array,
-# and the textbook form makes 14 passes over all 235,000 parameters per step,
-# each into a fresh temporary array: in this network that takes longer than
-# the forward pass. Kingma and Ba themselves (end of their section 2) give a
-# cheaper order of the same computation: fold both bias corrections into one
-# step size,
+# - One BLAS thread, set at the top when run as a script (before NumPy loads). The products
+#   are small (64 x 784 times 784 x 256): a second thread saves little on a quiet machine and
+#   costs a lot when anything else runs, as the two threads wait for each other. With free
+#   cores, try OPENBLAS_NUM_THREADS=2 python nn_from_scratch.py and compare "train seconds".
+# Adam is the exception. Each NumPy operation is one pass over a whole array, and the textbook
+# form makes 14 passes over all 235,000 parameters per step, each into a fresh temporary: here
+# that takes longer than the forward pass. Kingma and Ba (end of their section 2) give a
+# cheaper order of the same computation, both bias corrections folded into one step size,
 #     step = learning_rate * sqrt(1 - beta2^t) / (1 - beta1^t)
 #     W   -= step * m / (sqrt(v) + eps * sqrt(1 - beta2^t))
-# which is exactly lr * m_hat / (sqrt(v_hat) + eps), rearranged. Writing every
-# result into arrays kept from step to step (out=, *=, +=) avoids the
-# temporaries. The command line uses this version; a test checks that it takes
-# the same steps as update_parameters_with_adam.
+# which is exactly lr * m_hat / (sqrt(v_hat) + eps), rearranged; writing every result into
+# arrays kept from step to step (out=, *=, +=) avoids the temporaries. The command line uses
+# this version; a test checks that it takes the same steps as update_parameters_with_adam.
 def update_parameters_with_adam_in_place(params, grads, learning_rate, state,
                                          beta1=0.9, beta2=0.999, eps=1e-8):
     """update_parameters_with_adam in 12 in-place passes per array; same steps, same state keys."""
-    if not state:
-        state.update(t=0, m={key: np.zeros_like(W) for key, W in params.items()},
-                     v={key: np.zeros_like(W) for key, W in params.items()},
-                     scratch={key: np.empty_like(W) for key, W in params.items()})
+    if not state:                                   # m = v = 0, and a scratch array for each W
+        state.update(t=0, **{name: {key: np.zeros_like(W) for key, W in params.items()}
+                             for name in ("m", "v", "scratch")})
     state["t"] += 1
-    t = state["t"]
-    step = learning_rate * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
-    eps_t = eps * math.sqrt(1 - beta2 ** t)
+    step = learning_rate * math.sqrt(1 - beta2 ** state["t"]) / (1 - beta1 ** state["t"])
+    eps_t = eps * math.sqrt(1 - beta2 ** state["t"])
     for key, W in params.items():
         g, m, v, s = grads[key], state["m"][key], state["v"][key], state["scratch"][key]
         m *= beta1
-        m += np.multiply(g, 1 - beta1, out=s)                # m = beta1 m + (1 - beta1) g
+        m += np.multiply(g, 1 - beta1, out=s)                    # m = beta1 m + (1 - beta1) g
         v *= beta2
-        np.multiply(g, g, out=s)
-        v += np.multiply(s, 1 - beta2, out=s)               # v = beta2 v + (1 - beta2) g^2
-        np.sqrt(v, out=s)
-        s += eps_t
-        np.divide(m, s, out=s)
-        W -= np.multiply(s, step, out=s)                    # W -= step m / (sqrt(v) + eps_t)
+        v += np.multiply(np.square(g, out=s), 1 - beta2, out=s)  # v = beta2 v + (1 - beta2) g^2
+        np.add(np.sqrt(v, out=s), eps_t, out=s)                  # s = sqrt(v) + eps_t
+        W -= np.multiply(np.divide(m, s, out=s), step, out=s)    # W -= step m / s
     return params
 
 
