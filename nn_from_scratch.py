@@ -482,9 +482,9 @@ def as_targets(y, num_outputs):
 def binary_cross_entropy(A, y):
     """For sigmoid outputs, each an independent yes/no with target Y in {0, 1}:
     J = -(1/N) sum_i sum_k [Y log A + (1 - Y) log(1 - A)]."""
+    # As in cross_entropy: the smallest positive float keeps log() finite when A is exactly
+    # 0 or 1, and changes nothing else (a clip at 1e-7 would).
     Y, tiny = as_targets(y, A.shape[1]), np.finfo(A.dtype).tiny
-    # As in cross_entropy: the smallest positive float keeps log() finite when A
-    # is exactly 0 or 1, and changes nothing else (a clip at 1e-7 would).
     log_A, log_1_minus_A = np.log(np.maximum(A, tiny)), np.log(np.maximum(1 - A, tiny))
     return float(-np.sum(Y * log_A + (1 - Y) * log_1_minus_A) / len(A))
 
@@ -499,9 +499,9 @@ def mean_absolute_error(A, y):
     return float(np.sum(np.abs(A - as_targets(y, A.shape[1]))) / len(A))
 
 
-# Sigmoid + binary cross-entropy and linear + squared error are "matched pairs",
-# like softmax + cross-entropy: the output's derivative cancels against the
-# loss's, and dJ/dZ_L is the same (A - Y) / N. For sigmoid + BCE, one output:
+# Sigmoid + binary cross-entropy and linear + squared error are "matched pairs", like
+# softmax + cross-entropy: the output's derivative cancels against the loss's, and dJ/dZ_L
+# is the same (A - Y) / N. For sigmoid + BCE, one output:
 #   dJ/da = (a - y) / (a (1 - a)),  da/dz = a (1 - a),  so dJ/dz = a - y.
 # For linear + MSE, a = z and dJ/dz = a - y directly.
 def matched_output_backward(A, y):
@@ -515,14 +515,11 @@ def mean_absolute_error_backward(A, y):
 
 
 def weight_penalty(params, l1=0.0, l2=0.0):
-    """Regularisation added to the loss: l1 sum|W| + (l2 / 2) sum W^2, weights only.
-
-    Both pull weights toward 0 and so toward smoother functions; L1 pushes many
-    to exactly 0, L2 shrinks all in proportion. Biases are left alone: they do
-    not make the function any more wiggly. Its gradient is in backward_propagation.
-    """
-    weights = [W for key, W in params.items() if key.startswith("W")]
-    return float(sum(l1 * np.sum(np.abs(W)) + 0.5 * l2 * np.sum(W * W) for W in weights))
+    """l1 sum|W| + (l2 / 2) sum W^2 over the weights, added to the loss (its gradient is in
+    backward_propagation). Both pull weights toward 0, so toward smoother functions: L1 pushes
+    many to exactly 0, L2 shrinks all in proportion. Biases make nothing wiggly: left alone."""
+    return float(sum(l1 * np.sum(np.abs(W)) + 0.5 * l2 * np.sum(W * W)
+                     for key, W in params.items() if key.startswith("W")))
 
 
 # Names -> functions, for the command line and for saved models.
@@ -537,32 +534,29 @@ HEADS = {"softmax": (softmax, cross_entropy, cross_entropy_backward),
 
 def network_functions(activation="relu", head="softmax"):
     """The keyword arguments of gradient_descent for an activation and a head, by name."""
-    (forward, backward), (output, loss, loss_backward) = ACTIVATIONS[activation], HEADS[head]
-    return dict(activation=forward, activation_backward=backward, output=output,
-                loss=loss, loss_backward=loss_backward)
+    names = ["activation", "activation_backward", "output", "loss", "loss_backward"]
+    return dict(zip(names, ACTIVATIONS[activation] + HEADS[head]))
 
 
 def check_gradients_of_small_network(activation="relu", head="softmax", dropout=0.0, l1=0.0,
                                      l2=0.0, seed=0):
     """gradient_check on a 12-8-6-10 float64 network and 8 random examples: {key: error}."""
-    rng = np.random.default_rng(seed)
-    functions = network_functions(activation, head)
-    init = "he" if activation == "relu" else "xavier"
-    params = initialize_parameters([12, 8, 6, NUM_CLASSES], rng, np.float64, init)
-    for key in params:            # biases away from 0, so that a row whose units were all
-        if key.startswith("b"):   # dropped does not sit exactly on relu's kink
-            params[key] += rng.uniform(0.1, 0.2, params[key].shape)
+    rng, f = np.random.default_rng(seed), network_functions(activation, head)
+    params = initialize_parameters([12, 8, 6, NUM_CLASSES], rng, np.float64,
+                                   "he" if activation == "relu" else "xavier")
+    for l in (1, 2, 3):   # biases away from 0, so that a row whose units were all dropped
+        params[f"b{l}"] += rng.uniform(0.1, 0.2, params[f"b{l}"].shape)   # is not on relu's kink
     X, y = rng.random((8, 12)), rng.integers(0, NUM_CLASSES, 8)      # like pixels in 0..1
 
     def forward(p):               # the same seed every call: the same dropout mask
-        return forward_propagation(X, p, functions["activation"], functions["output"],
-                                   dropout, np.random.default_rng(seed + 1))
+        return forward_propagation(X, p, f["activation"], f["output"], dropout,
+                                   np.random.default_rng(seed + 1))
 
     def loss_of(p):
-        return functions["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2)
+        return f["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2)
     P, cache = forward(params)
-    grads = backward_propagation(params, cache, functions["loss_backward"](P, y),
-                                 functions["activation_backward"], l1, l2)
+    grads = backward_propagation(params, cache, f["loss_backward"](P, y),
+                                 f["activation_backward"], l1, l2)
     return gradient_check(loss_of, params, grads)
 
 
