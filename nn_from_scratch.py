@@ -563,15 +563,12 @@ def check_gradients_of_small_network(activation="relu", head="softmax", dropout=
 # %% [markdown]
 # ## Beyond the core: more update rules and learning-rate schedules
 # %%
-# Momentum, as Ng's course writes it: v is a running mean of the gradients.
-# The other common form (PyTorch's SGD) sums instead, v = beta v + dW, which is
-# 1 / (1 - beta) = 10 times larger: the same steps need a learning rate 10 times
-# smaller there.
+# Momentum, as Ng's course writes it: v is a running mean of the gradients. The other common
+# form (PyTorch's SGD) sums instead, v = beta v + dW, which is 1 / (1 - beta) = 10 times
+# larger: the same steps need a learning rate 10 times smaller there.
 def update_parameters_with_momentum(params, grads, learning_rate, state, beta=0.9):
     """v = beta v + (1 - beta) dW;  W = W - learning_rate v.  In place; returns params.
-
-    A heavy ball: steps that agree add up, zig-zags cancel out.
-    """
+    A heavy ball: steps that agree add up, zig-zags cancel out."""
     v = state.setdefault("v", {key: np.zeros_like(W) for key, W in params.items()})
     for key in params:
         v[key] = beta * v[key] + (1 - beta) * grads[key]
@@ -581,9 +578,7 @@ def update_parameters_with_momentum(params, grads, learning_rate, state, beta=0.
 
 def update_parameters_with_adagrad(params, grads, learning_rate, state, eps=1e-8):
     """s = s + dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).  In place; returns params.
-
-    Each weight gets its own step size, shrinking as its gradients add up.
-    """
+    Each weight gets its own step size, shrinking as its gradients add up."""
     s = state.setdefault("s", {key: np.zeros_like(W) for key, W in params.items()})
     for key in params:
         s[key] = s[key] + grads[key] ** 2
@@ -592,11 +587,9 @@ def update_parameters_with_adagrad(params, grads, learning_rate, state, eps=1e-8
 
 
 def update_parameters_with_rmsprop(params, grads, learning_rate, state, rho=0.9, eps=1e-8):
-    """s = rho s + (1 - rho) dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).
-
-    AdaGrad that forgets: s is a running mean, so steps do not shrink for ever.
-    (rho = 0.9 is Hinton's choice.) In place; returns params.
-    """
+    """s = rho s + (1 - rho) dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).  In place.
+    AdaGrad that forgets: s is a running mean, so steps do not shrink for ever (rho = 0.9 is
+    Hinton's choice). Returns params."""
     s = state.setdefault("s", {key: np.zeros_like(W) for key, W in params.items()})
     for key in params:
         s[key] = rho * s[key] + (1 - rho) * grads[key] ** 2
@@ -604,9 +597,9 @@ def update_parameters_with_rmsprop(params, grads, learning_rate, state, rho=0.9,
     return params
 
 
-# A schedule gives the factor for the learning rate at step `step` of
-# `total_steps`: big steps early cover ground, small steps late settle into a
-# minimum instead of bouncing around it.
+# A schedule gives the factor for the learning rate at step `step` of `total_steps`: big
+# steps early cover ground, small steps late settle into a minimum instead of bouncing
+# around it.
 def cosine_schedule(step, total_steps):
     """(1 + cos(pi t / T)) / 2: from 1 down to 0 along half a cosine (the default)."""
     return 0.5 * (1 + math.cos(math.pi * step / total_steps))
@@ -624,12 +617,11 @@ def inverse_schedule(step, total_steps, decay=1e-3):
 
 
 OPTIMIZERS = {"sgd": update_parameters, "momentum": update_parameters_with_momentum,
-              "adagrad": update_parameters_with_adagrad,
-              "rmsprop": update_parameters_with_rmsprop,
+              "adagrad": update_parameters_with_adagrad, "rmsprop": update_parameters_with_rmsprop,
               "adam": update_parameters_with_adam_in_place}   # the same steps as the core's Adam
-# Good starting learning rates differ: Adam, AdaGrad and RMSprop move each weight
-# by about the learning rate; SGD and momentum move it by rate * gradient.
-# (Momentum's 0.5 in the course form is 0.05 in the summing form.)
+# Good starting learning rates differ: Adam, AdaGrad and RMSprop move each weight by about
+# the learning rate; SGD and momentum move it by rate * gradient. (Momentum's 0.5 in the
+# course form is 0.05 in the summing form.)
 DEFAULT_LEARNING_RATES = {"sgd": 0.3, "momentum": 0.5, "adagrad": 0.01, "rmsprop": 0.001,
                           "adam": 0.002}
 SCHEDULES = {"cosine": cosine_schedule, "step": step_schedule, "inverse": inverse_schedule,
