@@ -631,27 +631,25 @@ SCHEDULES = {"cosine": cosine_schedule, "step": step_schedule, "inverse": invers
 # %% [markdown]
 # ## Beyond the core: data augmentation
 # %%
-# An MLP has no idea that a digit moved one pixel to the left is the same
-# digit: each pixel is a separate input with its own weights. (A convolutional
-# network slides the same small filters over every position, so it gets shifts
-# for free and gains less from this.) Showing the MLP slightly moved, turned
-# and resized copies teaches it what it cannot see: on 10,000 digits it is the
-# biggest single gain. Only training batches are distorted: validation digits
-# must stay as they come, or their accuracy no longer measures real digits.
+# An MLP has no idea that a digit moved one pixel to the left is the same digit: each pixel
+# is a separate input with its own weights. (A convolutional network slides the same small
+# filters over every position, so it gets shifts for free and gains less from this.) Showing
+# the MLP slightly moved, turned and resized copies teaches it what it cannot see: on 10,000
+# digits it is the biggest single gain. Only training batches are distorted: validation
+# digits must stay as they come, or their accuracy no longer measures real digits.
 def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     """Rotate, scale and shift a batch of images by one random map: (N, D) -> (N, D).
 
-    For one image, ask where each output pixel (r, c) comes from (the inverse
-    map), measured from the centre (13.5, 13.5) of the 28 x 28 grid:
+    For one image, ask where each output pixel (r, c) comes from (the inverse map),
+    measured from the centre (13.5, 13.5) of the 28 x 28 grid:
         [r_src, c_src] = centre + R(-angle) @ ([r, c] - centre - shift) / scale
-    That point usually lies between four pixels. Bilinear interpolation mixes
-    them, each weighted by how close it is: with r0 = floor(r_src), fr = r_src - r0
-    (and c0, fc alike), the value is
-        (1-fr)(1-fc) I[r0, c0] + (1-fr) fc I[r0, c0+1] + fr (1-fc) I[r0+1, c0] + fr fc I[r0+1, c0+1]
-    Pixels off the image count as black (0).
-    Batched: one map serves the whole batch, so the arithmetic above runs once,
-    on arrays of all 784 (r, c) at a time, and each of the 4 neighbours is one
-    gather of pixel values for the whole batch: out += weight * X[:, source].
+    That point usually lies between four pixels. Bilinear interpolation mixes them, each
+    weighted by how close it is: with r0 = floor(r_src), fr = r_src - r0 (c0, fc alike),
+        (1-fr)(1-fc) I[r0, c0] + (1-fr) fc I[r0, c0+1] + fr (1-fc) I[r0+1, c0]
+                                                       + fr fc I[r0+1, c0+1]
+    Pixels off the image count as black (0). One map serves the whole batch, so the
+    arithmetic above runs once, on all 784 (r, c) at a time, and each of the 4 neighbours
+    is one gather of pixel values for the whole batch: out += weight * X[:, source].
     """
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
     scale = rng.uniform(1 - max_scale, 1 + max_scale)
@@ -663,9 +661,9 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     c_src = centre + (-np.sin(angle) * dr + np.cos(angle) * dc) / scale
     r0, c0 = np.floor(r_src).astype(int), np.floor(c_src).astype(int)
     fr, fc = r_src - r0, c_src - c0                   # how far past (r0, c0), 0..1
-    # X[:, source] written on X.T (D, N), one row per pixel: gathering whole rows
-    # makes this function twice as fast as gathering scattered columns of X. An
-    # extra row of zeros, number D, is the black pixel that lies off the image.
+    # X[:, source] written on X.T (D, N), one row per pixel: gathering whole rows makes this
+    # function twice as fast as gathering scattered columns of X. An extra row of zeros,
+    # number D, is the black pixel that lies off the image.
     pixels = np.zeros((NUM_PIXELS + 1, len(X)), X.dtype)                # (D + 1, N)
     pixels[:NUM_PIXELS] = X.T
     out = np.zeros((NUM_PIXELS, len(X)), X.dtype)
@@ -674,9 +672,7 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
         rows, cols = r0 + down, c0 + right
         inside = (rows >= 0) & (rows < IMAGE_SIDE) & (cols >= 0) & (cols < IMAGE_SIDE)
         source = np.where(inside, rows * IMAGE_SIDE + cols, NUM_PIXELS)   # (D,)
-        neighbour = np.take(pixels, source, axis=0)                     # (D, N)
-        neighbour *= weight.astype(X.dtype)[:, None]                    # times its weight
-        out += neighbour
+        out += np.take(pixels, source, axis=0) * weight.astype(X.dtype)[:, None]   # (D, N)
     return out.T                                                        # (N, D)
 
 
