@@ -695,17 +695,14 @@ class InputError(ValueError):
 
 
 def load_digits_csv(path, labelled=True, flag="--csv"):
-    """Read a table of digits, one image per row; return X (N, 784) uint8 in 0..255 and
-    y (N,) uint8.
+    """Read a table of digits, one image per row: X (N, 784) uint8 in 0..255, y (N,) uint8.
 
-    The file is read by a few general rules, not by a list of layouts: the delimiter is
-    whichever of , tab ; | (or spaces) splits the header line most; the label is the
-    column named label (any case, any position); the pixels are the 784 other columns,
-    in the order of their numbers when named pixel0..pixel783 (or Fashion-MNIST's
-    pixel1..pixel784); an unnamed first column (pandas' index) is skipped; pixels
-    stored as 0..1 are read as 0..255, and said so. Kaggle's digit-recognizer.zip is
-    read as it is. With labelled=False (a Kaggle test.csv) y is None, or the unchecked
-    label column if there is one. Bad input raises InputError naming the file and flag.
+    By general rules, not a list of layouts: the delimiter is whichever of , tab ; | (or
+    spaces) splits the header line most; the label is the column named label (any case, any
+    place); the pixels are the 784 others, in the order of their numbers when named pixel0..
+    (or Fashion-MNIST's pixel1..); an unnamed first column (pandas' index) is skipped; pixels
+    in 0..1 are read as 0..255, and said so; Kaggle's zip is read as it is. labelled=False (a
+    test.csv): y is None, or the unchecked label column. Bad input: InputError, in one sentence.
     """
     check_input_file(path, flag, "a CSV file")
     source, compression = csv_source(path, "train.csv" if labelled else "test.csv")
@@ -715,9 +712,10 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
     if len(data) == 0:
         raise InputError(f"{path} has a header but no rows; add one image per row.")
     used = pixels + ([label] if label is not None else [])
-    outside = None if data.dtype == np.uint8 else (data[:, used] < 0) | (data[:, used] > 255)
-    if outside is not None and outside.any():        # (uint8 cannot lie outside 0..255)
-        row, col = np.argwhere(outside)[0]
+    outside = [] if data.dtype == np.uint8 else np.argwhere((data[:, used] < 0) |
+                                                            (data[:, used] > 255))
+    if len(outside):                               # (uint8 cannot lie outside 0..255)
+        row, col = outside[0]
         raise InputError(f"{path} row {row + 2}, column {names[used[col]]!r} holds "
                          f"{data[row, used[col]]:g}; pixels and labels must lie in 0..255.")
     X = data[:, pixels]
@@ -725,12 +723,10 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
         print(f"note: {path} holds pixels from 0 to 1, not gray levels 0..255; they are "
               "read as 0..1 (times 255).")
         X = X.astype(np.float32) * 255
-    if X.dtype != np.uint8:                         # float pixels: the nearest gray level
-        X = np.rint(X).astype(np.uint8)
-    X = np.ascontiguousarray(X)
-    if label is None or not labelled:             # a label column, if any, is only reported
-        return X, None if label is None else data[:, label]
-    y = data[:, label]
+    X = np.ascontiguousarray(X if X.dtype == np.uint8 else np.rint(X).astype(np.uint8))
+    y = None if label is None else data[:, label]
+    if y is None or not labelled:                 # a label column, if any, is only reported
+        return X, y
     wrong = (y != np.rint(y)) | (y >= NUM_CLASSES)
     if wrong.any():
         row = int(np.argmax(wrong))
@@ -741,15 +737,14 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
 
 def check_input_file(path, flag, kind):
     """One true sentence if path is not a regular file that can be read."""
-    if not path:
-        raise InputError(f"{flag} was given an empty path; pass {kind} with {flag} PATH.")
-    if os.path.isdir(path):
-        raise InputError(f"{path} is a folder, not a file; pass {kind} with {flag} PATH.")
-    if os.path.exists(path) and not os.path.isfile(path):
+    fix = f"pass {kind} with {flag} PATH."
+    if not path or os.path.isdir(path) or not os.path.exists(path):
+        raise InputError(f"{flag} was given an empty path; {fix}" if not path else
+                         f"{path} is a folder, not a file; {fix}" if os.path.isdir(path) else
+                         f"{path} does not exist; {fix}")
+    if not os.path.isfile(path):
         raise InputError(f"{path} is not a regular file (a pipe or a device); save the data "
                          f"to a file and pass that with {flag}.")
-    if not os.path.exists(path):
-        raise InputError(f"{path} does not exist; pass {kind} with {flag} PATH.")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path} cannot be read (permission denied); check its permissions.")
 
@@ -763,10 +758,8 @@ FILE_SIGNATURES = [(b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz
 
 
 def csv_source(path, member="train.csv"):
-    """(source, compression) for pandas: path and None for plain text, or the compression
-    it uses; for a zip, its one CSV or the one named member (Kaggle's archive holds
-    train.csv, test.csv and sample_submission.csv), read into memory. Raises InputError,
-    saying what the file is, for anything pandas cannot read as CSV."""
+    """(source, compression) for pandas: the path and its compression (None: plain text), or a
+    zip's one CSV or named member, in memory (Kaggle's holds train.csv, test.csv and more)."""
     import io
     import zipfile
     with open(path, "rb") as f:
@@ -787,12 +780,10 @@ def csv_source(path, member="train.csv"):
         except zipfile.BadZipFile:
             raise InputError(f"{path} is a damaged zip archive (an interrupted download?); "
                              "download it again.")
-        if "[Content_Types].xml" in names:
-            kind = "xls"
-        else:
-            listed = ", ".join(names[:5]) if names else "nothing"
-            raise InputError(f"{path} is a zip archive holding {listed}, but no {member}; "
-                             "unzip it and pass the CSV you mean.")
+        if "[Content_Types].xml" not in names:          # (an .xlsx workbook is a zip of XML)
+            raise InputError(f"{path} is a zip archive holding {', '.join(names[:5]) or 'nothing'}"
+                             f", but no {member}; unzip it and pass the CSV you mean.")
+        kind = "xls"
     advice = {"xls": "an Excel workbook; save it as CSV (comma delimited)",
               "utf-16": "UTF-16 text; save it as CSV UTF-8",
               "png": "a PNG picture; pictures go to --image",
@@ -810,13 +801,12 @@ def header_of(path, source, compression):
     import gzip
     import lzma
     import zlib
-    openers = {None: lambda s: open(s, "rb"), "gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+    opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}.get(compression, open)
     try:
-        if hasattr(source, "seek"):               # a zip member, in memory
-            start = source.read(HEADER_LIMIT)
-            source.seek(0)
+        if hasattr(source, "getvalue"):               # a zip member, in memory
+            start = source.getvalue()[:HEADER_LIMIT]
         else:
-            with openers[compression](source) as f:
+            with opener(source, "rb") as f:
                 start = f.read(HEADER_LIMIT)
     except (EOFError, OSError, zlib.error, lzma.LZMAError) as err:
         if compression and not isinstance(err, PermissionError):
@@ -829,9 +819,9 @@ def header_of(path, source, compression):
     if b"\n" not in start and len(start) == HEADER_LIMIT:
         raise InputError(f"{path} has no line break in its first MB, so it is not a table "
                          "with one image per line; save it as CSV.")
-    whole_lines = start if len(start) < HEADER_LIMIT else start[:start.rfind(b"\n")]
-    try:
-        text = whole_lines.decode("utf-8-sig")
+    try:                    # whole lines only: a cut through a character would not decode
+        text = (start[:start.rfind(b"\n")] if len(start) == HEADER_LIMIT else start
+                ).decode("utf-8-sig")
     except UnicodeDecodeError:
         text = "\x00"
     if "\x00" in text:                            # binary, or text in another encoding
@@ -847,72 +837,68 @@ def header_of(path, source, compression):
 def digit_columns(names, path, labelled):
     """(index of the label column or None, indices of the 784 pixel columns in pixel order)."""
     lower = [name.lower() for name in names]
-    if lower == ["imageid", "label"]:
-        raise InputError(f"{path} is a Kaggle submission (ImageId,Label): answers, not images; "
-                         "train on Kaggle's train.csv, and --predict test.csv writes a file "
-                         "like this one.")
-    if all(name.replace(".", "", 1).lstrip("-").isdigit() for name in names if name):
-        raise InputError(f"{path} starts with numbers, not a header line; add the header "
-                         "label,pixel0,...,pixel783 (or pixel0,...,pixel783 without labels).")
-    if len(names) > 1 and names[-1] == "":
-        raise InputError(f"{path} ends every line with a comma, which makes an empty last "
-                         "column; remove the trailing commas.")
     labels = [i for i, name in enumerate(lower) if name == "label"]
-    if len(labels) > 1:
-        raise InputError(f"{path} has {len(labels)} columns named label; keep one.")
     index = [0] if lower[0] in ("", "index", "id") or lower[0].startswith("unnamed") else []
     pixels = [i for i in range(len(names)) if i not in labels + index]
     numbers = [int(lower[i][5:]) if lower[i][:5] == "pixel" and lower[i][5:].isdigit()
                else None for i in pixels]
-    if len(pixels) != NUM_PIXELS:
-        raise InputError(f"{path} has {len(pixels)} pixel columns but a 28x28 image needs "
-                         f"{NUM_PIXELS}; the header should read label,pixel0,...,pixel783.")
+    header = "the header should read label,pixel0,...,pixel783."
+    for refused, sentence in [     # in this order: the first that applies is the one to fix
+            (lower == ["imageid", "label"], "is a Kaggle submission (ImageId,Label): answers, "
+             "not images; train on Kaggle's train.csv, and --predict test.csv writes a file "
+             "like this one."),
+            (all(name.replace(".", "", 1).lstrip("-").isdigit() for name in names if name),
+             "starts with numbers, not a header line; add the header label,pixel0,...,pixel783 "
+             "(or pixel0,...,pixel783 without labels)."),
+            (len(names) > 1 and names[-1] == "", "ends every line with a comma, which makes an "
+             "empty last column; remove the trailing commas."),
+            (len(labels) > 1, f"has {len(labels)} columns named label; keep one."),
+            (len(pixels) != NUM_PIXELS, f"has {len(pixels)} pixel columns but a 28x28 image "
+             f"needs {NUM_PIXELS}; {header}"),
+            (None not in numbers and sorted(numbers) not in (list(range(NUM_PIXELS)),
+                                                             list(range(1, NUM_PIXELS + 1))),
+             f"names its pixel columns, but not pixel0..pixel783 each once; {header}"),
+            (labelled and not labels, "holds pixels but no labels, like Kaggle's test.csv: pass "
+             "it to --predict to write a submission (train on train.csv).")]:
+        if refused:
+            raise InputError(f"{path} {sentence}")
     if None not in numbers:                         # named pixelK: read them by their numbers
-        if sorted(numbers) not in (list(range(NUM_PIXELS)), list(range(1, NUM_PIXELS + 1))):
-            raise InputError(f"{path} names its pixel columns, but not pixel0..pixel783 each "
-                             "once; the header should read label,pixel0,...,pixel783.")
         pixels = [pixels[i] for i in np.argsort(numbers)]
-    if labelled and not labels:
-        raise InputError(f"{path} holds pixels but no labels, like Kaggle's test.csv: pass it "
-                         "to --predict to write a submission (train on train.csv).")
     return (labels[0] if labels else None), pixels
 
 
 def read_numbers(path, source, compression, sep, names):
     """Every cell as a number: (N, columns) uint8 when all are whole 0..255, else float32.
 
-    Fast first: pandas parses each cell straight into uint8 (1 byte a pixel), 10,000 rows
-    at a time to keep its buffers small. Anything else (a float, an index of 4000, a
-    blank, 'abc') makes it refuse; float32 is tried next; then every cell is read as text
-    to find the one to blame. index_col=False: a row with a value too many is an error.
-    """
+    Fast first: pandas parses straight into uint8 (1 byte a pixel), 10,000 rows at a time to
+    keep its buffers small; anything else (a float, an index of 4000, a blank, 'abc') makes
+    it refuse, and float32 is tried, then text, to find the cell to blame."""
     options = dict(sep=sep, encoding="utf-8-sig", index_col=False, skipinitialspace=True,
                    compression=compression, header=0, names=range(len(names)))
-    for dtype in (np.uint8, np.float32):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                warnings.simplefilter("ignore", RuntimeWarning)    # nan -> uint8: refused anyway
-                with pd.read_csv(source, dtype=dtype, chunksize=10_000, **options) as reader:
-                    data = np.concatenate([chunk.to_numpy() for chunk in reader])
-            if not np.isnan(data).any():          # a blank cell reads as nan in floats
-                return data
-        except Exception:
-            pass
-        finally:
+    with warnings.catch_warnings():   # index_col=False: a value too many is a ParserWarning
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)    # nan -> uint8: refused anyway
+        for dtype in (np.uint8, np.float32, str):
             if hasattr(source, "seek"):
                 source.seek(0)                    # read the zip member again from its start
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
+            if dtype is str:
+                break
+            try:
+                with pd.read_csv(source, dtype=dtype, chunksize=10_000, **options) as reader:
+                    data = np.concatenate([chunk.to_numpy() for chunk in reader])
+                if not np.isnan(data).any():      # a blank cell reads as nan in floats
+                    return data
+            except Exception:
+                pass
+        try:
             frame = pd.read_csv(source, dtype=str, keep_default_na=False, **options)
-    except (pd.errors.ParserWarning, ValueError) as err:
-        if "Expected" in str(err) or isinstance(err, pd.errors.ParserWarning):
-            raise InputError(f"{path} has rows with more values than the header has names "
-                             f"({str(err).strip().splitlines()[-1].rstrip('.')}); each row "
-                             "needs exactly one value per column of the header.")
-        raise InputError(f"{path} is not a readable CSV ({err}); save it as plain "
-                         "comma-separated text.")
+        except (pd.errors.ParserWarning, ValueError) as err:
+            if "Expected" in str(err) or isinstance(err, pd.errors.ParserWarning):
+                raise InputError(f"{path} has rows with more values than the header has names "
+                                 f"({str(err).strip().splitlines()[-1].rstrip('.')}); each row "
+                                 "needs exactly one value per column of the header.")
+            raise InputError(f"{path} is not a readable CSV ({err}); save it as plain "
+                             "comma-separated text.")
     values = frame.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
     bad = values.isna().to_numpy()
     if bad.any():
