@@ -913,16 +913,13 @@ def read_numbers(path, source, compression, sep, names):
 # ## Beyond the core: early stopping, saving and loading a model
 # %%
 def keep_best(best, epoch, params, score):
-    """Remember a copy of params whenever the validation score (higher is better: the
-    accuracy, or minus the loss) improves, for early stopping.
+    """Copy params into best ({} at first) whenever the validation score improves (higher is
+    better: the accuracy, or minus the loss); return the epochs since the best one.
 
-    best is a dict that starts as {} and holds "score", "epoch" and "params".
-    Returns how many epochs have passed since the best one. Stopping once that
-    reaches a "patience" limit, and going back to the best copy, avoids training
-    on past the point where the network starts to memorise its training data.
-    The price: the epoch was chosen because it scored best on these very
-    validation digits, partly by luck, so their accuracy now flatters the
-    network. An honest figure needs digits that chose nothing (--test-csv).
+    Early stopping: stop once that reaches a "patience" and go back to the best copy, rather
+    than train on while the network starts to memorise its training data. The price: that
+    epoch won partly by luck on these very validation digits, so their accuracy now flatters
+    the network; an honest figure needs digits that chose nothing (--test-csv).
     """
     if score > best.get("score", -math.inf):
         best.update(score=score, epoch=epoch, params={key: W.copy() for key, W in params.items()})
@@ -930,22 +927,18 @@ def keep_best(best, epoch, params, score):
 
 
 def write_atomically(path, write):
-    """Call write(file) on a temporary file beside path, then rename it onto path.
-
-    A rename within one folder is atomic: anyone looking sees the old file or
-    the new one, never half of one, even if the power fails mid-write. A full
-    disk raises InputError, and the old file stays as it was.
-    """
+    """Call write(file) on a temporary file beside path, then rename it onto path. A rename
+    within one folder is atomic: anyone looking sees the old file or the new one, never half
+    of one, even if the power fails. A full disk raises InputError; the old file stays."""
     path = os.path.realpath(path)               # through a symbolic link, write its target
-    folder = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".part")
     try:
-        # mkstemp makes the file private (0600); give it what the user expects: the
-        # old file's permissions, or those of any new file under the umask.
+        # mkstemp makes the file private (0600); give it what the user expects: the old
+        # file's permissions, or those of any new file under the umask.
         umask = os.umask(0)
         os.umask(umask)
-        mode = os.stat(path).st_mode & 0o7777 if os.path.isfile(path) else 0o666 & ~umask
-        os.chmod(temporary, mode)
+        os.chmod(temporary, os.stat(path).st_mode & 0o7777 if os.path.isfile(path)
+                 else 0o666 & ~umask)
         with os.fdopen(handle, "wb") as f:
             write(f)
         os.replace(temporary, path)
@@ -959,16 +952,15 @@ def write_atomically(path, write):
 
 def same_file(a, b):
     """True if paths a and b name one file, also through symbolic or hard links."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b) or (
+        os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b))
 
 
 def check_writable(paths, inputs=()):
     """Fail now, not after training, if a file cannot be written where asked, if two
     outputs share a path, or if writing would overwrite an input (the user's data)."""
     for i, path in enumerate(paths):
-        folder = os.path.dirname(os.path.abspath(path)) if path else ""
+        folder, exists = os.path.dirname(os.path.abspath(path)), os.path.exists(path)
         if not path or path.endswith(("/", os.sep)):
             raise InputError(f"the output path {path!r} names no file; give a file name such "
                              "as model.npz.")
@@ -978,22 +970,20 @@ def check_writable(paths, inputs=()):
         if any(same_file(path, other) for other in paths[:i]):
             raise InputError(f"{path} is asked for twice as an output; one would overwrite the "
                              "other, so give each output its own path.")
-        if os.path.isdir(path):
-            raise InputError(f"{path} is a folder; give a file name to write to.")
-        if os.path.exists(path) and not os.path.isfile(path):
-            raise InputError(f"{path} is not a regular file (a device or a pipe); give the path "
-                             "of a file to write.")
+        if exists and not os.path.isfile(path):
+            raise InputError(f"{path} is a folder; give a file name to write to." if
+                             os.path.isdir(path) else f"{path} is not a regular file (a device "
+                             "or a pipe); give the path of a file to write.")
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"cannot write {path}: the folder {folder} does not exist or is "
                              "not writable; choose another path.")
         if len(os.fsencode(os.path.basename(path))) > os.pathconf(folder, "PC_NAME_MAX") - 12:
             raise InputError(f"cannot write {path}: the file name is too long for this file "
                              "system; choose a shorter name.")
-        if os.path.exists(path) and not os.access(path, os.W_OK):
+        if exists and not os.access(path, os.W_OK):
             raise InputError(f"cannot overwrite {path}: it is read-only; choose another path.")
-        sticky = os.stat(folder).st_mode & 0o1000        # like /tmp: only owners may replace
-        if (sticky and os.path.exists(path) and hasattr(os, "getuid") and os.getuid() != 0
-                and os.stat(path).st_uid != os.getuid()):
+        if (exists and os.stat(folder).st_mode & 0o1000 and hasattr(os, "getuid")   # sticky,
+                and os.getuid() != 0 and os.stat(path).st_uid != os.getuid()):   # like /tmp
             raise InputError(f"cannot replace {path}: it belongs to another user in a shared "
                              "folder; choose another path.")
 
@@ -1004,24 +994,19 @@ def all_finite(params):
 
 
 def save_model(path, model):
-    """Save a model: weights, biases and what rebuilds it (layer sizes, activation, head).
-
-    .npz is NumPy's zip of plain arrays: no pickle, so loading one cannot run code.
-    """
-    params = model["params"]
-    if not all_finite(params):
+    """Save the weights, biases and what rebuilds the network (layer sizes, activation, head)
+    as .npz: NumPy's zip of plain arrays, no pickle, so loading one cannot run code."""
+    if not all_finite(model["params"]):
         raise FloatingPointError("the parameters contain nan or inf; refusing to save them")
-    arrays = dict(params, layer_sizes=np.array(network_sizes(params)),
+    arrays = dict(model["params"], layer_sizes=np.array(network_sizes(model["params"])),
                   activation=np.array(model["activation"]), head=np.array(model["head"]))
     write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
 def load_model(path):
     """Load a model written by save_model: {"params": ..., "activation": ..., "head": ...}.
-
-    allow_pickle=False makes NumPy refuse pickled objects instead of running them.
-    Raises InputError, in one sentence, for anything that is not such a model.
-    """
+    Anything else raises InputError, in one sentence; allow_pickle=False makes NumPy refuse
+    pickled objects instead of running them."""
     check_input_file(path, "--load", "a model saved with --save")
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":                 # every .npz is a zip file
@@ -1038,26 +1023,14 @@ def load_model(path):
     except Exception as err:
         raise InputError(f"{path} is not a readable .npz model (it may be truncated: "
                          f"{type(err).__name__}); train one again with --save.")
-    return _check_model_arrays(arrays, path)
-
-
-def network_sizes(params):
-    """[D, n_1, ..., K], read off the weight shapes."""
-    L = len(params) // 2
-    return [params["W1"].shape[0]] + [params[f"W{l}"].shape[1] for l in range(1, L + 1)]
-
-
-def _check_model_arrays(arrays, path):
-    """Check that loaded arrays describe a whole, finite network; return it."""
-    try:
+    try:                   # every array that save_model writes, of the shape the sizes give
         sizes = [int(n) for n in arrays.pop("layer_sizes")]
         activation, head = str(arrays.pop("activation")), str(arrays.pop("head"))
         params, fits = {}, len(sizes) >= 2 and activation in ACTIVATIONS and head in HEADS
         for l in range(1, len(sizes)):
-            params[f"W{l}"], params[f"b{l}"] = arrays.pop(f"W{l}"), arrays.pop(f"b{l}")
-            fits = fits and params[f"W{l}"].shape == (sizes[l - 1], sizes[l]) and (
-                params[f"b{l}"].shape == (sizes[l],) and params[f"W{l}"].dtype.kind == "f"
-                and params[f"b{l}"].dtype.kind == "f")
+            W, b = params[f"W{l}"], params[f"b{l}"] = arrays.pop(f"W{l}"), arrays.pop(f"b{l}")
+            fits = fits and W.shape == (sizes[l - 1], sizes[l]) and b.shape == (sizes[l],) and (
+                W.dtype.kind == b.dtype.kind == "f")
         fits = fits and not arrays                   # nothing left over
     except (KeyError, ValueError, TypeError):
         fits = False
@@ -1067,6 +1040,12 @@ def _check_model_arrays(arrays, path):
     if not all_finite(params):
         raise InputError(f"{path} holds nan or inf weights; train the model again.")
     return {"params": params, "activation": activation, "head": head}
+
+
+def network_sizes(params):
+    """[D, n_1, ..., K], read off the weight shapes."""
+    L = len(params) // 2
+    return [params["W1"].shape[0]] + [params[f"W{l}"].shape[1] for l in range(1, L + 1)]
 
 
 def describe(model):
