@@ -1060,32 +1060,36 @@ def describe(model):
 # Your own Python and the command line go through the same calls:
 #     model, history = train(X, y, hidden=[64], X_val=X_val, y_val=y_val)
 #     predict(model, X_new)
-# A model is a dict {"params": ..., "activation": "relu", "head": "softmax"}: the
-# names travel with the weights (also through save_model and load_model), so a
-# prediction always uses the functions the network was trained with.
+# A model is a dict {"params": ..., "activation": "relu", "head": "softmax"}: the names travel
+# with the weights (also through save_model and load_model), so a prediction always uses the
+# functions the network was trained with.
 def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_size=64,
           learning_rate=None, optimizer="adam", schedule="cosine", activation="relu",
           head="softmax", init="auto", augment=False, dropout=0.0, l1=0.0, l2=0.0,
           patience=None, num_classes=None, rng=None, verbose=False, on_epoch=None):
     """Train an MLP on X (N, D) in one call; returns (model, history).
 
-    y is what the head learns: integer labels (N,) for "softmax" (K = num_classes, by
-    default the largest label + 1); 0/1 labels (N,) for one "sigmoid" output, or (N, K)
-    for K of them; numbers (N,) or (N, K) for "mse" and "mae".
-    history: one dict per epoch, "epoch", "loss", "train_accuracy" and, given X_val and
-    y_val, "val_loss" and "val_accuracy" (no accuracy for regression); "loss" (and the
-    softmax's "train_accuracy") is the running mean over the epoch's batches, the rest
-    is measured after the epoch. plot_training_curves(history, path) draws it.
-    patience: stop after that many epochs without a better validation score, and keep
-    the best epoch's weights. Ctrl-C stops training, keeping the model so far (the best
-    epoch's, when validating). on_epoch(epoch, params, stats): called after each epoch
-    with the figures history gets; True stops training. Defaults: learning_rate from
-    DEFAULT_LEARNING_RATES; optimizer and schedule by name or as functions; init "auto":
-    he for relu, else xavier; rng: np.random.default_rng(0), so a run repeats exactly;
-    augment off (train() takes any arrays; the command line turns it on for digits).
-    Raises InputError for data that cannot work, FloatingPointError on divergence.
+    y: integer labels (N,) for head "softmax" (K = num_classes, by default the largest label
+    + 1); 0/1 labels (N,) for one "sigmoid" output, or (N, K) for K of them; numbers (N,) or
+    (N, K) for "mse" and "mae". history: a dict per epoch of "epoch", "loss", "train_accuracy"
+    and, given X_val and y_val, "val_loss" and "val_accuracy" (regression has no accuracy);
+    "loss" (and softmax's "train_accuracy") is the running mean over the epoch's batches, the
+    rest is measured after it; plot_training_curves(history, path) draws it. patience: stop
+    after that many epochs without a better validation score, and keep the best epoch's
+    weights. Ctrl-C stops training, keeping the model so far (the best epoch's, when
+    validating). on_epoch(epoch, params, stats) gets the figures history gets; True stops
+    training. Defaults: learning_rate from DEFAULT_LEARNING_RATES; optimizer and schedule by
+    name or as functions; init "auto": he for relu, else xavier; rng np.random.default_rng(0),
+    so a run repeats exactly; augment off (the command line turns it on for digits). Raises
+    InputError for data that cannot work, FloatingPointError on divergence.
     """
-    check_choices(optimizer, schedule, activation, head, learning_rate)
+    for what, value, known in [("optimizer", optimizer, OPTIMIZERS), ("schedule", schedule,
+                               SCHEDULES), ("activation", activation, ACTIVATIONS),
+                               ("head", head, HEADS)]:
+        if isinstance(value, str) and value not in known:        # a typo such as "Adam"
+            raise InputError(f"{what}={value!r} is not one of {', '.join(known)}.")
+    if callable(optimizer) and learning_rate is None:
+        raise InputError("an optimizer given as a function needs a learning_rate too.")
     rng = np.random.default_rng(0) if rng is None else rng
     X, T, K = check_training_data(X, y, head, num_classes, augment)
     validating = X_val is not None or y_val is not None
@@ -1097,7 +1101,15 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
     history, best, started = [], {}, time.perf_counter()
 
     def after_epoch(epoch, params, stats):
-        stats = epoch_figures(model, stats, X, T, *((X_val, T_val) if validating else ()))
+        # gradient_descent counts right answers only for labels (N,): for the other heads,
+        # train_accuracy is measured on X after the epoch (regression has none).
+        stats = dict(stats)
+        if head != "softmax":
+            del stats["train_accuracy"]
+            stats.update({"train_" + k: v for k, v in evaluate(model, X, T).items()
+                          if k == "accuracy"})
+        if validating:
+            stats.update({"val_" + k: v for k, v in evaluate(model, X_val, T_val).items()})
         history.append(stats)
         if verbose:
             print(epoch_line(stats, epochs, time.perf_counter() - started), flush=True)
@@ -1123,46 +1135,17 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
         if verbose:
             print(f"using the parameters of epoch {best['epoch']}, the best on the validation "
                   "data")
-    # Finite weights are not enough: weights of 1e30 are numbers, and outputs of nan.
-    with np.errstate(over="ignore", invalid="ignore"):
-        P, _ = forward_propagation(X[:1000], model["params"], ACTIVATIONS[activation][0],
-                                   HEADS[head][0])
+    with np.errstate(over="ignore", invalid="ignore"):   # finite weights of 1e30 are not
+        P = predict_probabilities(model, X[:1000])       # enough: their outputs can be nan
     if not all_finite(model["params"]) or not np.all(np.isfinite(P)):
         raise FloatingPointError("the network's outputs became nan or inf")
     return model, history
 
 
-def epoch_figures(model, stats, X, T, X_val=None, T_val=None):
-    """gradient_descent's stats for an epoch, completed as train() records them: with
-    val_loss and val_accuracy, and for heads other than softmax the train_accuracy
-    measured on X (gradient_descent counts right answers only for labels (N,));
-    regression has no accuracies."""
-    figures = dict(stats)
-    if model["head"] != "softmax":
-        del figures["train_accuracy"]
-        figures.update({"train_" + k: v for k, v in evaluate(model, X, T).items()
-                        if k == "accuracy"})
-    if X_val is not None:
-        figures.update({"val_" + k: v for k, v in evaluate(model, X_val, T_val).items()})
-    return figures
-
-
-def check_choices(optimizer, schedule, activation, head, learning_rate):
-    """One sentence, at the call, for a name train() does not know (a typo such as
-    "Adam"), or an update rule given as a function without a learning rate."""
-    for what, value, known in [("optimizer", optimizer, OPTIMIZERS),
-                               ("schedule", schedule, SCHEDULES),
-                               ("activation", activation, ACTIVATIONS), ("head", head, HEADS)]:
-        if isinstance(value, str) and value not in known:
-            raise InputError(f"{what}={value!r} is not one of {', '.join(known)}.")
-    if callable(optimizer) and learning_rate is None:
-        raise InputError("an optimizer given as a function needs a learning_rate too.")
-
-
 def check_training_data(X, y, head, num_classes=None, augment=False, names=("X", "y")):
-    """X as float32 (N, D), y as the head's loss takes it (labels (N,) for softmax, else
-    (N, K) float32), and K. Anything that would fail later with a puzzling traceback,
-    or worse train without a word, raises InputError here, in one sentence."""
+    """X as float32 (N, D), y as the head's loss takes it (labels (N,) for softmax, else (N, K)
+    float32), and K. What would fail later with a puzzling traceback, or worse train without
+    a word, raises InputError here, in one sentence."""
     (x_name, y_name), X, y = names, np.asarray(X), np.asarray(y)
     if X.ndim != 2 or X.dtype.kind not in "fiub":
         raise InputError(f"{x_name} has shape {X.shape} ({X.dtype}); it needs numbers, one "
@@ -1201,8 +1184,7 @@ def check_training_data(X, y, head, num_classes=None, augment=False, names=("X",
 def predict_probabilities(model, X):
     """The network's outputs for X (N, D) -> (N, K), or for one example x (D,) -> (K,),
     with the activation and head the model was trained with."""
-    X = np.asarray(X)
-    D = model["params"]["W1"].shape[0]
+    X, D = np.asarray(X), model["params"]["W1"].shape[0]
     if X.dtype == np.uint8:
         raise InputError("X holds raw 0..255 pixels (uint8); scale them to 0..1 first: "
                          "scale_pixels(X).")
@@ -1215,15 +1197,13 @@ def predict_probabilities(model, X):
 
 
 def predict(model, X):
-    """What the network says for X (N, D) (or one example (D,)): the most probable class
-    (N,); for one sigmoid output, 1 where its probability is above 0.5, else 0; for the
-    regression heads mse and mae, the outputs ((N,) when there is one, else (N, K))."""
+    """What the network says for X (N, D) (or one example (D,)): the most probable class (N,);
+    for one sigmoid output, 1 where its probability is above 0.5, else 0; for the regression
+    heads mse and mae, the outputs ((N,) when there is one, else (N, K))."""
     P = predict_probabilities(model, X)
     if model["head"] in ("mse", "mae"):
         return P[..., 0] if P.shape[-1] == 1 else P
-    if P.shape[-1] == 1:                               # one yes/no output
-        return (P[..., 0] > 0.5).astype(int)
-    return P.argmax(axis=-1)
+    return (P[..., 0] > 0.5).astype(int) if P.shape[-1] == 1 else P.argmax(axis=-1)
 
 
 def evaluate(model, X, T):
@@ -1242,11 +1222,11 @@ def evaluate(model, X, T):
 
 def epoch_line(stats, num_epochs, elapsed):
     """'epoch   3/40  loss 0.2100  train acc 0.9400  val loss ...  1.2s  (15s left)'."""
-    names = [("loss", "loss"), ("train_accuracy", "train acc"), ("val_loss", "val loss"),
-             ("val_accuracy", "val acc")]
-    figures = "  ".join(f"{label} {stats[key]:.4f}" for key, label in names if key in stats)
-    left = elapsed / stats["epoch"] * (num_epochs - stats["epoch"])
-    return f"epoch {stats['epoch']:3d}/{num_epochs}  {figures}  {elapsed:6.1f}s  ({left:.0f}s left)"
+    figures = "  ".join(f"{key.replace('_accuracy', ' acc').replace('_', ' ')} {stats[key]:.4f}"
+                        for key in ("loss", "train_accuracy", "val_loss", "val_accuracy")
+                        if key in stats)
+    epoch, left = stats["epoch"], elapsed / stats["epoch"] * (num_epochs - stats["epoch"])
+    return f"epoch {epoch:3d}/{num_epochs}  {figures}  {elapsed:6.1f}s  ({left:.0f}s left)"
 
 
 def check_fits_in_memory(sizes, batch_size):
