@@ -1265,16 +1265,11 @@ def per_class_text(C):
 
 
 def accuracy_under_noise(model, X, y, sigmas, rng):
-    """Accuracy on X (N, D) in 0..1 after adding Gaussian noise N(0, sigma^2) to every pixel.
-
-    A network that learned strokes degrades slowly; one that learned single
-    pixels falls apart. Pixels are clipped back to 0..1, as a real image would be.
-    """
-    accuracies = []
-    for sigma in sigmas:
-        noisy = np.clip(X + rng.normal(0.0, sigma, X.shape).astype(X.dtype), 0, 1)
-        accuracies.append(get_accuracy(predict_probabilities(model, noisy).argmax(axis=1), y))
-    return accuracies
+    """Accuracy on X (N, D) in 0..1 after adding Gaussian noise N(0, sigma^2) to every pixel,
+    then clipping back to 0..1 as a real image would be. A network that learned strokes
+    degrades slowly; one that learned single pixels falls apart."""
+    noisy = (np.clip(X + rng.normal(0, sigma, X.shape).astype(X.dtype), 0, 1) for sigma in sigmas)
+    return [get_accuracy(predict_probabilities(model, Xn).argmax(axis=1), y) for Xn in noisy]
 
 
 # %% [markdown]
