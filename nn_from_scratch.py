@@ -403,27 +403,24 @@ def gradient_check(loss_of, params, grads, eps=1e-6):
 # ## Beyond the core: making it fast (Adam in fewer passes over memory)
 # %%
 # Everything from here on is opt-in: a faster Adam, the command line's --activation, --head,
-# --optimizer, --lr-schedule, --augment and the rest. The first reading can jump to
-# `train_digits` near the end.
+# --optimizer, --augment and the rest. The first reading can jump to `train_digits`.
 #
-# The core is written as the math reads, and most of it is as fast as NumPy gets, for three
-# reasons that change nothing in the math:
-# - float32 everywhere: half the memory traffic of float64, and about twice the speed in the
-#   matrix products, which do almost all of the arithmetic.
-# - Mini-batches: Python runs once per batch of 64, NumPy does the rest.
-# - One BLAS thread, set at the top when run as a script (before NumPy loads). The products
-#   are small (64 x 784 times 784 x 256): a second thread saves little on a quiet machine and
-#   costs a lot when anything else runs, as the two threads wait for each other. With free
-#   cores, try OPENBLAS_NUM_THREADS=2 python nn_from_scratch.py and compare "train seconds".
-# Adam is the exception. Each NumPy operation is one pass over a whole array, and the textbook
-# form makes 14 passes over all 235,000 parameters per step, each into a fresh temporary: here
-# that takes longer than the forward pass. Kingma and Ba (end of their section 2) give a
-# cheaper order of the same computation, both bias corrections folded into one step size,
+# The core is written as the math reads, and is still about as fast as NumPy gets: float32
+# halves the memory traffic of float64 and doubles the speed of the matrix products (almost
+# all of the arithmetic); Python runs once per mini-batch of 64, NumPy does the rest; and
+# one BLAS thread (set at the top when run as a script, before NumPy loads) suits products
+# this small (64 x 784 times 784 x 256): a second thread saves little on a quiet machine and
+# costs a lot on a busy one, the two waiting for each other. With free cores, compare the
+# "train seconds" of OPENBLAS_NUM_THREADS=2 python nn_from_scratch.py.
+# Adam is the exception: each NumPy operation is one pass over a whole array, and the
+# textbook form makes 14 passes over all 235,000 parameters per step, each into a fresh
+# temporary, slower here than the forward pass. Kingma and Ba (end of their section 2) give
+# a cheaper order of the same computation, both bias corrections folded into one step size:
 #     step = learning_rate * sqrt(1 - beta2^t) / (1 - beta1^t)
 #     W   -= step * m / (sqrt(v) + eps * sqrt(1 - beta2^t))
-# which is exactly lr * m_hat / (sqrt(v_hat) + eps), rearranged; writing every result into
-# arrays kept from step to step (out=, *=, +=) avoids the temporaries. The command line uses
-# this version; a test checks that it takes the same steps as update_parameters_with_adam.
+# exactly lr * m_hat / (sqrt(v_hat) + eps), rearranged; and writing every result into arrays
+# kept between steps (out=, *=, +=) avoids the temporaries. The command line uses this
+# version; a test checks that it takes the same steps as update_parameters_with_adam.
 def update_parameters_with_adam_in_place(params, grads, learning_rate, state,
                                          beta1=0.9, beta2=0.999, eps=1e-8):
     """update_parameters_with_adam in 12 in-place passes per array; same steps, same state keys."""
@@ -458,8 +455,7 @@ def tanh_backward(dA, Z):
 
 
 def sigmoid(Z):
-    """sigmoid(z) = 1 / (1 + e^-z), in (0, 1). Written as (1 + tanh(z / 2)) / 2, which is
-    equal and never overflows (e^-z does for z < -710)."""
+    """1 / (1 + e^-z), in (0, 1), as its equal (1 + tanh(z / 2)) / 2: e^-z overflows at -710."""
     return 0.5 * (1 + np.tanh(0.5 * Z))
 
 
@@ -482,8 +478,7 @@ def as_targets(y, num_outputs):
 def binary_cross_entropy(A, y):
     """For sigmoid outputs, each an independent yes/no with target Y in {0, 1}:
     J = -(1/N) sum_i sum_k [Y log A + (1 - Y) log(1 - A)]."""
-    # As in cross_entropy: the smallest positive float keeps log() finite when A is exactly
-    # 0 or 1, and changes nothing else (a clip at 1e-7 would).
+    # tiny, as in cross_entropy: log() stays finite at A = 0 or 1 (a clip at 1e-7 would change J)
     Y, tiny = as_targets(y, A.shape[1]), np.finfo(A.dtype).tiny
     log_A, log_1_minus_A = np.log(np.maximum(A, tiny)), np.log(np.maximum(1 - A, tiny))
     return float(-np.sum(Y * log_A + (1 - Y) * log_1_minus_A) / len(A))
@@ -522,10 +517,10 @@ def weight_penalty(params, l1=0.0, l2=0.0):
                      for key, W in params.items() if key.startswith("W")))
 
 
-# Names -> functions, for the command line and for saved models.
+# Names -> functions, for the command line and saved models. A head: the output layer, its
+# loss, and the loss's gradient at Z_L.
 ACTIVATIONS = {"relu": (relu, relu_backward), "tanh": (tanh, tanh_backward),
                "sigmoid": (sigmoid, sigmoid_backward)}
-# An output layer, its loss and the loss's gradient at Z_L.
 HEADS = {"softmax": (softmax, cross_entropy, cross_entropy_backward),
          "sigmoid": (sigmoid, binary_cross_entropy, matched_output_backward),
          "mse": (identity, mean_squared_error, matched_output_backward),
@@ -551,13 +546,11 @@ def check_gradients_of_small_network(activation="relu", head="softmax", dropout=
     def forward(p):               # the same seed every call: the same dropout mask
         return forward_propagation(X, p, f["activation"], f["output"], dropout,
                                    np.random.default_rng(seed + 1))
-
-    def loss_of(p):
-        return f["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2)
     P, cache = forward(params)
     grads = backward_propagation(params, cache, f["loss_backward"](P, y),
                                  f["activation_backward"], l1, l2)
-    return gradient_check(loss_of, params, grads)
+    return gradient_check(lambda p: f["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2),
+                          params, grads)
 
 
 # %% [markdown]
@@ -588,8 +581,7 @@ def update_parameters_with_adagrad(params, grads, learning_rate, state, eps=1e-8
 
 def update_parameters_with_rmsprop(params, grads, learning_rate, state, rho=0.9, eps=1e-8):
     """s = rho s + (1 - rho) dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).  In place.
-    AdaGrad that forgets: s is a running mean, so steps do not shrink for ever (rho = 0.9 is
-    Hinton's choice). Returns params."""
+    AdaGrad that forgets: s is a running mean, so steps do not shrink for ever (Hinton's 0.9)."""
     s = state.setdefault("s", {key: np.zeros_like(W) for key, W in params.items()})
     for key in params:
         s[key] = rho * s[key] + (1 - rho) * grads[key] ** 2
@@ -597,9 +589,8 @@ def update_parameters_with_rmsprop(params, grads, learning_rate, state, rho=0.9,
     return params
 
 
-# A schedule gives the factor for the learning rate at step `step` of `total_steps`: big
-# steps early cover ground, small steps late settle into a minimum instead of bouncing
-# around it.
+# A schedule gives the factor for the learning rate at step `step` of `total_steps`: big steps
+# early cover ground, small steps late settle into a minimum instead of bouncing around it.
 def cosine_schedule(step, total_steps):
     """(1 + cos(pi t / T)) / 2: from 1 down to 0 along half a cosine (the default)."""
     return 0.5 * (1 + math.cos(math.pi * step / total_steps))
@@ -645,11 +636,9 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
         [r_src, c_src] = centre + R(-angle) @ ([r, c] - centre - shift) / scale
     That point usually lies between four pixels. Bilinear interpolation mixes them, each
     weighted by how close it is: with r0 = floor(r_src), fr = r_src - r0 (c0, fc alike),
-        (1-fr)(1-fc) I[r0, c0] + (1-fr) fc I[r0, c0+1] + fr (1-fc) I[r0+1, c0]
-                                                       + fr fc I[r0+1, c0+1]
-    Pixels off the image count as black (0). One map serves the whole batch, so the
-    arithmetic above runs once, on all 784 (r, c) at a time, and each of the 4 neighbours
-    is one gather of pixel values for the whole batch: out += weight * X[:, source].
+        (1-fr)(1-fc) I[r0,c0] + (1-fr) fc I[r0,c0+1] + fr (1-fc) I[r0+1,c0] + fr fc I[r0+1,c0+1]
+    Pixels off the image count as black (0). One map serves the whole batch: the arithmetic
+    runs once, on all 784 (r, c), and each neighbour is one gather: out += weight * X[:, source].
     """
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
     scale = rng.uniform(1 - max_scale, 1 + max_scale)
@@ -697,13 +686,10 @@ class InputError(ValueError):
 def load_digits_csv(path, labelled=True, flag="--csv"):
     """Read a table of digits, one image per row: X (N, 784) uint8 in 0..255, y (N,) uint8.
 
-    By general rules, not a list of layouts: the delimiter is whichever of , tab ; | (or
-    spaces) splits the header line most; the label is the column named label (any case, any
-    place); the pixels are the 784 others, in the order of their numbers when named pixel0..
-    (or Fashion-MNIST's pixel1..); an unnamed first column (pandas' index) is skipped; pixels
-    in 0..1 are read as 0..255, and said so; Kaggle's zip is read as it is. labelled=False (a
-    test.csv): y is None, or the unchecked label column. Bad input: InputError, in one sentence.
-    """
+    By general rules, not a list of layouts (the README lists what they accept): the label is
+    the column named label, the pixels the 784 others, in the order of their numbers if named.
+    labelled=False (a test.csv): y is None, or the unchecked label column. Bad input raises
+    InputError, one sentence naming the file and how to fix it."""
     check_input_file(path, flag, "a CSV file")
     source, compression = csv_source(path, "train.csv" if labelled else "test.csv")
     names, sep = header_of(path, source, compression)
@@ -1069,18 +1055,16 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
           patience=None, num_classes=None, rng=None, verbose=False, on_epoch=None):
     """Train an MLP on X (N, D) in one call; returns (model, history).
 
-    y: integer labels (N,) for head "softmax" (K = num_classes, by default the largest label
-    + 1); 0/1 labels (N,) for one "sigmoid" output, or (N, K) for K of them; numbers (N,) or
-    (N, K) for "mse" and "mae". history: a dict per epoch of "epoch", "loss", "train_accuracy"
-    and, given X_val and y_val, "val_loss" and "val_accuracy" (regression has no accuracy);
-    "loss" (and softmax's "train_accuracy") is the running mean over the epoch's batches, the
-    rest is measured after it; plot_training_curves(history, path) draws it. patience: stop
-    after that many epochs without a better validation score, and keep the best epoch's
-    weights. Ctrl-C stops training, keeping the model so far (the best epoch's, when
-    validating). on_epoch(epoch, params, stats) gets the figures history gets; True stops
-    training. Defaults: learning_rate from DEFAULT_LEARNING_RATES; optimizer and schedule by
-    name or as functions; init "auto": he for relu, else xavier; rng np.random.default_rng(0),
-    so a run repeats exactly; augment off (the command line turns it on for digits). Raises
+    y: integer labels (N,) for head "softmax" (K = num_classes, else the largest label + 1);
+    0/1 labels (N,) for one "sigmoid" output, or (N, K) for K of them; numbers (N,) or (N, K)
+    for "mse" and "mae". history: a dict per epoch of "epoch", "loss", "train_accuracy" and,
+    given X_val and y_val, "val_loss" and "val_accuracy" (regression has no accuracy); "loss"
+    and softmax's "train_accuracy" are running means over the epoch's batches, the rest is
+    measured after it. patience: stop after that many epochs without a better validation
+    score, and keep the best epoch's weights. Ctrl-C stops training, keeping the model so far
+    (the best epoch's, when validating). on_epoch(epoch, params, stats) gets history's figures;
+    True stops training. optimizer and schedule: a name or a function; init "auto": he for
+    relu, else xavier; rng None: np.random.default_rng(0), so a run repeats exactly. Raises
     InputError for data that cannot work, FloatingPointError on divergence.
     """
     for what, value, known in [("optimizer", optimizer, OPTIMIZERS), ("schedule", schedule,
