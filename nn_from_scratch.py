@@ -510,9 +510,8 @@ def mean_absolute_error_backward(A, y):
 
 
 def weight_penalty(params, l1=0.0, l2=0.0):
-    """l1 sum|W| + (l2 / 2) sum W^2 over the weights, added to the loss (its gradient is in
-    backward_propagation). Both pull weights toward 0, so toward smoother functions: L1 pushes
-    many to exactly 0, L2 shrinks all in proportion. Biases make nothing wiggly: left alone."""
+    """l1 sum|W| + (l2 / 2) sum W^2 over the weights (not biases, which add no wiggles): both
+    pull toward 0, smoother; L1 makes many exactly 0, L2 shrinks all in proportion."""
     return float(sum(l1 * np.sum(np.abs(W)) + 0.5 * l2 * np.sum(W * W)
                      for key, W in params.items() if key.startswith("W")))
 
@@ -724,23 +723,14 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
 def check_input_file(path, flag, kind):
     """One true sentence if path is not a regular file that can be read."""
     fix = f"pass {kind} with {flag} PATH."
-    if not path or os.path.isdir(path) or not os.path.exists(path):
+    if not path or not os.path.isfile(path):
         raise InputError(f"{flag} was given an empty path; {fix}" if not path else
                          f"{path} is a folder, not a file; {fix}" if os.path.isdir(path) else
-                         f"{path} does not exist; {fix}")
-    if not os.path.isfile(path):
-        raise InputError(f"{path} is not a regular file (a pipe or a device); save the data "
+                         f"{path} does not exist; {fix}" if not os.path.exists(path) else
+                         f"{path} is not a regular file (a pipe or a device); save the data "
                          f"to a file and pass that with {flag}.")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path} cannot be read (permission denied); check its permissions.")
-
-
-# The first bytes of a file say what it is, whatever its name says.
-FILE_SIGNATURES = [(b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"),
-                   (b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"(\xb5/\xfd", "zstd"),
-                   (b"7z\xbc\xaf", "7z"), (b"Rar!", "rar"), (b"\xd0\xcf\x11\xe0", "xls"),
-                   (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\x89PNG", "png"),
-                   (b"\xff\xd8\xff", "jpeg"), (b"%PDF", "pdf")]
 
 
 def csv_source(path, member="train.csv"):
@@ -750,7 +740,13 @@ def csv_source(path, member="train.csv"):
     import zipfile
     with open(path, "rb") as f:
         start = f.read(512)
-    kind = next((name for magic, name in FILE_SIGNATURES if start.startswith(magic)), None)
+    # The first bytes of a file say what it is, whatever its name says.
+    signatures = [(b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"),
+                  (b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"(\xb5/\xfd", "zstd"),
+                  (b"7z\xbc\xaf", "7z"), (b"Rar!", "rar"), (b"\xd0\xcf\x11\xe0", "xls"),
+                  (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\x89PNG", "png"),
+                  (b"\xff\xd8\xff", "jpeg"), (b"%PDF", "pdf")]
+    kind = next((name for magic, name in signatures if start.startswith(magic)), None)
     if len(start) > 262 and start[257:262] == b"ustar":
         kind = "tar"
     if kind in (None, "gzip", "bz2", "xz"):
@@ -778,22 +774,20 @@ def csv_source(path, member="train.csv"):
     raise InputError(f"{path} is {what}.")
 
 
-HEADER_LIMIT = 2**20      # 1 MB: a header of 785 names is 7 kB; a longer first line is no header
-
-
 def header_of(path, source, compression):
     """The names of the header line, and the delimiter for pandas (r"\\s+" for spaces)."""
     import bz2
     import gzip
     import lzma
     import zlib
+    limit = 2**20         # 1 MB: a header of 785 names is 7 kB; a longer first line is no header
     opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}.get(compression, open)
     try:
         if hasattr(source, "getvalue"):               # a zip member, in memory
-            start = source.getvalue()[:HEADER_LIMIT]
+            start = source.getvalue()[:limit]
         else:
             with opener(source, "rb") as f:
-                start = f.read(HEADER_LIMIT)
+                start = f.read(limit)
     except (EOFError, OSError, zlib.error, lzma.LZMAError) as err:
         if compression and not isinstance(err, PermissionError):
             raise InputError(f"{path} is a damaged or truncated {compression} file (an "
@@ -802,11 +796,11 @@ def header_of(path, source, compression):
                          "check its permissions.")
     if not start.strip():
         raise InputError(f"{path} is empty; it needs a header line and one image per row.")
-    if b"\n" not in start and len(start) == HEADER_LIMIT:
+    if b"\n" not in start and len(start) == limit:
         raise InputError(f"{path} has no line break in its first MB, so it is not a table "
                          "with one image per line; save it as CSV.")
     try:                    # whole lines only: a cut through a character would not decode
-        text = (start[:start.rfind(b"\n")] if len(start) == HEADER_LIMIT else start
+        text = (start[:start.rfind(b"\n")] if len(start) == limit else start
                 ).decode("utf-8-sig")
     except UnicodeDecodeError:
         text = "\x00"
@@ -856,9 +850,8 @@ def digit_columns(names, path, labelled):
 def read_numbers(path, source, compression, sep, names):
     """Every cell as a number: (N, columns) uint8 when all are whole 0..255, else float32.
 
-    Fast first: pandas parses straight into uint8 (1 byte a pixel), 10,000 rows at a time to
-    keep its buffers small; anything else (a float, an index of 4000, a blank, 'abc') makes
-    it refuse, and float32 is tried, then text, to find the cell to blame."""
+    Fast first: uint8 (1 byte a pixel), 10,000 rows at a time to keep buffers small; a float,
+    an index of 4000, a blank or 'abc' refuses, and float32 is tried, then text, to blame."""
     options = dict(sep=sep, encoding="utf-8-sig", index_col=False, skipinitialspace=True,
                    compression=compression, header=0, names=range(len(names)))
     with warnings.catch_warnings():   # index_col=False: a value too many is a ParserWarning
@@ -902,20 +895,17 @@ def keep_best(best, epoch, params, score):
     """Copy params into best ({} at first) whenever the validation score improves (higher is
     better: the accuracy, or minus the loss); return the epochs since the best one.
 
-    Early stopping: stop once that reaches a "patience" and go back to the best copy, rather
-    than train on while the network starts to memorise its training data. The price: that
-    epoch won partly by luck on these very validation digits, so their accuracy now flatters
-    the network; an honest figure needs digits that chose nothing (--test-csv).
-    """
+    Early stopping (stop at a "patience", go back to the best copy) ends training before the
+    network memorises its training data. The price: that epoch won partly by luck on these
+    very validation digits, so their accuracy flatters it; --test-csv digits chose nothing."""
     if score > best.get("score", -math.inf):
         best.update(score=score, epoch=epoch, params={key: W.copy() for key, W in params.items()})
     return epoch - best["epoch"]
 
 
 def write_atomically(path, write):
-    """Call write(file) on a temporary file beside path, then rename it onto path. A rename
-    within one folder is atomic: anyone looking sees the old file or the new one, never half
-    of one, even if the power fails. A full disk raises InputError; the old file stays."""
+    """write(file) to a temporary file beside path, renamed onto path: a rename within one
+    folder is atomic, so a crash or a full disk (InputError) never leaves half a file."""
     path = os.path.realpath(path)               # through a symbolic link, write its target
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".part")
     try:
@@ -990,9 +980,8 @@ def save_model(path, model):
 
 
 def load_model(path):
-    """Load a model written by save_model: {"params": ..., "activation": ..., "head": ...}.
-    Anything else raises InputError, in one sentence; allow_pickle=False makes NumPy refuse
-    pickled objects instead of running them."""
+    """A model written by save_model, {"params", "activation", "head"}; InputError for any other
+    file. allow_pickle=False makes NumPy refuse pickled objects instead of running them."""
     check_input_file(path, "--load", "a model saved with --save")
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":                 # every .npz is a zip file
@@ -1127,9 +1116,8 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
 
 
 def check_training_data(X, y, head, num_classes=None, augment=False, names=("X", "y")):
-    """X as float32 (N, D), y as the head's loss takes it (labels (N,) for softmax, else (N, K)
-    float32), and K. What would fail later with a puzzling traceback, or worse train without
-    a word, raises InputError here, in one sentence."""
+    """(X float32 (N, D), y as the head's loss takes it: labels (N,) for softmax, else (N, K)
+    float32, K); InputError now for what would fail later, puzzlingly, or train silently."""
     (x_name, y_name), X, y = names, np.asarray(X), np.asarray(y)
     if X.ndim != 2 or X.dtype.kind not in "fiub":
         raise InputError(f"{x_name} has shape {X.shape} ({X.dtype}); it needs numbers, one "
@@ -1181,9 +1169,8 @@ def predict_probabilities(model, X):
 
 
 def predict(model, X):
-    """What the network says for X (N, D) (or one example (D,)): the most probable class (N,);
-    for one sigmoid output, 1 where its probability is above 0.5, else 0; for the regression
-    heads mse and mae, the outputs ((N,) when there is one, else (N, K))."""
+    """For X (N, D) (or one example (D,)): the most probable class (N,); 0/1 for one sigmoid
+    output (1 above 0.5); the outputs for mse and mae ((N,) for one, else (N, K))."""
     P = predict_probabilities(model, X)
     if model["head"] in ("mse", "mae"):
         return P[..., 0] if P.shape[-1] == 1 else P
@@ -1249,9 +1236,8 @@ def per_class_text(C):
 
 
 def accuracy_under_noise(model, X, y, sigmas, rng):
-    """Accuracy on X (N, D) in 0..1 after adding Gaussian noise N(0, sigma^2) to every pixel,
-    then clipping back to 0..1 as a real image would be. A network that learned strokes
-    degrades slowly; one that learned single pixels falls apart."""
+    """Accuracies on X (N, D) in 0..1 plus noise N(0, sigma^2), clipped to 0..1 as a real image
+    is: a network that learned strokes degrades slowly, one that learned pixels falls apart."""
     noisy = (np.clip(X + rng.normal(0, sigma, X.shape).astype(X.dtype), 0, 1) for sigma in sigmas)
     return [get_accuracy(predict_probabilities(model, Xn).argmax(axis=1), y) for Xn in noisy]
 
