@@ -958,8 +958,9 @@ def check_writable(paths, inputs=()):
                              "system; choose a shorter name.")
         if exists and not os.access(path, os.W_OK):
             raise InputError(f"cannot overwrite {path}: it is read-only; choose another path.")
-        if (exists and os.stat(folder).st_mode & 0o1000 and hasattr(os, "getuid")   # sticky,
-                and os.getuid() != 0 and os.stat(path).st_uid != os.getuid()):   # like /tmp
+        sticky = os.stat(folder).st_mode & 0o1000        # like /tmp: only owners may replace
+        if (sticky and exists and hasattr(os, "getuid") and os.getuid() != 0
+                and os.stat(path).st_uid != os.getuid()):
             raise InputError(f"cannot replace {path}: it belongs to another user in a shared "
                              "folder; choose another path.")
 
