@@ -402,55 +402,42 @@ def gradient_check(loss_of, params, grads, eps=1e-6):
 # %% [markdown]
 # ## Beyond the core: making it fast (Adam in fewer passes over memory)
 # %%
-# Everything from here on is opt-in: a faster Adam, the command line's
-# --activation, --head, --optimizer, --lr-schedule, --augment and the rest.
-# The first reading can jump to `train_digits` near the end.
+# Everything from here on is opt-in: a faster Adam, the command line's --activation, --head,
+# --optimizer, --augment and the rest. The first reading can jump to `train_digits`.
 #
-# The core is written as the math reads, and most of it is as fast as NumPy
-# gets, for three reasons that change nothing in the math:
-# - float32 everywhere: half the memory traffic of float64, and about twice
-#   the speed in the matrix products, which do almost all of the arithmetic.
-# - Mini-batches: Python runs once per batch of 64, NumPy does the rest.
-# - One BLAS thread, set at the top when run as a script (it must be set before
-#   NumPy loads; importing the file changes nothing). This network's products
-#   are small (64 x 784 times 784 x 256): a second thread saves little when the
-#   machine is quiet and costs a lot when anything else runs, because the two
-#   threads then wait for each other. On a laptop with free cores, try
-#   OPENBLAS_NUM_THREADS=2 python nn_from_scratch.py and compare "train seconds".
-# Adam is the exception. Each NumPy operation is one pass over a whole array,
-# and the textbook form makes 14 passes over all 235,000 parameters per step,
-# each into a fresh temporary array: in this network that takes longer than
-# the forward pass. Kingma and Ba themselves (end of their section 2) give a
-# cheaper order of the same computation: fold both bias corrections into one
-# step size,
+# The core is written as the math reads, and is still about as fast as NumPy gets: float32
+# halves the memory traffic of float64 and doubles the speed of the matrix products (almost
+# all of the arithmetic); Python runs once per mini-batch of 64, NumPy does the rest; and
+# one BLAS thread (set at the top when run as a script, before NumPy loads) suits products
+# this small (64 x 784 times 784 x 256): a second thread saves little on a quiet machine and
+# costs a lot on a busy one, the two waiting for each other. With free cores, compare the
+# "train seconds" of OPENBLAS_NUM_THREADS=2 python nn_from_scratch.py.
+# Adam is the exception: each NumPy operation is one pass over a whole array, and the
+# textbook form makes 14 passes over all 235,000 parameters per step, each into a fresh
+# temporary, slower here than the forward pass. Kingma and Ba (end of their section 2) give
+# a cheaper order of the same computation, both bias corrections folded into one step size:
 #     step = learning_rate * sqrt(1 - beta2^t) / (1 - beta1^t)
 #     W   -= step * m / (sqrt(v) + eps * sqrt(1 - beta2^t))
-# which is exactly lr * m_hat / (sqrt(v_hat) + eps), rearranged. Writing every
-# result into arrays kept from step to step (out=, *=, +=) avoids the
-# temporaries. The command line uses this version; a test checks that it takes
-# the same steps as update_parameters_with_adam.
+# exactly lr * m_hat / (sqrt(v_hat) + eps), rearranged; and writing every result into arrays
+# kept between steps (out=, *=, +=) avoids the temporaries. The command line uses this
+# version; a test checks that it takes the same steps as update_parameters_with_adam.
 def update_parameters_with_adam_in_place(params, grads, learning_rate, state,
                                          beta1=0.9, beta2=0.999, eps=1e-8):
     """update_parameters_with_adam in 12 in-place passes per array; same steps, same state keys."""
-    if not state:
-        state.update(t=0, m={key: np.zeros_like(W) for key, W in params.items()},
-                     v={key: np.zeros_like(W) for key, W in params.items()},
-                     scratch={key: np.empty_like(W) for key, W in params.items()})
+    if not state:                                   # m = v = 0, and a scratch array for each W
+        state.update(t=0, **{name: {key: np.zeros_like(W) for key, W in params.items()}
+                             for name in ("m", "v", "scratch")})
     state["t"] += 1
-    t = state["t"]
-    step = learning_rate * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
-    eps_t = eps * math.sqrt(1 - beta2 ** t)
+    step = learning_rate * math.sqrt(1 - beta2 ** state["t"]) / (1 - beta1 ** state["t"])
+    eps_t = eps * math.sqrt(1 - beta2 ** state["t"])
     for key, W in params.items():
         g, m, v, s = grads[key], state["m"][key], state["v"][key], state["scratch"][key]
         m *= beta1
-        m += np.multiply(g, 1 - beta1, out=s)                # m = beta1 m + (1 - beta1) g
+        m += np.multiply(g, 1 - beta1, out=s)                    # m = beta1 m + (1 - beta1) g
         v *= beta2
-        np.multiply(g, g, out=s)
-        v += np.multiply(s, 1 - beta2, out=s)               # v = beta2 v + (1 - beta2) g^2
-        np.sqrt(v, out=s)
-        s += eps_t
-        np.divide(m, s, out=s)
-        W -= np.multiply(s, step, out=s)                    # W -= step m / (sqrt(v) + eps_t)
+        v += np.multiply(np.square(g, out=s), 1 - beta2, out=s)  # v = beta2 v + (1 - beta2) g^2
+        np.add(np.sqrt(v, out=s), eps_t, out=s)                  # s = sqrt(v) + eps_t
+        W -= np.multiply(np.divide(m, s, out=s), step, out=s)    # W -= step m / s
     return params
 
 
@@ -468,8 +455,7 @@ def tanh_backward(dA, Z):
 
 
 def sigmoid(Z):
-    """sigmoid(z) = 1 / (1 + e^-z), in (0, 1). Written as (1 + tanh(z / 2)) / 2, which is
-    equal and never overflows (e^-z does for z < -710)."""
+    """1 / (1 + e^-z), in (0, 1), as its equal (1 + tanh(z / 2)) / 2: e^-z overflows at -710."""
     return 0.5 * (1 + np.tanh(0.5 * Z))
 
 
@@ -492,9 +478,8 @@ def as_targets(y, num_outputs):
 def binary_cross_entropy(A, y):
     """For sigmoid outputs, each an independent yes/no with target Y in {0, 1}:
     J = -(1/N) sum_i sum_k [Y log A + (1 - Y) log(1 - A)]."""
+    # tiny, as in cross_entropy: log() stays finite at A = 0 or 1 (a clip at 1e-7 would change J)
     Y, tiny = as_targets(y, A.shape[1]), np.finfo(A.dtype).tiny
-    # As in cross_entropy: the smallest positive float keeps log() finite when A
-    # is exactly 0 or 1, and changes nothing else (a clip at 1e-7 would).
     log_A, log_1_minus_A = np.log(np.maximum(A, tiny)), np.log(np.maximum(1 - A, tiny))
     return float(-np.sum(Y * log_A + (1 - Y) * log_1_minus_A) / len(A))
 
@@ -509,9 +494,9 @@ def mean_absolute_error(A, y):
     return float(np.sum(np.abs(A - as_targets(y, A.shape[1]))) / len(A))
 
 
-# Sigmoid + binary cross-entropy and linear + squared error are "matched pairs",
-# like softmax + cross-entropy: the output's derivative cancels against the
-# loss's, and dJ/dZ_L is the same (A - Y) / N. For sigmoid + BCE, one output:
+# Sigmoid + binary cross-entropy and linear + squared error are "matched pairs", like
+# softmax + cross-entropy: the output's derivative cancels against the loss's, and dJ/dZ_L
+# is the same (A - Y) / N. For sigmoid + BCE, one output:
 #   dJ/da = (a - y) / (a (1 - a)),  da/dz = a (1 - a),  so dJ/dz = a - y.
 # For linear + MSE, a = z and dJ/dz = a - y directly.
 def matched_output_backward(A, y):
@@ -525,20 +510,16 @@ def mean_absolute_error_backward(A, y):
 
 
 def weight_penalty(params, l1=0.0, l2=0.0):
-    """Regularisation added to the loss: l1 sum|W| + (l2 / 2) sum W^2, weights only.
-
-    Both pull weights toward 0 and so toward smoother functions; L1 pushes many
-    to exactly 0, L2 shrinks all in proportion. Biases are left alone: they do
-    not make the function any more wiggly. Its gradient is in backward_propagation.
-    """
-    weights = [W for key, W in params.items() if key.startswith("W")]
-    return float(sum(l1 * np.sum(np.abs(W)) + 0.5 * l2 * np.sum(W * W) for W in weights))
+    """l1 sum|W| + (l2 / 2) sum W^2 over the weights (not biases, which add no wiggles): both
+    pull toward 0, smoother; L1 makes many exactly 0, L2 shrinks all in proportion."""
+    return float(sum(l1 * np.sum(np.abs(W)) + 0.5 * l2 * np.sum(W * W)
+                     for key, W in params.items() if key.startswith("W")))
 
 
-# Names -> functions, for the command line and for saved models.
+# Names -> functions, for the command line and saved models. A head: the output layer, its
+# loss, and the loss's gradient at Z_L.
 ACTIVATIONS = {"relu": (relu, relu_backward), "tanh": (tanh, tanh_backward),
                "sigmoid": (sigmoid, sigmoid_backward)}
-# An output layer, its loss and the loss's gradient at Z_L.
 HEADS = {"softmax": (softmax, cross_entropy, cross_entropy_backward),
          "sigmoid": (sigmoid, binary_cross_entropy, matched_output_backward),
          "mse": (identity, mean_squared_error, matched_output_backward),
@@ -547,47 +528,39 @@ HEADS = {"softmax": (softmax, cross_entropy, cross_entropy_backward),
 
 def network_functions(activation="relu", head="softmax"):
     """The keyword arguments of gradient_descent for an activation and a head, by name."""
-    (forward, backward), (output, loss, loss_backward) = ACTIVATIONS[activation], HEADS[head]
-    return dict(activation=forward, activation_backward=backward, output=output,
-                loss=loss, loss_backward=loss_backward)
+    names = ["activation", "activation_backward", "output", "loss", "loss_backward"]
+    return dict(zip(names, ACTIVATIONS[activation] + HEADS[head]))
 
 
 def check_gradients_of_small_network(activation="relu", head="softmax", dropout=0.0, l1=0.0,
                                      l2=0.0, seed=0):
     """gradient_check on a 12-8-6-10 float64 network and 8 random examples: {key: error}."""
-    rng = np.random.default_rng(seed)
-    functions = network_functions(activation, head)
-    init = "he" if activation == "relu" else "xavier"
-    params = initialize_parameters([12, 8, 6, NUM_CLASSES], rng, np.float64, init)
-    for key in params:            # biases away from 0, so that a row whose units were all
-        if key.startswith("b"):   # dropped does not sit exactly on relu's kink
-            params[key] += rng.uniform(0.1, 0.2, params[key].shape)
+    rng, f = np.random.default_rng(seed), network_functions(activation, head)
+    params = initialize_parameters([12, 8, 6, NUM_CLASSES], rng, np.float64,
+                                   "he" if activation == "relu" else "xavier")
+    for l in (1, 2, 3):   # biases away from 0, so that a row whose units were all dropped
+        params[f"b{l}"] += rng.uniform(0.1, 0.2, params[f"b{l}"].shape)   # is not on relu's kink
     X, y = rng.random((8, 12)), rng.integers(0, NUM_CLASSES, 8)      # like pixels in 0..1
 
     def forward(p):               # the same seed every call: the same dropout mask
-        return forward_propagation(X, p, functions["activation"], functions["output"],
-                                   dropout, np.random.default_rng(seed + 1))
-
-    def loss_of(p):
-        return functions["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2)
+        return forward_propagation(X, p, f["activation"], f["output"], dropout,
+                                   np.random.default_rng(seed + 1))
     P, cache = forward(params)
-    grads = backward_propagation(params, cache, functions["loss_backward"](P, y),
-                                 functions["activation_backward"], l1, l2)
-    return gradient_check(loss_of, params, grads)
+    grads = backward_propagation(params, cache, f["loss_backward"](P, y),
+                                 f["activation_backward"], l1, l2)
+    return gradient_check(lambda p: f["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2),
+                          params, grads)
 
 
 # %% [markdown]
 # ## Beyond the core: more update rules and learning-rate schedules
 # %%
-# Momentum, as Ng's course writes it: v is a running mean of the gradients.
-# The other common form (PyTorch's SGD) sums instead, v = beta v + dW, which is
-# 1 / (1 - beta) = 10 times larger: the same steps need a learning rate 10 times
-# smaller there.
+# Momentum, as Ng's course writes it: v is a running mean of the gradients. The other common
+# form (PyTorch's SGD) sums instead, v = beta v + dW, which is 1 / (1 - beta) = 10 times
+# larger: the same steps need a learning rate 10 times smaller there.
 def update_parameters_with_momentum(params, grads, learning_rate, state, beta=0.9):
     """v = beta v + (1 - beta) dW;  W = W - learning_rate v.  In place; returns params.
-
-    A heavy ball: steps that agree add up, zig-zags cancel out.
-    """
+    A heavy ball: steps that agree add up, zig-zags cancel out."""
     v = state.setdefault("v", {key: np.zeros_like(W) for key, W in params.items()})
     for key in params:
         v[key] = beta * v[key] + (1 - beta) * grads[key]
@@ -597,9 +570,7 @@ def update_parameters_with_momentum(params, grads, learning_rate, state, beta=0.
 
 def update_parameters_with_adagrad(params, grads, learning_rate, state, eps=1e-8):
     """s = s + dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).  In place; returns params.
-
-    Each weight gets its own step size, shrinking as its gradients add up.
-    """
+    Each weight gets its own step size, shrinking as its gradients add up."""
     s = state.setdefault("s", {key: np.zeros_like(W) for key, W in params.items()})
     for key in params:
         s[key] = s[key] + grads[key] ** 2
@@ -608,11 +579,8 @@ def update_parameters_with_adagrad(params, grads, learning_rate, state, eps=1e-8
 
 
 def update_parameters_with_rmsprop(params, grads, learning_rate, state, rho=0.9, eps=1e-8):
-    """s = rho s + (1 - rho) dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).
-
-    AdaGrad that forgets: s is a running mean, so steps do not shrink for ever.
-    (rho = 0.9 is Hinton's choice.) In place; returns params.
-    """
+    """s = rho s + (1 - rho) dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).  In place.
+    AdaGrad that forgets: s is a running mean, so steps do not shrink for ever (Hinton's 0.9)."""
     s = state.setdefault("s", {key: np.zeros_like(W) for key, W in params.items()})
     for key in params:
         s[key] = rho * s[key] + (1 - rho) * grads[key] ** 2
@@ -620,9 +588,8 @@ def update_parameters_with_rmsprop(params, grads, learning_rate, state, rho=0.9,
     return params
 
 
-# A schedule gives the factor for the learning rate at step `step` of
-# `total_steps`: big steps early cover ground, small steps late settle into a
-# minimum instead of bouncing around it.
+# A schedule gives the factor for the learning rate at step `step` of `total_steps`: big steps
+# early cover ground, small steps late settle into a minimum instead of bouncing around it.
 def cosine_schedule(step, total_steps):
     """(1 + cos(pi t / T)) / 2: from 1 down to 0 along half a cosine (the default)."""
     return 0.5 * (1 + math.cos(math.pi * step / total_steps))
@@ -640,12 +607,11 @@ def inverse_schedule(step, total_steps, decay=1e-3):
 
 
 OPTIMIZERS = {"sgd": update_parameters, "momentum": update_parameters_with_momentum,
-              "adagrad": update_parameters_with_adagrad,
-              "rmsprop": update_parameters_with_rmsprop,
+              "adagrad": update_parameters_with_adagrad, "rmsprop": update_parameters_with_rmsprop,
               "adam": update_parameters_with_adam_in_place}   # the same steps as the core's Adam
-# Good starting learning rates differ: Adam, AdaGrad and RMSprop move each weight
-# by about the learning rate; SGD and momentum move it by rate * gradient.
-# (Momentum's 0.5 in the course form is 0.05 in the summing form.)
+# Good starting learning rates differ: Adam, AdaGrad and RMSprop move each weight by about
+# the learning rate; SGD and momentum move it by rate * gradient. (Momentum's 0.5 in the
+# course form is 0.05 in the summing form.)
 DEFAULT_LEARNING_RATES = {"sgd": 0.3, "momentum": 0.5, "adagrad": 0.01, "rmsprop": 0.001,
                           "adam": 0.002}
 SCHEDULES = {"cosine": cosine_schedule, "step": step_schedule, "inverse": inverse_schedule,
@@ -655,27 +621,23 @@ SCHEDULES = {"cosine": cosine_schedule, "step": step_schedule, "inverse": invers
 # %% [markdown]
 # ## Beyond the core: data augmentation
 # %%
-# An MLP has no idea that a digit moved one pixel to the left is the same
-# digit: each pixel is a separate input with its own weights. (A convolutional
-# network slides the same small filters over every position, so it gets shifts
-# for free and gains less from this.) Showing the MLP slightly moved, turned
-# and resized copies teaches it what it cannot see: on 10,000 digits it is the
-# biggest single gain. Only training batches are distorted: validation digits
-# must stay as they come, or their accuracy no longer measures real digits.
+# An MLP has no idea that a digit moved one pixel to the left is the same digit: each pixel
+# is a separate input with its own weights. (A convolutional network slides the same small
+# filters over every position, so it gets shifts for free and gains less from this.) Showing
+# the MLP slightly moved, turned and resized copies teaches it what it cannot see: on 10,000
+# digits it is the biggest single gain. Only training batches are distorted: validation
+# digits must stay as they come, or their accuracy no longer measures real digits.
 def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     """Rotate, scale and shift a batch of images by one random map: (N, D) -> (N, D).
 
-    For one image, ask where each output pixel (r, c) comes from (the inverse
-    map), measured from the centre (13.5, 13.5) of the 28 x 28 grid:
+    For one image, ask where each output pixel (r, c) comes from (the inverse map),
+    measured from the centre (13.5, 13.5) of the 28 x 28 grid:
         [r_src, c_src] = centre + R(-angle) @ ([r, c] - centre - shift) / scale
-    That point usually lies between four pixels. Bilinear interpolation mixes
-    them, each weighted by how close it is: with r0 = floor(r_src), fr = r_src - r0
-    (and c0, fc alike), the value is
-        (1-fr)(1-fc) I[r0, c0] + (1-fr) fc I[r0, c0+1] + fr (1-fc) I[r0+1, c0] + fr fc I[r0+1, c0+1]
-    Pixels off the image count as black (0).
-    Batched: one map serves the whole batch, so the arithmetic above runs once,
-    on arrays of all 784 (r, c) at a time, and each of the 4 neighbours is one
-    gather of pixel values for the whole batch: out += weight * X[:, source].
+    That point usually lies between four pixels. Bilinear interpolation mixes them, each
+    weighted by how close it is: with r0 = floor(r_src), fr = r_src - r0 (c0, fc alike),
+        (1-fr)(1-fc) I[r0,c0] + (1-fr) fc I[r0,c0+1] + fr (1-fc) I[r0+1,c0] + fr fc I[r0+1,c0+1]
+    Pixels off the image count as black (0). One map serves the whole batch: the arithmetic
+    runs once, on all 784 (r, c), and each neighbour is one gather: out += weight * X[:, source].
     """
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
     scale = rng.uniform(1 - max_scale, 1 + max_scale)
@@ -687,9 +649,9 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     c_src = centre + (-np.sin(angle) * dr + np.cos(angle) * dc) / scale
     r0, c0 = np.floor(r_src).astype(int), np.floor(c_src).astype(int)
     fr, fc = r_src - r0, c_src - c0                   # how far past (r0, c0), 0..1
-    # X[:, source] written on X.T (D, N), one row per pixel: gathering whole rows
-    # makes this function twice as fast as gathering scattered columns of X. An
-    # extra row of zeros, number D, is the black pixel that lies off the image.
+    # X[:, source] written on X.T (D, N), one row per pixel: gathering whole rows makes this
+    # function twice as fast as gathering scattered columns of X. An extra row of zeros,
+    # number D, is the black pixel that lies off the image.
     pixels = np.zeros((NUM_PIXELS + 1, len(X)), X.dtype)                # (D + 1, N)
     pixels[:NUM_PIXELS] = X.T
     out = np.zeros((NUM_PIXELS, len(X)), X.dtype)
@@ -698,9 +660,7 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
         rows, cols = r0 + down, c0 + right
         inside = (rows >= 0) & (rows < IMAGE_SIDE) & (cols >= 0) & (cols < IMAGE_SIDE)
         source = np.where(inside, rows * IMAGE_SIDE + cols, NUM_PIXELS)   # (D,)
-        neighbour = np.take(pixels, source, axis=0)                     # (D, N)
-        neighbour *= weight.astype(X.dtype)[:, None]                    # times its weight
-        out += neighbour
+        out += np.take(pixels, source, axis=0) * weight.astype(X.dtype)[:, None]   # (D, N)
     return out.T                                                        # (N, D)
 
 
@@ -723,18 +683,12 @@ class InputError(ValueError):
 
 
 def load_digits_csv(path, labelled=True, flag="--csv"):
-    """Read a table of digits, one image per row; return X (N, 784) uint8 in 0..255 and
-    y (N,) uint8.
+    """Read a table of digits, one image per row: X (N, 784) uint8 in 0..255, y (N,) uint8.
 
-    The file is read by a few general rules, not by a list of layouts: the delimiter is
-    whichever of , tab ; | (or spaces) splits the header line most; the label is the
-    column named label (any case, any position); the pixels are the 784 other columns,
-    in the order of their numbers when named pixel0..pixel783 (or Fashion-MNIST's
-    pixel1..pixel784); an unnamed first column (pandas' index) is skipped; pixels
-    stored as 0..1 are read as 0..255, and said so. Kaggle's digit-recognizer.zip is
-    read as it is. With labelled=False (a Kaggle test.csv) y is None, or the unchecked
-    label column if there is one. Bad input raises InputError naming the file and flag.
-    """
+    By general rules, not a list of layouts (the README lists what they accept): the label is
+    the column named label, the pixels the 784 others, in the order of their numbers if named.
+    labelled=False (a test.csv): y is None, or the unchecked label column. Bad input raises
+    InputError, one sentence naming the file and how to fix it."""
     check_input_file(path, flag, "a CSV file")
     source, compression = csv_source(path, "train.csv" if labelled else "test.csv")
     names, sep = header_of(path, source, compression)
@@ -743,9 +697,10 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
     if len(data) == 0:
         raise InputError(f"{path} has a header but no rows; add one image per row.")
     used = pixels + ([label] if label is not None else [])
-    outside = None if data.dtype == np.uint8 else (data[:, used] < 0) | (data[:, used] > 255)
-    if outside is not None and outside.any():        # (uint8 cannot lie outside 0..255)
-        row, col = np.argwhere(outside)[0]
+    outside = [] if data.dtype == np.uint8 else np.argwhere((data[:, used] < 0) |
+                                                            (data[:, used] > 255))
+    if len(outside):                               # (uint8 cannot lie outside 0..255)
+        row, col = outside[0]
         raise InputError(f"{path} row {row + 2}, column {names[used[col]]!r} holds "
                          f"{data[row, used[col]]:g}; pixels and labels must lie in 0..255.")
     X = data[:, pixels]
@@ -753,12 +708,10 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
         print(f"note: {path} holds pixels from 0 to 1, not gray levels 0..255; they are "
               "read as 0..1 (times 255).")
         X = X.astype(np.float32) * 255
-    if X.dtype != np.uint8:                         # float pixels: the nearest gray level
-        X = np.rint(X).astype(np.uint8)
-    X = np.ascontiguousarray(X)
-    if label is None or not labelled:             # a label column, if any, is only reported
-        return X, None if label is None else data[:, label]
-    y = data[:, label]
+    X = np.ascontiguousarray(X if X.dtype == np.uint8 else np.rint(X).astype(np.uint8))
+    y = None if label is None else data[:, label]
+    if y is None or not labelled:                 # a label column, if any, is only reported
+        return X, y
     wrong = (y != np.rint(y)) | (y >= NUM_CLASSES)
     if wrong.any():
         row = int(np.argmax(wrong))
@@ -769,37 +722,31 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
 
 def check_input_file(path, flag, kind):
     """One true sentence if path is not a regular file that can be read."""
-    if not path:
-        raise InputError(f"{flag} was given an empty path; pass {kind} with {flag} PATH.")
-    if os.path.isdir(path):
-        raise InputError(f"{path} is a folder, not a file; pass {kind} with {flag} PATH.")
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise InputError(f"{path} is not a regular file (a pipe or a device); save the data "
+    fix = f"pass {kind} with {flag} PATH."
+    if not path or not os.path.isfile(path):
+        raise InputError(f"{flag} was given an empty path; {fix}" if not path else
+                         f"{path} is a folder, not a file; {fix}" if os.path.isdir(path) else
+                         f"{path} does not exist; {fix}" if not os.path.exists(path) else
+                         f"{path} is not a regular file (a pipe or a device); save the data "
                          f"to a file and pass that with {flag}.")
-    if not os.path.exists(path):
-        raise InputError(f"{path} does not exist; pass {kind} with {flag} PATH.")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path} cannot be read (permission denied); check its permissions.")
 
 
-# The first bytes of a file say what it is, whatever its name says.
-FILE_SIGNATURES = [(b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"),
-                   (b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"(\xb5/\xfd", "zstd"),
-                   (b"7z\xbc\xaf", "7z"), (b"Rar!", "rar"), (b"\xd0\xcf\x11\xe0", "xls"),
-                   (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\x89PNG", "png"),
-                   (b"\xff\xd8\xff", "jpeg"), (b"%PDF", "pdf")]
-
-
 def csv_source(path, member="train.csv"):
-    """(source, compression) for pandas: path and None for plain text, or the compression
-    it uses; for a zip, its one CSV or the one named member (Kaggle's archive holds
-    train.csv, test.csv and sample_submission.csv), read into memory. Raises InputError,
-    saying what the file is, for anything pandas cannot read as CSV."""
+    """(source, compression) for pandas: the path and its compression (None: plain text), or a
+    zip's one CSV or named member, in memory (Kaggle's holds train.csv, test.csv and more)."""
     import io
     import zipfile
     with open(path, "rb") as f:
         start = f.read(512)
-    kind = next((name for magic, name in FILE_SIGNATURES if start.startswith(magic)), None)
+    # The first bytes of a file say what it is, whatever its name says.
+    signatures = [(b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"),
+                  (b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"(\xb5/\xfd", "zstd"),
+                  (b"7z\xbc\xaf", "7z"), (b"Rar!", "rar"), (b"\xd0\xcf\x11\xe0", "xls"),
+                  (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\x89PNG", "png"),
+                  (b"\xff\xd8\xff", "jpeg"), (b"%PDF", "pdf")]
+    kind = next((name for magic, name in signatures if start.startswith(magic)), None)
     if len(start) > 262 and start[257:262] == b"ustar":
         kind = "tar"
     if kind in (None, "gzip", "bz2", "xz"):
@@ -815,12 +762,10 @@ def csv_source(path, member="train.csv"):
         except zipfile.BadZipFile:
             raise InputError(f"{path} is a damaged zip archive (an interrupted download?); "
                              "download it again.")
-        if "[Content_Types].xml" in names:
-            kind = "xls"
-        else:
-            listed = ", ".join(names[:5]) if names else "nothing"
-            raise InputError(f"{path} is a zip archive holding {listed}, but no {member}; "
-                             "unzip it and pass the CSV you mean.")
+        if "[Content_Types].xml" not in names:          # (an .xlsx workbook is a zip of XML)
+            raise InputError(f"{path} is a zip archive holding {', '.join(names[:5]) or 'nothing'}"
+                             f", but no {member}; unzip it and pass the CSV you mean.")
+        kind = "xls"
     advice = {"xls": "an Excel workbook; save it as CSV (comma delimited)",
               "utf-16": "UTF-16 text; save it as CSV UTF-8",
               "png": "a PNG picture; pictures go to --image",
@@ -829,23 +774,20 @@ def csv_source(path, member="train.csv"):
     raise InputError(f"{path} is {what}.")
 
 
-HEADER_LIMIT = 2**20      # 1 MB: a header of 785 names is 7 kB; a longer first line is no header
-
-
 def header_of(path, source, compression):
     """The names of the header line, and the delimiter for pandas (r"\\s+" for spaces)."""
     import bz2
     import gzip
     import lzma
     import zlib
-    openers = {None: lambda s: open(s, "rb"), "gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}
+    limit = 2**20         # 1 MB: a header of 785 names is 7 kB; a longer first line is no header
+    opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}.get(compression, open)
     try:
-        if hasattr(source, "seek"):               # a zip member, in memory
-            start = source.read(HEADER_LIMIT)
-            source.seek(0)
+        if hasattr(source, "getvalue"):               # a zip member, in memory
+            start = source.getvalue()[:limit]
         else:
-            with openers[compression](source) as f:
-                start = f.read(HEADER_LIMIT)
+            with opener(source, "rb") as f:
+                start = f.read(limit)
     except (EOFError, OSError, zlib.error, lzma.LZMAError) as err:
         if compression and not isinstance(err, PermissionError):
             raise InputError(f"{path} is a damaged or truncated {compression} file (an "
@@ -854,12 +796,12 @@ def header_of(path, source, compression):
                          "check its permissions.")
     if not start.strip():
         raise InputError(f"{path} is empty; it needs a header line and one image per row.")
-    if b"\n" not in start and len(start) == HEADER_LIMIT:
+    if b"\n" not in start and len(start) == limit:
         raise InputError(f"{path} has no line break in its first MB, so it is not a table "
                          "with one image per line; save it as CSV.")
-    whole_lines = start if len(start) < HEADER_LIMIT else start[:start.rfind(b"\n")]
-    try:
-        text = whole_lines.decode("utf-8-sig")
+    try:                    # whole lines only: a cut through a character would not decode
+        text = (start[:start.rfind(b"\n")] if len(start) == limit else start
+                ).decode("utf-8-sig")
     except UnicodeDecodeError:
         text = "\x00"
     if "\x00" in text:                            # binary, or text in another encoding
@@ -875,72 +817,67 @@ def header_of(path, source, compression):
 def digit_columns(names, path, labelled):
     """(index of the label column or None, indices of the 784 pixel columns in pixel order)."""
     lower = [name.lower() for name in names]
-    if lower == ["imageid", "label"]:
-        raise InputError(f"{path} is a Kaggle submission (ImageId,Label): answers, not images; "
-                         "train on Kaggle's train.csv, and --predict test.csv writes a file "
-                         "like this one.")
-    if all(name.replace(".", "", 1).lstrip("-").isdigit() for name in names if name):
-        raise InputError(f"{path} starts with numbers, not a header line; add the header "
-                         "label,pixel0,...,pixel783 (or pixel0,...,pixel783 without labels).")
-    if len(names) > 1 and names[-1] == "":
-        raise InputError(f"{path} ends every line with a comma, which makes an empty last "
-                         "column; remove the trailing commas.")
     labels = [i for i, name in enumerate(lower) if name == "label"]
-    if len(labels) > 1:
-        raise InputError(f"{path} has {len(labels)} columns named label; keep one.")
     index = [0] if lower[0] in ("", "index", "id") or lower[0].startswith("unnamed") else []
     pixels = [i for i in range(len(names)) if i not in labels + index]
     numbers = [int(lower[i][5:]) if lower[i][:5] == "pixel" and lower[i][5:].isdigit()
                else None for i in pixels]
-    if len(pixels) != NUM_PIXELS:
-        raise InputError(f"{path} has {len(pixels)} pixel columns but a 28x28 image needs "
-                         f"{NUM_PIXELS}; the header should read label,pixel0,...,pixel783.")
+    header = "the header should read label,pixel0,...,pixel783."
+    for refused, sentence in [     # in this order: the first that applies is the one to fix
+            (lower == ["imageid", "label"], "is a Kaggle submission (ImageId,Label): answers, "
+             "not images; train on Kaggle's train.csv, and --predict test.csv writes a file "
+             "like this one."),
+            (all(name.replace(".", "", 1).lstrip("-").isdigit() for name in names if name),
+             "starts with numbers, not a header line; add the header label,pixel0,...,pixel783 "
+             "(or pixel0,...,pixel783 without labels)."),
+            (len(names) > 1 and names[-1] == "", "ends every line with a comma, which makes an "
+             "empty last column; remove the trailing commas."),
+            (len(labels) > 1, f"has {len(labels)} columns named label; keep one."),
+            (len(pixels) != NUM_PIXELS, f"has {len(pixels)} pixel columns but a 28x28 image "
+             f"needs {NUM_PIXELS}; {header}"),
+            (None not in numbers and sorted(numbers) not in (list(range(NUM_PIXELS)),
+                                                             list(range(1, NUM_PIXELS + 1))),
+             f"names its pixel columns, but not pixel0..pixel783 each once; {header}"),
+            (labelled and not labels, "holds pixels but no labels, like Kaggle's test.csv: pass "
+             "it to --predict to write a submission (train on train.csv).")]:
+        if refused:
+            raise InputError(f"{path} {sentence}")
     if None not in numbers:                         # named pixelK: read them by their numbers
-        if sorted(numbers) not in (list(range(NUM_PIXELS)), list(range(1, NUM_PIXELS + 1))):
-            raise InputError(f"{path} names its pixel columns, but not pixel0..pixel783 each "
-                             "once; the header should read label,pixel0,...,pixel783.")
         pixels = [pixels[i] for i in np.argsort(numbers)]
-    if labelled and not labels:
-        raise InputError(f"{path} holds pixels but no labels, like Kaggle's test.csv: pass it "
-                         "to --predict to write a submission (train on train.csv).")
     return (labels[0] if labels else None), pixels
 
 
 def read_numbers(path, source, compression, sep, names):
     """Every cell as a number: (N, columns) uint8 when all are whole 0..255, else float32.
 
-    Fast first: pandas parses each cell straight into uint8 (1 byte a pixel), 10,000 rows
-    at a time to keep its buffers small. Anything else (a float, an index of 4000, a
-    blank, 'abc') makes it refuse; float32 is tried next; then every cell is read as text
-    to find the one to blame. index_col=False: a row with a value too many is an error.
-    """
+    Fast first: uint8 (1 byte a pixel), 10,000 rows at a time to keep buffers small; a float,
+    an index of 4000, a blank or 'abc' refuses, and float32 is tried, then text, to blame."""
     options = dict(sep=sep, encoding="utf-8-sig", index_col=False, skipinitialspace=True,
                    compression=compression, header=0, names=range(len(names)))
-    for dtype in (np.uint8, np.float32):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                warnings.simplefilter("ignore", RuntimeWarning)    # nan -> uint8: refused anyway
-                with pd.read_csv(source, dtype=dtype, chunksize=10_000, **options) as reader:
-                    data = np.concatenate([chunk.to_numpy() for chunk in reader])
-            if not np.isnan(data).any():          # a blank cell reads as nan in floats
-                return data
-        except Exception:
-            pass
-        finally:
+    with warnings.catch_warnings():   # index_col=False: a value too many is a ParserWarning
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)    # nan -> uint8: refused anyway
+        for dtype in (np.uint8, np.float32, str):
             if hasattr(source, "seek"):
                 source.seek(0)                    # read the zip member again from its start
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
+            if dtype is str:
+                break
+            try:
+                with pd.read_csv(source, dtype=dtype, chunksize=10_000, **options) as reader:
+                    data = np.concatenate([chunk.to_numpy() for chunk in reader])
+                if not np.isnan(data).any():      # a blank cell reads as nan in floats
+                    return data
+            except Exception:
+                pass
+        try:
             frame = pd.read_csv(source, dtype=str, keep_default_na=False, **options)
-    except (pd.errors.ParserWarning, ValueError) as err:
-        if "Expected" in str(err) or isinstance(err, pd.errors.ParserWarning):
-            raise InputError(f"{path} has rows with more values than the header has names "
-                             f"({str(err).strip().splitlines()[-1].rstrip('.')}); each row "
-                             "needs exactly one value per column of the header.")
-        raise InputError(f"{path} is not a readable CSV ({err}); save it as plain "
-                         "comma-separated text.")
+        except (pd.errors.ParserWarning, ValueError) as err:
+            if "Expected" in str(err) or isinstance(err, pd.errors.ParserWarning):
+                raise InputError(f"{path} has rows with more values than the header has names "
+                                 f"({str(err).strip().splitlines()[-1].rstrip('.')}); each row "
+                                 "needs exactly one value per column of the header.")
+            raise InputError(f"{path} is not a readable CSV ({err}); save it as plain "
+                             "comma-separated text.")
     values = frame.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
     bad = values.isna().to_numpy()
     if bad.any():
@@ -955,39 +892,29 @@ def read_numbers(path, source, compression, sep, names):
 # ## Beyond the core: early stopping, saving and loading a model
 # %%
 def keep_best(best, epoch, params, score):
-    """Remember a copy of params whenever the validation score (higher is better: the
-    accuracy, or minus the loss) improves, for early stopping.
+    """Copy params into best ({} at first) whenever the validation score improves (higher is
+    better: the accuracy, or minus the loss); return the epochs since the best one.
 
-    best is a dict that starts as {} and holds "score", "epoch" and "params".
-    Returns how many epochs have passed since the best one. Stopping once that
-    reaches a "patience" limit, and going back to the best copy, avoids training
-    on past the point where the network starts to memorise its training data.
-    The price: the epoch was chosen because it scored best on these very
-    validation digits, partly by luck, so their accuracy now flatters the
-    network. An honest figure needs digits that chose nothing (--test-csv).
-    """
+    Early stopping (stop at a "patience", go back to the best copy) ends training before the
+    network memorises its training data. The price: that epoch won partly by luck on these
+    very validation digits, so their accuracy flatters it; --test-csv digits chose nothing."""
     if score > best.get("score", -math.inf):
         best.update(score=score, epoch=epoch, params={key: W.copy() for key, W in params.items()})
     return epoch - best["epoch"]
 
 
 def write_atomically(path, write):
-    """Call write(file) on a temporary file beside path, then rename it onto path.
-
-    A rename within one folder is atomic: anyone looking sees the old file or
-    the new one, never half of one, even if the power fails mid-write. A full
-    disk raises InputError, and the old file stays as it was.
-    """
+    """write(file) to a temporary file beside path, renamed onto path: a rename within one
+    folder is atomic, so a crash or a full disk (InputError) never leaves half a file."""
     path = os.path.realpath(path)               # through a symbolic link, write its target
-    folder = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".part")
     try:
-        # mkstemp makes the file private (0600); give it what the user expects: the
-        # old file's permissions, or those of any new file under the umask.
+        # mkstemp makes the file private (0600); give it what the user expects: the old
+        # file's permissions, or those of any new file under the umask.
         umask = os.umask(0)
         os.umask(umask)
-        mode = os.stat(path).st_mode & 0o7777 if os.path.isfile(path) else 0o666 & ~umask
-        os.chmod(temporary, mode)
+        os.chmod(temporary, os.stat(path).st_mode & 0o7777 if os.path.isfile(path)
+                 else 0o666 & ~umask)
         with os.fdopen(handle, "wb") as f:
             write(f)
         os.replace(temporary, path)
@@ -1001,16 +928,15 @@ def write_atomically(path, write):
 
 def same_file(a, b):
     """True if paths a and b name one file, also through symbolic or hard links."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b) or (
+        os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b))
 
 
 def check_writable(paths, inputs=()):
     """Fail now, not after training, if a file cannot be written where asked, if two
     outputs share a path, or if writing would overwrite an input (the user's data)."""
     for i, path in enumerate(paths):
-        folder = os.path.dirname(os.path.abspath(path)) if path else ""
+        folder, exists = os.path.dirname(os.path.abspath(path)), os.path.exists(path)
         if not path or path.endswith(("/", os.sep)):
             raise InputError(f"the output path {path!r} names no file; give a file name such "
                              "as model.npz.")
@@ -1020,21 +946,20 @@ def check_writable(paths, inputs=()):
         if any(same_file(path, other) for other in paths[:i]):
             raise InputError(f"{path} is asked for twice as an output; one would overwrite the "
                              "other, so give each output its own path.")
-        if os.path.isdir(path):
-            raise InputError(f"{path} is a folder; give a file name to write to.")
-        if os.path.exists(path) and not os.path.isfile(path):
-            raise InputError(f"{path} is not a regular file (a device or a pipe); give the path "
-                             "of a file to write.")
+        if exists and not os.path.isfile(path):
+            raise InputError(f"{path} is a folder; give a file name to write to." if
+                             os.path.isdir(path) else f"{path} is not a regular file (a device "
+                             "or a pipe); give the path of a file to write.")
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"cannot write {path}: the folder {folder} does not exist or is "
                              "not writable; choose another path.")
         if len(os.fsencode(os.path.basename(path))) > os.pathconf(folder, "PC_NAME_MAX") - 12:
             raise InputError(f"cannot write {path}: the file name is too long for this file "
                              "system; choose a shorter name.")
-        if os.path.exists(path) and not os.access(path, os.W_OK):
+        if exists and not os.access(path, os.W_OK):
             raise InputError(f"cannot overwrite {path}: it is read-only; choose another path.")
         sticky = os.stat(folder).st_mode & 0o1000        # like /tmp: only owners may replace
-        if (sticky and os.path.exists(path) and hasattr(os, "getuid") and os.getuid() != 0
+        if (sticky and exists and hasattr(os, "getuid") and os.getuid() != 0
                 and os.stat(path).st_uid != os.getuid()):
             raise InputError(f"cannot replace {path}: it belongs to another user in a shared "
                              "folder; choose another path.")
@@ -1046,24 +971,18 @@ def all_finite(params):
 
 
 def save_model(path, model):
-    """Save a model: weights, biases and what rebuilds it (layer sizes, activation, head).
-
-    .npz is NumPy's zip of plain arrays: no pickle, so loading one cannot run code.
-    """
-    params = model["params"]
-    if not all_finite(params):
+    """Save the weights, biases and what rebuilds the network (layer sizes, activation, head)
+    as .npz: NumPy's zip of plain arrays, no pickle, so loading one cannot run code."""
+    if not all_finite(model["params"]):
         raise FloatingPointError("the parameters contain nan or inf; refusing to save them")
-    arrays = dict(params, layer_sizes=np.array(network_sizes(params)),
+    arrays = dict(model["params"], layer_sizes=np.array(network_sizes(model["params"])),
                   activation=np.array(model["activation"]), head=np.array(model["head"]))
     write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
 def load_model(path):
-    """Load a model written by save_model: {"params": ..., "activation": ..., "head": ...}.
-
-    allow_pickle=False makes NumPy refuse pickled objects instead of running them.
-    Raises InputError, in one sentence, for anything that is not such a model.
-    """
+    """A model written by save_model, {"params", "activation", "head"}; InputError for any other
+    file. allow_pickle=False makes NumPy refuse pickled objects instead of running them."""
     check_input_file(path, "--load", "a model saved with --save")
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":                 # every .npz is a zip file
@@ -1080,26 +999,14 @@ def load_model(path):
     except Exception as err:
         raise InputError(f"{path} is not a readable .npz model (it may be truncated: "
                          f"{type(err).__name__}); train one again with --save.")
-    return _check_model_arrays(arrays, path)
-
-
-def network_sizes(params):
-    """[D, n_1, ..., K], read off the weight shapes."""
-    L = len(params) // 2
-    return [params["W1"].shape[0]] + [params[f"W{l}"].shape[1] for l in range(1, L + 1)]
-
-
-def _check_model_arrays(arrays, path):
-    """Check that loaded arrays describe a whole, finite network; return it."""
-    try:
+    try:                   # every array that save_model writes, of the shape the sizes give
         sizes = [int(n) for n in arrays.pop("layer_sizes")]
         activation, head = str(arrays.pop("activation")), str(arrays.pop("head"))
         params, fits = {}, len(sizes) >= 2 and activation in ACTIVATIONS and head in HEADS
         for l in range(1, len(sizes)):
-            params[f"W{l}"], params[f"b{l}"] = arrays.pop(f"W{l}"), arrays.pop(f"b{l}")
-            fits = fits and params[f"W{l}"].shape == (sizes[l - 1], sizes[l]) and (
-                params[f"b{l}"].shape == (sizes[l],) and params[f"W{l}"].dtype.kind == "f"
-                and params[f"b{l}"].dtype.kind == "f")
+            W, b = params[f"W{l}"], params[f"b{l}"] = arrays.pop(f"W{l}"), arrays.pop(f"b{l}")
+            fits = fits and W.shape == (sizes[l - 1], sizes[l]) and b.shape == (sizes[l],) and (
+                W.dtype.kind == b.dtype.kind == "f")
         fits = fits and not arrays                   # nothing left over
     except (KeyError, ValueError, TypeError):
         fits = False
@@ -1109,6 +1016,12 @@ def _check_model_arrays(arrays, path):
     if not all_finite(params):
         raise InputError(f"{path} holds nan or inf weights; train the model again.")
     return {"params": params, "activation": activation, "head": head}
+
+
+def network_sizes(params):
+    """[D, n_1, ..., K], read off the weight shapes."""
+    L = len(params) // 2
+    return [params["W1"].shape[0]] + [params[f"W{l}"].shape[1] for l in range(1, L + 1)]
 
 
 def describe(model):
@@ -1123,32 +1036,34 @@ def describe(model):
 # Your own Python and the command line go through the same calls:
 #     model, history = train(X, y, hidden=[64], X_val=X_val, y_val=y_val)
 #     predict(model, X_new)
-# A model is a dict {"params": ..., "activation": "relu", "head": "softmax"}: the
-# names travel with the weights (also through save_model and load_model), so a
-# prediction always uses the functions the network was trained with.
+# A model is a dict {"params": ..., "activation": "relu", "head": "softmax"}: the names travel
+# with the weights (also through save_model and load_model), so a prediction always uses the
+# functions the network was trained with.
 def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_size=64,
           learning_rate=None, optimizer="adam", schedule="cosine", activation="relu",
           head="softmax", init="auto", augment=False, dropout=0.0, l1=0.0, l2=0.0,
           patience=None, num_classes=None, rng=None, verbose=False, on_epoch=None):
     """Train an MLP on X (N, D) in one call; returns (model, history).
 
-    y is what the head learns: integer labels (N,) for "softmax" (K = num_classes, by
-    default the largest label + 1); 0/1 labels (N,) for one "sigmoid" output, or (N, K)
-    for K of them; numbers (N,) or (N, K) for "mse" and "mae".
-    history: one dict per epoch, "epoch", "loss", "train_accuracy" and, given X_val and
-    y_val, "val_loss" and "val_accuracy" (no accuracy for regression); "loss" (and the
-    softmax's "train_accuracy") is the running mean over the epoch's batches, the rest
-    is measured after the epoch. plot_training_curves(history, path) draws it.
-    patience: stop after that many epochs without a better validation score, and keep
-    the best epoch's weights. Ctrl-C stops training, keeping the model so far (the best
-    epoch's, when validating). on_epoch(epoch, params, stats): called after each epoch
-    with the figures history gets; True stops training. Defaults: learning_rate from
-    DEFAULT_LEARNING_RATES; optimizer and schedule by name or as functions; init "auto":
-    he for relu, else xavier; rng: np.random.default_rng(0), so a run repeats exactly;
-    augment off (train() takes any arrays; the command line turns it on for digits).
-    Raises InputError for data that cannot work, FloatingPointError on divergence.
+    y: integer labels (N,) for head "softmax" (K = num_classes, else the largest label + 1);
+    0/1 labels (N,) for one "sigmoid" output, or (N, K) for K of them; numbers (N,) or (N, K)
+    for "mse" and "mae". history: a dict per epoch of "epoch", "loss", "train_accuracy" and,
+    given X_val and y_val, "val_loss" and "val_accuracy" (regression has no accuracy); "loss"
+    and softmax's "train_accuracy" are running means over the epoch's batches, the rest is
+    measured after it. patience: stop after that many epochs without a better validation
+    score, and keep the best epoch's weights. Ctrl-C stops training, keeping the model so far
+    (the best epoch's, when validating). on_epoch(epoch, params, stats) gets history's figures;
+    True stops training. optimizer and schedule: a name or a function; init "auto": he for
+    relu, else xavier; rng None: np.random.default_rng(0), so a run repeats exactly. Raises
+    InputError for data that cannot work, FloatingPointError on divergence.
     """
-    check_choices(optimizer, schedule, activation, head, learning_rate)
+    for what, value, known in [("optimizer", optimizer, OPTIMIZERS), ("schedule", schedule,
+                               SCHEDULES), ("activation", activation, ACTIVATIONS),
+                               ("head", head, HEADS)]:
+        if isinstance(value, str) and value not in known:        # a typo such as "Adam"
+            raise InputError(f"{what}={value!r} is not one of {', '.join(known)}.")
+    if callable(optimizer) and learning_rate is None:
+        raise InputError("an optimizer given as a function needs a learning_rate too.")
     rng = np.random.default_rng(0) if rng is None else rng
     X, T, K = check_training_data(X, y, head, num_classes, augment)
     validating = X_val is not None or y_val is not None
@@ -1160,7 +1075,15 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
     history, best, started = [], {}, time.perf_counter()
 
     def after_epoch(epoch, params, stats):
-        stats = epoch_figures(model, stats, X, T, *((X_val, T_val) if validating else ()))
+        # gradient_descent counts right answers only for labels (N,): for the other heads,
+        # train_accuracy is measured on X after the epoch (regression has none).
+        stats = dict(stats)
+        if head != "softmax":
+            del stats["train_accuracy"]
+            stats.update({"train_" + k: v for k, v in evaluate(model, X, T).items()
+                          if k == "accuracy"})
+        if validating:
+            stats.update({"val_" + k: v for k, v in evaluate(model, X_val, T_val).items()})
         history.append(stats)
         if verbose:
             print(epoch_line(stats, epochs, time.perf_counter() - started), flush=True)
@@ -1186,46 +1109,16 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
         if verbose:
             print(f"using the parameters of epoch {best['epoch']}, the best on the validation "
                   "data")
-    # Finite weights are not enough: weights of 1e30 are numbers, and outputs of nan.
-    with np.errstate(over="ignore", invalid="ignore"):
-        P, _ = forward_propagation(X[:1000], model["params"], ACTIVATIONS[activation][0],
-                                   HEADS[head][0])
+    with np.errstate(over="ignore", invalid="ignore"):   # finite weights of 1e30 are not
+        P = predict_probabilities(model, X[:1000])       # enough: their outputs can be nan
     if not all_finite(model["params"]) or not np.all(np.isfinite(P)):
         raise FloatingPointError("the network's outputs became nan or inf")
     return model, history
 
 
-def epoch_figures(model, stats, X, T, X_val=None, T_val=None):
-    """gradient_descent's stats for an epoch, completed as train() records them: with
-    val_loss and val_accuracy, and for heads other than softmax the train_accuracy
-    measured on X (gradient_descent counts right answers only for labels (N,));
-    regression has no accuracies."""
-    figures = dict(stats)
-    if model["head"] != "softmax":
-        del figures["train_accuracy"]
-        figures.update({"train_" + k: v for k, v in evaluate(model, X, T).items()
-                        if k == "accuracy"})
-    if X_val is not None:
-        figures.update({"val_" + k: v for k, v in evaluate(model, X_val, T_val).items()})
-    return figures
-
-
-def check_choices(optimizer, schedule, activation, head, learning_rate):
-    """One sentence, at the call, for a name train() does not know (a typo such as
-    "Adam"), or an update rule given as a function without a learning rate."""
-    for what, value, known in [("optimizer", optimizer, OPTIMIZERS),
-                               ("schedule", schedule, SCHEDULES),
-                               ("activation", activation, ACTIVATIONS), ("head", head, HEADS)]:
-        if isinstance(value, str) and value not in known:
-            raise InputError(f"{what}={value!r} is not one of {', '.join(known)}.")
-    if callable(optimizer) and learning_rate is None:
-        raise InputError("an optimizer given as a function needs a learning_rate too.")
-
-
 def check_training_data(X, y, head, num_classes=None, augment=False, names=("X", "y")):
-    """X as float32 (N, D), y as the head's loss takes it (labels (N,) for softmax, else
-    (N, K) float32), and K. Anything that would fail later with a puzzling traceback,
-    or worse train without a word, raises InputError here, in one sentence."""
+    """(X float32 (N, D), y as the head's loss takes it: labels (N,) for softmax, else (N, K)
+    float32, K); InputError now for what would fail later, puzzlingly, or train silently."""
     (x_name, y_name), X, y = names, np.asarray(X), np.asarray(y)
     if X.ndim != 2 or X.dtype.kind not in "fiub":
         raise InputError(f"{x_name} has shape {X.shape} ({X.dtype}); it needs numbers, one "
@@ -1264,8 +1157,7 @@ def check_training_data(X, y, head, num_classes=None, augment=False, names=("X",
 def predict_probabilities(model, X):
     """The network's outputs for X (N, D) -> (N, K), or for one example x (D,) -> (K,),
     with the activation and head the model was trained with."""
-    X = np.asarray(X)
-    D = model["params"]["W1"].shape[0]
+    X, D = np.asarray(X), model["params"]["W1"].shape[0]
     if X.dtype == np.uint8:
         raise InputError("X holds raw 0..255 pixels (uint8); scale them to 0..1 first: "
                          "scale_pixels(X).")
@@ -1278,15 +1170,12 @@ def predict_probabilities(model, X):
 
 
 def predict(model, X):
-    """What the network says for X (N, D) (or one example (D,)): the most probable class
-    (N,); for one sigmoid output, 1 where its probability is above 0.5, else 0; for the
-    regression heads mse and mae, the outputs ((N,) when there is one, else (N, K))."""
+    """For X (N, D) (or one example (D,)): the most probable class (N,); 0/1 for one sigmoid
+    output (1 above 0.5); the outputs for mse and mae ((N,) for one, else (N, K))."""
     P = predict_probabilities(model, X)
     if model["head"] in ("mse", "mae"):
         return P[..., 0] if P.shape[-1] == 1 else P
-    if P.shape[-1] == 1:                               # one yes/no output
-        return (P[..., 0] > 0.5).astype(int)
-    return P.argmax(axis=-1)
+    return (P[..., 0] > 0.5).astype(int) if P.shape[-1] == 1 else P.argmax(axis=-1)
 
 
 def evaluate(model, X, T):
@@ -1305,11 +1194,11 @@ def evaluate(model, X, T):
 
 def epoch_line(stats, num_epochs, elapsed):
     """'epoch   3/40  loss 0.2100  train acc 0.9400  val loss ...  1.2s  (15s left)'."""
-    names = [("loss", "loss"), ("train_accuracy", "train acc"), ("val_loss", "val loss"),
-             ("val_accuracy", "val acc")]
-    figures = "  ".join(f"{label} {stats[key]:.4f}" for key, label in names if key in stats)
-    left = elapsed / stats["epoch"] * (num_epochs - stats["epoch"])
-    return f"epoch {stats['epoch']:3d}/{num_epochs}  {figures}  {elapsed:6.1f}s  ({left:.0f}s left)"
+    figures = "  ".join(f"{key.replace('_accuracy', ' acc').replace('_', ' ')} {stats[key]:.4f}"
+                        for key in ("loss", "train_accuracy", "val_loss", "val_accuracy")
+                        if key in stats)
+    epoch, left = stats["epoch"], elapsed / stats["epoch"] * (num_epochs - stats["epoch"])
+    return f"epoch {epoch:3d}/{num_epochs}  {figures}  {elapsed:6.1f}s  ({left:.0f}s left)"
 
 
 def check_fits_in_memory(sizes, batch_size):
@@ -1348,16 +1237,10 @@ def per_class_text(C):
 
 
 def accuracy_under_noise(model, X, y, sigmas, rng):
-    """Accuracy on X (N, D) in 0..1 after adding Gaussian noise N(0, sigma^2) to every pixel.
-
-    A network that learned strokes degrades slowly; one that learned single
-    pixels falls apart. Pixels are clipped back to 0..1, as a real image would be.
-    """
-    accuracies = []
-    for sigma in sigmas:
-        noisy = np.clip(X + rng.normal(0.0, sigma, X.shape).astype(X.dtype), 0, 1)
-        accuracies.append(get_accuracy(predict_probabilities(model, noisy).argmax(axis=1), y))
-    return accuracies
+    """Accuracies on X (N, D) in 0..1 plus noise N(0, sigma^2), clipped to 0..1 as a real image
+    is: a network that learned strokes degrades slowly, one that learned pixels falls apart."""
+    noisy = (np.clip(X + rng.normal(0, sigma, X.shape).astype(X.dtype), 0, 1) for sigma in sigmas)
+    return [get_accuracy(predict_probabilities(model, Xn).argmax(axis=1), y) for Xn in noisy]
 
 
 # %% [markdown]
