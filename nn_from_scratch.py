@@ -660,7 +660,9 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
         rows, cols = r0 + down, c0 + right
         inside = (rows >= 0) & (rows < IMAGE_SIDE) & (cols >= 0) & (cols < IMAGE_SIDE)
         source = np.where(inside, rows * IMAGE_SIDE + cols, NUM_PIXELS)   # (D,)
-        out += np.take(pixels, source, axis=0) * weight.astype(X.dtype)[:, None]   # (D, N)
+        neighbour = np.take(pixels, source, axis=0)                     # (D, N)
+        neighbour *= weight.astype(X.dtype)[:, None]     # in place: one temporary, not two
+        out += neighbour
     return out.T                                                        # (N, D)
 
 
@@ -852,16 +854,14 @@ def read_numbers(path, source, compression, sep, names):
 
     Fast first: uint8 (1 byte a pixel), 10,000 rows at a time to keep buffers small; a float,
     an index of 4000, a blank or 'abc' refuses, and float32 is tried, then text, to blame."""
+    import lzma
+    import zlib
     options = dict(sep=sep, encoding="utf-8-sig", index_col=False, skipinitialspace=True,
                    compression=compression, header=0, names=range(len(names)))
     with warnings.catch_warnings():   # index_col=False: a value too many is a ParserWarning
         warnings.simplefilter("error", pd.errors.ParserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)    # nan -> uint8: refused anyway
-        for dtype in (np.uint8, np.float32, str):
-            if hasattr(source, "seek"):
-                source.seek(0)                    # read the zip member again from its start
-            if dtype is str:
-                break
+        for dtype in (np.uint8, np.float32):
             try:
                 with pd.read_csv(source, dtype=dtype, chunksize=10_000, **options) as reader:
                     data = np.concatenate([chunk.to_numpy() for chunk in reader])
@@ -869,8 +869,14 @@ def read_numbers(path, source, compression, sep, names):
                     return data
             except Exception:
                 pass
+            finally:
+                if hasattr(source, "seek"):
+                    source.seek(0)                # read the zip member again from its start
         try:
             frame = pd.read_csv(source, dtype=str, keep_default_na=False, **options)
+        except (EOFError, OSError, zlib.error, lzma.LZMAError):   # cut short past the header
+            raise InputError(f"{path} is a damaged or truncated {compression or 'CSV'} file (an "
+                             "interrupted download?); download it again.")
         except (pd.errors.ParserWarning, ValueError) as err:
             if "Expected" in str(err) or isinstance(err, pd.errors.ParserWarning):
                 raise InputError(f"{path} has rows with more values than the header has names "

@@ -820,6 +820,9 @@ BAD_INPUTS = {
     "truncated gzip": lambda folder: (folder / "data.csv.gz").write_bytes(
         gzip.compress(("\n".join([HEADER] + [GOOD_ROW] * 20)).encode())[:300]) and
     ["--csv", "data.csv.gz"],
+    "gzip cut short past its first MB": lambda folder: (folder / "big.csv.gz").write_bytes(
+        gzip.compress(("\n".join([HEADER] + [GOOD_ROW] * 1000)).encode())[:-10]) and
+    ["--csv", "big.csv.gz"],
     "tar archive": lambda folder: tar_of(folder / "data.csv") and ["--csv", "data.csv"],
     "utf-16 csv": file_with("wide.csv", ("\n".join([HEADER] + [GOOD_ROW] * 20)).encode("utf-16"),
                             "--csv"),
@@ -897,6 +900,7 @@ EXPECTED = {
     "one value too many on every row": "more values than the header",
     "trailing commas": "trailing commas", "zip with several files, none train.csv": "a.csv, b.csv, but no train.csv",
     "excel workbook": "Excel workbook", "truncated gzip": "truncated gzip",
+    "gzip cut short past its first MB": "damaged or truncated gzip",
     "tar archive": "tar archive", "utf-16 csv": "UTF-16", "pipe as csv": "not a regular file",
     "folder as model": "is a folder", "folder as image": "is a folder",
     "comparison with outputs it would ignore": "does not use --save",
