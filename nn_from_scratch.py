@@ -1063,11 +1063,7 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
     relu, else xavier; rng None: np.random.default_rng(0), so a run repeats exactly. Raises
     InputError for data that cannot work, FloatingPointError on divergence.
     """
-    for what, value, known in [("optimizer", optimizer, OPTIMIZERS), ("schedule", schedule,
-                               SCHEDULES), ("activation", activation, ACTIVATIONS),
-                               ("head", head, HEADS)]:
-        if isinstance(value, str) and value not in known:        # a typo such as "Adam"
-            raise InputError(f"{what}={value!r} is not one of {', '.join(known)}.")
+    check_choices(optimizer=optimizer, schedule=schedule, activation=activation, head=head)
     if callable(optimizer) and learning_rate is None:
         raise InputError("an optimizer given as a function needs a learning_rate too.")
     rng = np.random.default_rng(0) if rng is None else rng
@@ -1120,6 +1116,14 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
     if not all_finite(model["params"]) or not np.all(np.isfinite(P)):
         raise FloatingPointError("the network's outputs became nan or inf")
     return model, history
+
+
+def check_choices(**choices):
+    """One sentence for a name train() does not know (a typo such as optimizer="Adam")."""
+    tables = dict(optimizer=OPTIMIZERS, schedule=SCHEDULES, activation=ACTIVATIONS, head=HEADS)
+    for what, value in choices.items():
+        if isinstance(value, str) and value not in tables[what]:
+            raise InputError(f"{what}={value!r} is not one of {', '.join(tables[what])}.")
 
 
 def check_training_data(X, y, head, num_classes=None, augment=False, names=("X", "y")):
