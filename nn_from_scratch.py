@@ -1097,7 +1097,8 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             gradient_descent(params, X, T, epochs, batch_size,
-                             learning_rate or DEFAULT_LEARNING_RATES[optimizer], rng,
+                             DEFAULT_LEARNING_RATES[optimizer] if learning_rate is None
+                             else learning_rate, rng,
                              OPTIMIZERS.get(optimizer, optimizer),
                              SCHEDULES.get(schedule, schedule),
                              augment_first_epochs(epochs) if augment else None, after_epoch,
@@ -2344,7 +2345,7 @@ def flag(names, modes, help, default=None, needs=None, pictures=(), **options):
     """One row of FLAGS: names "--x" (or "--x --no-x": a switch and its opposite); modes: those
     that take it, space-separated; needs: (flag, value) it only works with (value None: any);
     options: argparse's (type, choices, metavar, dest, nargs)."""
-    switch = not options.keys() & {"type", "choices", "metavar"}
+    switch = not options.keys() & {"type", "choices", "metavar"}   # then it takes no value
     return dict(names=names.split(), modes=modes.split(), help=help, default=default,
                 needs=needs, pictures=list(pictures),
                 dest=options.get("dest", names.split()[0][2:].replace("-", "_")),
@@ -2443,6 +2444,7 @@ class Once(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         if self.nargs == 0:             # a switch: --draw; --augment and its opposite
             values = len(self.option_strings) == 1 or not option_string.startswith("--no-")
+        # An untyped flag has no attribute at all (parse_args: argument_default=SUPPRESS).
         if hasattr(namespace, self.dest) and self.nargs == "+":
             values = getattr(namespace, self.dest) + values
         elif hasattr(namespace, self.dest):
@@ -2504,8 +2506,9 @@ def split(args, X, y, rng):
                          f"{low:g} to {high:g} (or 0 to train on every row).")
     unmeasured = [name for name in NEED_VALIDATION if name in args.given]
     if args.val_fraction == 0 and unmeasured:
-        raise InputError(f"--val-fraction 0 holds no digits out, so {', '.join(unmeasured)} has "
-                         "nothing to measure on; give --val-fraction 0.1, say.")
+        raise InputError(f"--val-fraction 0 holds nothing out, so {', '.join(unmeasured)} "
+                         f"{'has' if len(unmeasured) == 1 else 'have'} nothing to measure on; "
+                         "give --val-fraction 0.1, say.")
     return split_train_val(X, y, args.val_fraction, rng)
 
 
@@ -2724,10 +2727,13 @@ def compare_settings(args):
             accuracies.append(get_accuracy(predict(model, X_val), y_val))
         except FloatingPointError:
             accuracies.append(float("nan"))
+        if SIGNALS_RECEIVED:     # Ctrl-C: train() kept a half-trained network; no row for it
+            accuracies.pop()
+            break
         print(f"{label:>16}  {accuracies[-1]:19.4f}  {time.perf_counter() - started:7.2f}",
               flush=True)
-    if not args.no_plot:
-        plot_lines(labels if sizes else settings, accuracies,
+    if not args.no_plot and accuracies:
+        plot_lines((labels if sizes else settings)[:len(accuracies)], accuracies,
                    args.picture(args.mode.replace("-", "_") + ".png"), name,
                    "validation accuracy", f"{name} after {args.epochs} epochs", log_x=not sizes)
     return [], None
@@ -2821,10 +2827,11 @@ def parse_args(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=help_epilog())
     for row in FLAGS:
         default = row["default"]
-        shown = "" if default is None or default is True else (
+        shown = "" if default is None else " (default: on)" if default is True else (
             f" (default: {','.join(map(str, default)) if isinstance(default, list) else default})")
         parser.add_argument(*row["names"], action=Once, help=row["help"] + shown, **row["options"])
     typed = vars(parser.parse_args(argv))
+    # The flags typed; of --augment and --no-augment, the one whose value was typed.
     given = [name for name, row in FLAG_OF.items() if row["dest"] in typed and
              (len(row["names"]) == 1 or name.startswith("--no-") != typed[row["dest"]])]
     modes = [name for name in given if name[2:] in MODES]
@@ -2884,7 +2891,11 @@ def main(args):
                               NUM_CLASSES], args.batch_size)
     check_writable(planned_outputs(args), input_paths(args))
     drawn = []
-    args.picture = lambda name: drawn.append(os.path.join(args.plot_dir, name)) or drawn[-1]
+
+    def picture(name):                              # where to draw it; and it was drawn
+        drawn.append(os.path.join(args.plot_dir, name))
+        return drawn[-1]
+    args.picture = picture
     closing, model = MODES[args.mode]["run"](args)
     if drawn:
         print("plots saved: " + ", ".join(drawn))

@@ -2408,6 +2408,23 @@ def test_find_lr_runs_the_range_test_with_the_chosen_activation(tmp_path, monkey
     assert seen["activation"] is nn.tanh and seen["activation_backward"] is nn.tanh_backward
 
 
+def test_ctrl_c_stops_a_comparison_after_the_setting_it_interrupted(tmp_path, monkeypatch,
+                                                                     capsys):
+    signals, trained, real_train = [], [], nn.train
+
+    def interrupted_train(X, y, **options):        # train() keeps the model so far on Ctrl-C
+        trained.append(options["hidden"])
+        signals.append(2)
+        return real_train(X, y, epochs=1, hidden=[4])
+    monkeypatch.setattr(nn, "SIGNALS_RECEIVED", signals)
+    monkeypatch.setattr(nn, "train", interrupted_train)
+    args = nn.parse_args(["--compare-architectures", "--csv",
+                          labelled_csv_file(tmp_path / "d.csv"), "--no-plot"])
+    nn.compare_settings(args)
+    out = capsys.readouterr().out
+    assert trained == [[32]] and "32  " not in out.split("seconds", 1)[1]
+
+
 def test_the_inverse_schedule_gets_the_typed_decay(monkeypatch):
     seen = {}
 
