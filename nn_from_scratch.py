@@ -2808,8 +2808,9 @@ def help_epilog():
                   subsequent_indent="      ") for mode in MODES if mode != "train"]
     pictures = "; ".join(f"{row['names'][0]} {', '.join(row['pictures'])}" for row in FLAGS
                          if row["pictures"])
-    written = (f"files written: training writes {', '.join(TRAINING_PICTURES)} into --plot-dir "
-               f"(none with --no-plot), and {pictures}; --save writes the model, --predict "
+    written = (f"files written: training writes {', '.join(TRAINING_PICTURES)} (the first two "
+               f"when it validates) into --plot-dir (none with --no-plot), and {pictures}; "
+               "--save writes the model, --predict "
                "writes --out. Nothing else is written, and no input is ever overwritten.")
     return "\n".join([EXAMPLES, "a run trains on the digits unless a mode flag says otherwise; "
                       "the modes take:", *takes, "", fill(written)])
