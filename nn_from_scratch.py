@@ -2547,8 +2547,8 @@ def train_from_flags(args, X_train, y_train, X_val, y_val, rng, num_classes, wha
             OPTIMIZERS[args.optimizer], X_train[:1000], ACTIVATIONS[args.activation][0])
     started = time.perf_counter()
     try:
-        model, history = train(X_train, y_train, X_val=X_val, y_val=y_val,
-                               num_classes=num_classes, rng=rng, verbose=True, **options)
+        model, history = train(X_train, y_train, **{**options, "X_val": X_val, "y_val": y_val,
+                               "num_classes": num_classes, "rng": rng, "verbose": True})
     except FloatingPointError as err:
         smaller = min(args.learning_rate / 10, DEFAULT_LEARNING_RATES[args.optimizer])
         raise InputError(f"training diverged ({err}); try a smaller learning rate, e.g. --lr "
@@ -2852,14 +2852,15 @@ def parse_args(argv=None):
         args.csv = default_csv()
     if "learning_rate" in vars(args) and args.learning_rate is None:     # or on another flag
         args.learning_rate = DEFAULT_LEARNING_RATES[args.optimizer]
-    for row in FLAGS:                               # a flag without the one it needs is
-        need = row["needs"]                         # refused, and its default is dropped
-        if need and row["dest"] in vars(args) and (need[0] not in given if need[1] is None
-                                                   else getattr(args, FLAG_OF[need[0]]["dest"])
-                                                   != need[1]):
-            if row["names"][0] in given:
-                raise InputError(f"{row['names'][0]} only works with "
-                                 f"{' '.join(filter(None, need))}; add that, or drop it.")
+    for row in FLAGS:              # --out needs --predict; --lr-decay, --lr-schedule inverse
+        if not row["needs"] or row["dest"] not in vars(args):
+            continue
+        need, value = row["needs"]                  # value None: any value will do
+        met = need in given if value is None else getattr(args, FLAG_OF[need]["dest"]) == value
+        if not met and row["names"][0] in given:
+            raise InputError(f"{row['names'][0]} only works with {need}"
+                             f"{'' if value is None else ' ' + value}; add that, or drop it.")
+        if not met:                                 # not typed: its default does not apply
             setattr(args, row["dest"], None)
     return args
 
