@@ -2538,17 +2538,18 @@ def train_from_flags(args, X_train, y_train, X_val, y_val, rng, num_classes, wha
           None else "holding none out (--val-fraction 0): nothing to validate on"), flush=True)
     options = {name: getattr(args, name) for name in inspect.signature(train).parameters
                if hasattr(args, name)}                   # the flags named like train's options
+    options.update(X_val=X_val, y_val=y_val, num_classes=num_classes, rng=rng, verbose=True)
     if args.schedule == "inverse":
         options["schedule"] = functools.partial(inverse_schedule, decay=args.lr_decay)
     if args.head != "softmax":              # the other heads learn one-hot rows
-        y_train, y_val = (None if t is None else one_hot(t, num_classes) for t in (y_train, y_val))
+        y_train = one_hot(y_train, num_classes)
+        options["y_val"] = None if y_val is None else one_hot(y_val, num_classes)
     if args.diagnose:                       # the update rule measures its steps as it goes
         options["optimizer"], options["on_epoch"], records = health_monitor(
             OPTIMIZERS[args.optimizer], X_train[:1000], ACTIVATIONS[args.activation][0])
     started = time.perf_counter()
     try:
-        model, history = train(X_train, y_train, **{**options, "X_val": X_val, "y_val": y_val,
-                               "num_classes": num_classes, "rng": rng, "verbose": True})
+        model, history = train(X_train, y_train, **options)
     except FloatingPointError as err:
         smaller = min(args.learning_rate / 10, DEFAULT_LEARNING_RATES[args.optimizer])
         raise InputError(f"training diverged ({err}); try a smaller learning rate, e.g. --lr "
