@@ -424,20 +424,25 @@ def gradient_check(loss_of, params, grads, eps=1e-6):
 def update_parameters_with_adam_in_place(params, grads, learning_rate, state,
                                          beta1=0.9, beta2=0.999, eps=1e-8):
     """update_parameters_with_adam in 12 in-place passes per array; same steps, same state keys."""
-    if not state:                                   # m = v = 0, and a scratch array for each W
-        state.update(t=0, **{name: {key: np.zeros_like(W) for key, W in params.items()}
-                             for name in ("m", "v", "scratch")})
+    if not state:                           # m = v = 0, and a scratch array for each W
+        state["t"] = 0
+        for name in ("m", "v", "scratch"):
+            state[name] = {key: np.zeros_like(W) for key, W in params.items()}
     state["t"] += 1
-    step = learning_rate * math.sqrt(1 - beta2 ** state["t"]) / (1 - beta1 ** state["t"])
-    eps_t = eps * math.sqrt(1 - beta2 ** state["t"])
+    t = state["t"]
+    step = learning_rate * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+    eps_t = eps * math.sqrt(1 - beta2 ** t)
     for key, W in params.items():
         g, m, v, s = grads[key], state["m"][key], state["v"][key], state["scratch"][key]
         m *= beta1
-        m += np.multiply(g, 1 - beta1, out=s)                    # m = beta1 m + (1 - beta1) g
+        m += np.multiply(g, 1 - beta1, out=s)                # m = beta1 m + (1 - beta1) g
         v *= beta2
-        v += np.multiply(np.square(g, out=s), 1 - beta2, out=s)  # v = beta2 v + (1 - beta2) g^2
-        np.add(np.sqrt(v, out=s), eps_t, out=s)                  # s = sqrt(v) + eps_t
-        W -= np.multiply(np.divide(m, s, out=s), step, out=s)    # W -= step m / s
+        np.multiply(g, g, out=s)
+        v += np.multiply(s, 1 - beta2, out=s)               # v = beta2 v + (1 - beta2) g^2
+        np.sqrt(v, out=s)
+        s += eps_t
+        np.divide(m, s, out=s)
+        W -= np.multiply(s, step, out=s)                    # W -= step m / (sqrt(v) + eps_t)
     return params
 
 
@@ -455,7 +460,8 @@ def tanh_backward(dA, Z):
 
 
 def sigmoid(Z):
-    """1 / (1 + e^-z), in (0, 1), as its equal (1 + tanh(z / 2)) / 2: e^-z overflows at -710."""
+    """1 / (1 + e^-z), in (0, 1), written as its equal (1 + tanh(z / 2)) / 2, which never
+    overflows (e^-z does for z below -88 in float32, -710 in float64)."""
     return 0.5 * (1 + np.tanh(0.5 * Z))
 
 
@@ -561,7 +567,9 @@ def check_gradients_of_small_network(activation="relu", head="softmax", dropout=
 def update_parameters_with_momentum(params, grads, learning_rate, state, beta=0.9):
     """v = beta v + (1 - beta) dW;  W = W - learning_rate v.  In place; returns params.
     A heavy ball: steps that agree add up, zig-zags cancel out."""
-    v = state.setdefault("v", {key: np.zeros_like(W) for key, W in params.items()})
+    if "v" not in state:          # (not setdefault: it would build the zeros every step)
+        state["v"] = {key: np.zeros_like(W) for key, W in params.items()}
+    v = state["v"]
     for key in params:
         v[key] = beta * v[key] + (1 - beta) * grads[key]
         params[key] -= learning_rate * v[key]
@@ -571,7 +579,9 @@ def update_parameters_with_momentum(params, grads, learning_rate, state, beta=0.
 def update_parameters_with_adagrad(params, grads, learning_rate, state, eps=1e-8):
     """s = s + dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).  In place; returns params.
     Each weight gets its own step size, shrinking as its gradients add up."""
-    s = state.setdefault("s", {key: np.zeros_like(W) for key, W in params.items()})
+    if "s" not in state:
+        state["s"] = {key: np.zeros_like(W) for key, W in params.items()}
+    s = state["s"]
     for key in params:
         s[key] = s[key] + grads[key] ** 2
         params[key] -= learning_rate * grads[key] / (np.sqrt(s[key]) + eps)
@@ -581,7 +591,9 @@ def update_parameters_with_adagrad(params, grads, learning_rate, state, eps=1e-8
 def update_parameters_with_rmsprop(params, grads, learning_rate, state, rho=0.9, eps=1e-8):
     """s = rho s + (1 - rho) dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).  In place.
     AdaGrad that forgets: s is a running mean, so steps do not shrink for ever (Hinton's 0.9)."""
-    s = state.setdefault("s", {key: np.zeros_like(W) for key, W in params.items()})
+    if "s" not in state:
+        state["s"] = {key: np.zeros_like(W) for key, W in params.items()}
+    s = state["s"]
     for key in params:
         s[key] = rho * s[key] + (1 - rho) * grads[key] ** 2
         params[key] -= learning_rate * grads[key] / (np.sqrt(s[key]) + eps)
@@ -725,11 +737,14 @@ def load_digits_csv(path, labelled=True, flag="--csv"):
 def check_input_file(path, flag, kind):
     """One true sentence if path is not a regular file that can be read."""
     fix = f"pass {kind} with {flag} PATH."
-    if not path or not os.path.isfile(path):
-        raise InputError(f"{flag} was given an empty path; {fix}" if not path else
-                         f"{path} is a folder, not a file; {fix}" if os.path.isdir(path) else
-                         f"{path} does not exist; {fix}" if not os.path.exists(path) else
-                         f"{path} is not a regular file (a pipe or a device); save the data "
+    if not path:
+        raise InputError(f"{flag} was given an empty path; {fix}")
+    if os.path.isdir(path):
+        raise InputError(f"{path} is a folder, not a file; {fix}")
+    if not os.path.exists(path):
+        raise InputError(f"{path} does not exist; {fix}")
+    if not os.path.isfile(path):
+        raise InputError(f"{path} is not a regular file (a pipe or a device); save the data "
                          f"to a file and pass that with {flag}.")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path} cannot be read (permission denied); check its permissions.")
@@ -904,7 +919,8 @@ def keep_best(best, epoch, params, score):
     Early stopping (stop at a "patience", go back to the best copy) ends training before the
     network memorises its training data. The price: that epoch won partly by luck on these
     very validation digits, so their accuracy flatters it; --test-csv digits chose nothing."""
-    if score > best.get("score", -math.inf):
+    score = -math.inf if math.isnan(score) else score     # a diverged epoch is never best
+    if not best or score > best["score"]:
         best.update(score=score, epoch=epoch, params={key: W.copy() for key, W in params.items()})
     return epoch - best["epoch"]
 
@@ -959,7 +975,8 @@ def check_writable(paths, inputs=()):
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"cannot write {path}: the folder {folder} does not exist or is "
                              "not writable; choose another path.")
-        if len(os.fsencode(os.path.basename(path))) > os.pathconf(folder, "PC_NAME_MAX") - 12:
+        longest = os.pathconf(folder, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+        if len(os.fsencode(os.path.basename(path))) > longest - 12:   # room for a suffix
             raise InputError(f"cannot write {path}: the file name is too long for this file "
                              "system; choose a shorter name.")
         if exists and not os.access(path, os.W_OK):
@@ -1008,9 +1025,11 @@ def load_model(path):
     try:                   # every array that save_model writes, of the shape the sizes give
         sizes = [int(n) for n in arrays.pop("layer_sizes")]
         activation, head = str(arrays.pop("activation")), str(arrays.pop("head"))
-        params, fits = {}, len(sizes) >= 2 and activation in ACTIVATIONS and head in HEADS
+        params = {}
+        fits = len(sizes) >= 2 and activation in ACTIVATIONS and head in HEADS
         for l in range(1, len(sizes)):
-            W, b = params[f"W{l}"], params[f"b{l}"] = arrays.pop(f"W{l}"), arrays.pop(f"b{l}")
+            W, b = arrays.pop(f"W{l}"), arrays.pop(f"b{l}")
+            params[f"W{l}"], params[f"b{l}"] = W, b
             fits = fits and W.shape == (sizes[l - 1], sizes[l]) and b.shape == (sizes[l],) and (
                 W.dtype.kind == b.dtype.kind == "f")
         fits = fits and not arrays                   # nothing left over
@@ -1130,7 +1149,8 @@ def check_choices(**choices):
 def check_training_data(X, y, head, num_classes=None, augment=False, names=("X", "y")):
     """(X float32 (N, D), y as the head's loss takes it: labels (N,) for softmax, else (N, K)
     float32, K); InputError now for what would fail later, puzzlingly, or train silently."""
-    (x_name, y_name), X, y = names, np.asarray(X), np.asarray(y)
+    x_name, y_name = names
+    X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or X.dtype.kind not in "fiub":
         raise InputError(f"{x_name} has shape {X.shape} ({X.dtype}); it needs numbers, one "
                          f"example per row (N, D): for one feature use {x_name}.reshape(-1, 1).")
@@ -1140,6 +1160,8 @@ def check_training_data(X, y, head, num_classes=None, augment=False, names=("X",
     if y.ndim == 0 or len(X) != len(y) or len(X) == 0:
         raise InputError(f"{x_name} has {len(X)} rows and {y_name} has {np.size(y)}; give "
                          "one target per row, and at least one row.")
+    if not np.all(np.isfinite(X)):        # else the loss turns nan: a learning rate's symptom
+        raise InputError(f"{x_name} holds nan or inf; remove or fill those rows.")
     if augment and X.shape[1] != NUM_PIXELS:
         raise InputError(f"augment=True distorts 28x28 images, but each row of {x_name} has "
                          f"{X.shape[1]} values; leave augment off for other data.")
@@ -1160,8 +1182,8 @@ def check_training_data(X, y, head, num_classes=None, augment=False, names=("X",
     if head == "sigmoid" and not np.isin(Y, (0, 1)).all():
         raise InputError(f"{y_name} must hold only 0 and 1 for the sigmoid head (a yes/no "
                          "per output); use head='mse' to fit other numbers.")
-    if not np.all(np.isfinite(Y)) or not np.all(np.isfinite(X)):
-        raise InputError(f"{x_name} or {y_name} holds nan or inf; remove or fill those rows.")
+    if not np.all(np.isfinite(Y)):
+        raise InputError(f"{y_name} holds nan or inf; remove or fill those rows.")
     return X.astype(np.float32, copy=False), Y, Y.shape[1]
 
 
@@ -1250,8 +1272,11 @@ def per_class_text(C):
 def accuracy_under_noise(model, X, y, sigmas, rng):
     """Accuracies on X (N, D) in 0..1 plus noise N(0, sigma^2), clipped to 0..1 as a real image
     is: a network that learned strokes degrades slowly, one that learned pixels falls apart."""
-    noisy = (np.clip(X + rng.normal(0, sigma, X.shape).astype(X.dtype), 0, 1) for sigma in sigmas)
-    return [get_accuracy(predict_probabilities(model, Xn).argmax(axis=1), y) for Xn in noisy]
+    accuracies = []
+    for sigma in sigmas:
+        noisy = np.clip(X + rng.normal(0, sigma, X.shape).astype(X.dtype), 0, 1)
+        accuracies.append(get_accuracy(predict_probabilities(model, noisy).argmax(axis=1), y))
+    return accuracies
 
 
 # %% [markdown]

@@ -2408,6 +2408,21 @@ def test_find_lr_runs_the_range_test_with_the_chosen_activation(tmp_path, monkey
     assert seen["activation"] is nn.tanh and seen["activation_backward"] is nn.tanh_backward
 
 
+def test_nan_in_the_inputs_is_refused_for_every_head_before_training():
+    X, y = np.ones((6, 3), np.float32), np.array([0, 1, 0, 1, 0, 1])
+    X[2, 1] = np.nan
+    for head in ("softmax", "sigmoid", "mse"):
+        with pytest.raises(nn.InputError, match="X holds nan or inf"):
+            nn.train(X, y, head=head, hidden=[4], epochs=1)
+
+
+def test_an_epoch_whose_validation_score_is_nan_is_never_kept_as_the_best():
+    best, params = {}, {"W1": np.zeros(2)}
+    assert nn.keep_best(best, 1, params, float("nan")) == 0
+    assert nn.keep_best(best, 2, params, -0.5) == 0 and best["epoch"] == 2
+    assert nn.keep_best(best, 3, params, float("nan")) == 1 and best["epoch"] == 2
+
+
 def test_ctrl_c_stops_a_comparison_after_the_setting_it_interrupted(tmp_path, monkeypatch,
                                                                      capsys):
     signals, trained, real_train = [], [], nn.train
