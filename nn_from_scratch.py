@@ -1319,7 +1319,9 @@ def gray_levels(image):
     levels = np.asarray(image if image.mode == wanted else image.convert(wanted))
     # R, G, B weighted as the eye sees them (green brightest), one at a time in float32: a
     # 12-megapixel photo as one float64 array of R, G and B would take 300 MB.
-    gray = sum(levels[:, :, c] * np.float32(w / 255) for c, w in enumerate((0.299, 0.587, 0.114)))
+    gray = levels[:, :, 0] * np.float32(0.299 / 255)
+    gray += levels[:, :, 1] * np.float32(0.587 / 255)
+    gray += levels[:, :, 2] * np.float32(0.114 / 255)
     if see_through:                                    # lay it on white paper:
         alpha = levels[:, :, 3] / np.float32(255)      # gray * alpha + white * (1 - alpha)
         gray = gray * alpha + (1 - alpha)
@@ -1394,14 +1396,14 @@ def ink_on_flat_paper(gray):
     noise averaged down (a max picks the noise's peaks). The window: a fifth of the shorter
     side, then 3 strokes wide (a wider one fills in more of a shadow's corner, seeing ink).
     Light on dark is turned over if that leaves the paper clearly smoother: a wrong guess
-    leaves the digit's outline in it as edges (sum of |neighbours' differences|). Clearly,
-    as on a blank page noise alone would tip it either way."""
+    leaves the digit's outline in it as edges (sum of |neighbours' differences|). "Clearly"
+    means 20% smoother: on a blank page, noise alone would tip it either way."""
     smooth = mean_of_3x3(gray)
     width = max(3, min(gray.shape) // 5)
     paper, paper_if_inverted = close_dark_gaps(smooth, width), close_dark_gaps(1 - smooth, width)
-    edges = [np.abs(np.diff(p, axis=0)).sum() + np.abs(np.diff(p, axis=1)).sum()
-             for p in (paper_if_inverted, paper)]
-    if edges[0] < 0.8 * edges[1]:
+    edges_if_inverted, edges = (np.abs(np.diff(p, axis=0)).sum() + np.abs(np.diff(p, axis=1)).sum()
+                                for p in (paper_if_inverted, paper))
+    if edges_if_inverted < 0.8 * edges:
         gray, smooth, paper = 1 - gray, 1 - smooth, paper_if_inverted
     ink = 1 - gray / np.maximum(paper, 1e-3)
     narrower = int(np.clip(3 * stroke_width(ink), 3, width))
@@ -1470,9 +1472,12 @@ def keep_main_blobs(ink, share=0.25):
     padded = np.pad(ink, [(0, -n % cell) for n in ink.shape])             # whole cells
     cells = padded.reshape(padded.shape[0] // cell, cell, padded.shape[1] // cell, cell)
     mask = running_max(running_max(cells.max(axis=(1, 3)) > 0.2, 3, 0), 3, 1)
-    labels, spread = None, np.where(mask, np.arange(1, mask.size + 1).reshape(mask.shape), 0)
-    while not np.array_equal(spread, labels):
-        labels, spread = spread, np.where(mask, running_max(running_max(spread, 3, 0), 3, 1), 0)
+    labels = np.where(mask, np.arange(1, mask.size + 1).reshape(mask.shape), 0)
+    while True:                     # each blob's largest number spreads through it, and stops
+        spread = np.where(mask, running_max(running_max(labels, 3, 0), 3, 1), 0)
+        if np.array_equal(spread, labels):
+            break
+        labels = spread
     ink_per_blob = np.bincount(labels.ravel(), cells.sum(axis=(1, 3)).ravel())
     ink_per_blob[0] = 0                                 # label 0 is the paper
     keep = ink_per_blob >= share * ink_per_blob.max()
@@ -1503,6 +1508,8 @@ def preprocess_digit_image(gray, path="image"):
     # The paper's noise, robustly (ink would inflate a standard deviation): 1.4826 * median
     # |x - median| is Gaussian noise's standard deviation. Paper lies within 3 of them.
     paper_level = background + 3 * 1.4826 * np.median(np.abs(ink - background))
+    if strongest <= paper_level:                        # the "ink" is the paper's own noise
+        raise blank
     ink = keep_main_blobs(np.clip((ink - paper_level) / (strongest - paper_level), 0, 1))
     # Solid ink: inky pixels in an inky 3 x 3, so lone specks neither count nor stretch the
     # box (a pixel on a stroke's edge still has 4 inky pixels of its 9).
@@ -1890,7 +1897,9 @@ def health_monitor(optimizer, X_probe, activation=relu, every=10):
     def check_up(epoch, params, stats):
         L = len(params) // 2
         keys = [f"W{l}" for l in range(1, L + 1)]
-        ratios = np.array([[step[key] for key in keys] for step in step_log] or [[np.nan] * L])
+        ratios = np.array([[step[key] for key in keys] for step in step_log])   # (steps, L)
+        if not step_log:                                # no step measured: nan, "not known"
+            ratios = np.full((1, L), np.nan)
         records.append(dict(
             stats, dead_share=dead_relu_share(params, X_probe, activation),
             update_ratio=np.median(ratios, axis=0).tolist(),
@@ -1914,9 +1923,10 @@ def health_monitor(optimizer, X_probe, activation=relu, every=10):
         # overflows float32 (largest 3e38), and the norms would read inf.
         before = {key: W.astype(np.float64) for key, W in params.items() if key.startswith("W")}
         optimizer(params, grads, learning_rate, state)           # updates params in place
-        step_log.append({"rate": learning_rate, **{               # delta W = W_after - W_before
-            key: float(np.linalg.norm(params[key] - W) / np.linalg.norm(W))
-            for key, W in before.items()}})
+        step = {"rate": learning_rate}
+        for key, W in before.items():                            # delta W = W_after - W_before
+            step[key] = float(np.linalg.norm(params[key] - W) / np.linalg.norm(W))
+        step_log.append(step)
         return params
     return optimizer_that_measures, check_up, records
 
@@ -1927,9 +1937,11 @@ def health_warnings(records):
     if len(records) < 2:                        # no epoch trained yet
         return []
     first, last, rate, warnings = records[0], records[-1], records[1]["learning_rate"], []
-    worst, epoch, l = max(((ratio, r["epoch"], l) for r in records[1:]   # the largest step
-                           for l, ratio in enumerate(r["update_ratio_max"], start=1)
-                           if ratio >= 0), default=(0.0, 0, 0))   # (>= 0 skips nan: not measured)
+    worst, epoch, l = 0.0, 0, 0                 # the largest step: its ratio, epoch, layer
+    for r in records[1:]:
+        for layer, ratio in enumerate(r["update_ratio_max"], start=1):
+            if ratio > worst:                   # (nan, an epoch with nothing measured, is not)
+                worst, epoch, l = ratio, r["epoch"], layer
     peak = max((ratio for r in records[1:] for ratio in r["update_ratio"] if ratio >= 0),
                default=0.0)                     # the typical step of the liveliest epoch
     too_big = worst > 0.1                       # 10% of W in one step: 100x the 1e-3 rule
@@ -1990,7 +2002,8 @@ def print_health_report(records):
     warnings = health_warnings(records)
     print("training health: " + (f"{len(warnings)} warning(s)" if warnings else
                                  "nothing looks wrong (dead units, step sizes, loss)"))
-    print("".join(f"  - {sentence}\n" for sentence in warnings), end="")
+    for sentence in warnings:
+        print("  - " + sentence)
 
 
 def plot_update_ratios(ax, trained):
