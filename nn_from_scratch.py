@@ -867,8 +867,10 @@ def digit_columns(names, path, labelled):
 def read_numbers(path, source, compression, sep, names):
     """Every cell as a number: (N, columns) uint8 when all are whole 0..255, else float32.
 
-    Fast first: uint8 (1 byte a pixel), 10,000 rows at a time to keep buffers small; a float,
-    an index of 4000, a blank or 'abc' refuses, and float32 is tried, then text, to blame."""
+    Fast first: pandas parses each cell straight into uint8 (1 byte a pixel), 10,000 rows at
+    a time to keep its buffers small. Anything else (a float, an index of 4000, a blank,
+    'abc') makes it refuse: then float32 is tried, and last every cell is read as text, to
+    name the one to blame."""
     import lzma
     import zlib
     options = dict(sep=sep, encoding="utf-8-sig", index_col=False, skipinitialspace=True,
@@ -931,13 +933,13 @@ def write_atomically(path, write):
     path = os.path.realpath(path)               # through a symbolic link, write its target
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".part")
     try:
-        # mkstemp makes the file private (0600); give it what the user expects: the old
-        # file's permissions, or those of any new file under the umask.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, os.stat(path).st_mode & 0o7777 if os.path.isfile(path)
-                 else 0o666 & ~umask)
-        with os.fdopen(handle, "wb") as f:
+        with os.fdopen(handle, "wb") as f:      # closes the file however this ends
+            # mkstemp makes the file private (0600); give it what the user expects: the old
+            # file's permissions, or those of any new file under the umask.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, os.stat(path).st_mode & 0o7777 if os.path.isfile(path)
+                     else 0o666 & ~umask)
             write(f)
         os.replace(temporary, path)
     except OSError as err:
@@ -976,7 +978,7 @@ def check_writable(paths, inputs=()):
             raise InputError(f"cannot write {path}: the folder {folder} does not exist or is "
                              "not writable; choose another path.")
         longest = os.pathconf(folder, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
-        if len(os.fsencode(os.path.basename(path))) > longest - 12:   # room for a suffix
+        if len(os.fsencode(os.path.basename(path))) > longest:   # else it fails after training
             raise InputError(f"cannot write {path}: the file name is too long for this file "
                              "system; choose a shorter name.")
         if exists and not os.access(path, os.W_OK):
@@ -1070,17 +1072,22 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
           patience=None, num_classes=None, rng=None, verbose=False, on_epoch=None):
     """Train an MLP on X (N, D) in one call; returns (model, history).
 
-    y: integer labels (N,) for head "softmax" (K = num_classes, else the largest label + 1);
-    0/1 labels (N,) for one "sigmoid" output, or (N, K) for K of them; numbers (N,) or (N, K)
-    for "mse" and "mae". history: a dict per epoch of "epoch", "loss", "train_accuracy" and,
-    given X_val and y_val, "val_loss" and "val_accuracy" (regression has no accuracy); "loss"
-    and softmax's "train_accuracy" are running means over the epoch's batches, the rest is
-    measured after it. patience: stop after that many epochs without a better validation
-    score, and keep the best epoch's weights. Ctrl-C stops training, keeping the model so far
-    (the best epoch's, when validating). on_epoch(epoch, params, stats) gets history's figures;
-    True stops training. optimizer and schedule: a name or a function; init "auto": he for
-    relu, else xavier; rng None: np.random.default_rng(0), so a run repeats exactly. Raises
-    InputError for data that cannot work, FloatingPointError on divergence.
+    y          integer labels (N,) for head "softmax" (K = num_classes, else the largest
+               label + 1); 0/1 labels (N,) for one "sigmoid" output, or (N, K) for K of
+               them; numbers (N,) or (N, K) for "mse" and "mae"
+    history    a dict per epoch: "epoch", "loss", "train_accuracy" and, given X_val and
+               y_val, "val_loss" and "val_accuracy" (regression has no accuracies). "loss"
+               and softmax's "train_accuracy" are running means over the epoch's batches;
+               the rest are measured after it
+    patience   stop after that many epochs without a better validation score, and keep the
+               best epoch's weights. Ctrl-C also stops, keeping the model so far (the best
+               epoch's, when validating)
+    on_epoch   on_epoch(epoch, params, stats) after each epoch, stats being history's
+               figures; if it returns True, training stops
+    optimizer, schedule   a name (OPTIMIZERS, SCHEDULES) or a function
+    init       "auto": he for relu, else xavier
+    rng        None: np.random.default_rng(0), so a run repeats exactly
+    Raises InputError for data that cannot work, FloatingPointError on divergence.
     """
     check_choices(optimizer=optimizer, schedule=schedule, activation=activation, head=head)
     if callable(optimizer) and learning_rate is None:
@@ -1101,8 +1108,9 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
         stats = dict(stats)
         if head != "softmax":
             del stats["train_accuracy"]
-            stats.update({"train_" + k: v for k, v in evaluate(model, X, T).items()
-                          if k == "accuracy"})
+            figures = evaluate(model, X, T)
+            if "accuracy" in figures:
+                stats["train_accuracy"] = figures["accuracy"]
         if validating:
             stats.update({"val_" + k: v for k, v in evaluate(model, X_val, T_val).items()})
         history.append(stats)
@@ -1125,8 +1133,8 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
     except KeyboardInterrupt:
         if verbose:
             print("interrupted: keeping the model so far (Ctrl-C again aborts)", flush=True)
-        patience = patience or epochs                 # and go back to the best epoch
-    if best and patience is not None:
+        patience = patience or epochs          # so that the best epoch's weights are kept
+    if best and patience is not None:          # early stopping (or Ctrl-C): the best epoch
         model["params"] = best["params"]
         if verbose:
             print(f"using the parameters of epoch {best['epoch']}, the best on the validation "
@@ -1669,10 +1677,11 @@ def show_plots_if_possible():
 def plot_first_layer_weights(W1, path, count=64, columns=8):
     """The incoming weights of `count` first-layer units as 28 x 28 tiles; W1 (D, n_1).
     Returns the units shown (count,): those with the largest norm ||W1[:, j]||, first.
-    Every unit starts with about the same norm (He: sqrt(784 * 2 / 784) = 1.4), and training
-    grows the weights a unit uses, so the largest norms are the units that learned the most
-    (the smallest are often "dead" units, never active on any digit: no gradient ever reached
-    them, and their weights are still the random start). Each tile is scaled to its own
+    Every unit starts with about the same norm (He: 784 weights of variance 2 / 784, so a
+    norm near sqrt(784 * 2 / 784) = sqrt(2) = 1.4), and training grows the weights a unit
+    uses, so the largest norms are the units that learned the most (the smallest are often
+    "dead" units, never active on any digit: no gradient ever reached them, and their
+    weights are still the random start). Each tile is scaled to its own
     largest |w|, so a unit with small weights still shows its pattern: we ask WHAT each unit
     looks for, not how loudly. Red = positive, blue = negative, white = 0 in every tile."""
     import matplotlib.pyplot as plt
@@ -1882,7 +1891,7 @@ def dead_relu_share(params, X_probe, activation=relu):
 def health_monitor(optimizer, X_probe, activation=relu, every=10):
     """What --diagnose adds to training: (optimizer, on_epoch, records). Pass the first two to
     train (or gradient_descent); then health_warnings(records) says what looks wrong.
-      optimizer   takes the given rule's steps, and measures every 10th
+      optimizer   takes the given rule's steps, and measures one in `every` (10)
       on_epoch    appends a record per epoch; records[0] is the network before training
     A record: gradient_descent's stats for the epoch, plus
       dead_share        [per hidden layer]  dead_relu_share on X_probe (N, D)
@@ -1983,6 +1992,8 @@ def health_warnings(records):
 
 def loss_warnings(records):
     """A sentence if the training loss sits at chance level or is not falling; else []."""
+    if len(records) < 2:                        # no epoch trained yet
+        return []
     # Answering 1/K for every class costs -log(1/K) = log K (2.30 for 10 digits).
     last, trained, warnings = records[-1], records[1], []      # trained: after epoch 1
     K = last["num_classes"]
@@ -2033,7 +2044,7 @@ def plot_update_ratios(ax, trained):
                f"\nthe schedule lowers the learning rate from {first_rate:.2g}\nto "
                f"{last_rate:.2g}: the steps shrink on purpose" if scheduled else ""))
     if (largest == 0).any():
-        lowest, top = min(largest[largest > 0].min(initial=1e-4), 1e-4), ax.get_ylim()[1]
+        lowest, top = largest[largest > 0].min(initial=1e-4), ax.get_ylim()[1]
         ax.set_ylim(lowest / 10, top)                   # a decade of room for the strip
         ax.set_yticks([t for t in ax.get_yticks() if lowest <= t <= top])   # none in it
         ax.fill_between([0, 1], 0, 0.13, transform=ax.transAxes, color="0.9", zorder=0,
