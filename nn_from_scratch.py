@@ -2386,17 +2386,19 @@ def hidden_sizes(text):
 
 # A run does one thing, its mode: it trains on the digits unless a mode flag (--load, --toy,
 # --find-lr, --compare-..., --check-gradients) asks for something else. FLAGS declares each
-# flag once: the modes that take it, its default, what it needs, the pictures it adds. From
-# it come --help, the defaults, the output paths checked before any work, and the one refusal
-# of a flag the mode would ignore. A flag named like a parameter of train() (--hidden,
+# flag once: the modes that take it, its default, what it needs, the pictures it adds, the
+# files it names. From it come --help, the defaults, the input and output paths checked
+# before any work, and the one refusal of a flag the mode would ignore. A flag named like a parameter of train() (--hidden,
 # --epochs, --lr as learning_rate) reaches train() by that name. A new flag: a row, its use.
-def flag(names, modes, help, default=None, needs=None, pictures=(), **options):
+def flag(names, modes, help, default=None, needs=None, pictures=(), file=None, measures=False,
+         **options):
     """One row of FLAGS: names "--x" (or "--x --no-x": a switch and its opposite); modes: those
     that take it, space-separated; needs: (flag, value) it only works with (value None: any);
+    file: "read" or "written" for a flag that names files; measures: on validation digits;
     options: argparse's (type, choices, metavar, dest, nargs)."""
     switch = not options.keys() & {"type", "choices", "metavar"}   # then it takes no value
     return dict(names=names.split(), modes=modes.split(), help=help, default=default,
-                needs=needs, pictures=list(pictures),
+                needs=needs, pictures=list(pictures), file=file, measures=measures,
                 dest=options.get("dest", names.split()[0][2:].replace("-", "_")),
                 options={"nargs": 0, **options} if switch else options)
 
@@ -2409,21 +2411,22 @@ TRAINING = "train toy find-lr " + COMPARE                 # the modes that train
 PICTURING = "train load toy find-lr " + COMPARE           # all but check-gradients
 FLAGS = [
     flag("--load", "load", "use a saved network instead of training one, on --test-csv, "
-         "--predict, --image or --draw", metavar="MODEL.npz"),
+         "--predict, --image or --draw", metavar="MODEL.npz", file="read"),
     flag("--toy", "toy", "train on 2-D points instead and draw the regions of each class (try "
          "--hidden \"\" too)", choices=list(TOY_DATASETS), pictures=["decision_boundary.png",
                                                                   "training_curves.png"]),
     flag("--find-lr", "find-lr", "learning-rate range test instead of training: one epoch, the "
          "rate growing from 1e-6 to 1, and a suggested --lr", pictures=["lr_finder.png"]),
     flag("--compare-architectures", "compare-architectures", "train a few network sizes "
-         "briefly and compare them", pictures=["compare_architectures.png"]),
+         "briefly and compare them", pictures=["compare_architectures.png"], measures=True),
     flag("--compare-learning-rates", "compare-learning-rates", "train with a few learning "
-         "rates briefly and compare them", pictures=["compare_learning_rates.png"]),
+         "rates briefly and compare them", pictures=["compare_learning_rates.png"],
+         measures=True),
     flag("--check-gradients", "check-gradients", "check backward_propagation against central "
          "differences on a small network; exit status 0 if it passes, 1 if not"),
     flag("--csv", GIVE_DIGITS, "labelled training CSV (a header with 'label' and pixel0..pixel783"
          ", one image per row), or Kaggle's digit-recognizer.zip (default: train.csv beside this "
-         "file)", metavar="PATH"),
+         "file)", metavar="PATH", file="read"),
     flag("--val-fraction", GIVE_DIGITS + " toy", "share of the data held out for validation; 0 "
          "trains on every row", 0.1, type=fraction_below_1),
     flag("--augment --no-augment", "train", "train on randomly rotated, scaled and shifted "
@@ -2455,24 +2458,24 @@ FLAGS = [
     flag("--dropout", FIT + " check-gradients", "probability of dropping a hidden unit while "
          "training", 0.0, type=dropout_rate),
     flag("--patience", FIT, "early stopping: stop after this many epochs without a better "
-         "validation score and keep the best epoch", type=count_at_least(1)),
+         "validation score and keep the best epoch", type=count_at_least(1), measures=True),
     flag("--seed", TRAINING + " check-gradients", "random seed: same seed, same machine, same "
          "numbers", 0, type=count_at_least(0)),
-    flag("--save", FIT, "save the trained network here", metavar="MODEL.npz"),
+    flag("--save", FIT, "save the trained network here", metavar="MODEL.npz", file="written"),
     flag("--test-csv", "train load", "labelled CSV to score: prints 'test accuracy'",
-         metavar="PATH", pictures=["test_confusion_matrix.png"]),
+         metavar="PATH", pictures=["test_confusion_matrix.png"], file="read"),
     flag("--predict", "train load", "unlabelled Kaggle test CSV (pixel0..pixel783) to predict",
-         metavar="TEST.csv"),
+         metavar="TEST.csv", file="read"),
     flag("--out", "train load", "where --predict writes the submission (ImageId,Label)",
-         "submission.csv", needs=("--predict", None), metavar="PATH"),
+         "submission.csv", needs=("--predict", None), metavar="PATH", file="written"),
     flag("--image", "train load", "your own digit pictures (PNG, JPEG) to classify",
-         metavar="PATH", nargs="+", pictures=["my_digits.png"]),
+         metavar="PATH", nargs="+", pictures=["my_digits.png"], file="read"),
     flag("--draw", "train load", "open a window to draw digits with the mouse and watch the "
          "network read them (needs a screen)"),
     flag("--robustness", "train", "validation accuracy under Gaussian pixel noise",
-         pictures=["robustness.png"]),
+         pictures=["robustness.png"], measures=True),
     flag("--explain", "train", "for a few validation digits, mistakes first, which pixels moved "
-         "the score of the digit it said", pictures=["saliency.png"]),
+         "the score of the digit it said", pictures=["saliency.png"], measures=True),
     flag("--diagnose", FIT, "is training healthy? dead ReLU units and update/weight ratios per "
          "epoch and layer, with warnings", pictures=["training_health.png"]),
     flag("--no-plot", PICTURING, "no pictures (otherwise saved as PNG files, and shown on a "
@@ -2480,10 +2483,6 @@ FLAGS = [
     flag("--plot-dir", PICTURING, "folder for the PNG pictures", ".", metavar="DIR"),
 ]
 FLAG_OF = {name: row for row in FLAGS for name in row["names"]}
-OUTPUT_FLAGS, INPUT_FLAGS = ["--save", "--out"], ["--csv", "--test-csv", "--predict", "--load",
-                                                  "--image"]
-# Flags whose figures need validation digits: with --val-fraction 0 they have none.
-NEED_VALIDATION = ["--patience", "--robustness", "--explain", *(f"--{m}" for m in COMPARE.split())]
 
 
 class Once(argparse.Action):
@@ -2553,7 +2552,7 @@ def split(args, X, y, rng):
         raise InputError(f"--val-fraction {args.val_fraction:g} of {n} rows holds out {n_val} "
                          f"for validation, leaving {n - n_val} to train; choose a fraction from "
                          f"{low:g} to {high:g} (or 0 to train on every row).")
-    unmeasured = [name for name in NEED_VALIDATION if name in args.given]
+    unmeasured = [name for name in args.given if FLAG_OF[name]["measures"]]
     if args.val_fraction == 0 and unmeasured:
         raise InputError(f"--val-fraction 0 holds nothing out, so {', '.join(unmeasured)} "
                          f"{'has' if len(unmeasured) == 1 else 'have'} nothing to measure on; "
@@ -2917,8 +2916,8 @@ def parse_args(argv=None):
 
 def planned_outputs(args):
     """Every file this run may write: --save, --out, and the pictures of its mode and flags."""
-    outputs = [vars(args)[FLAG_OF[name]["dest"]] for name in OUTPUT_FLAGS
-               if vars(args).get(FLAG_OF[name]["dest"]) is not None]
+    outputs = [vars(args)[row["dest"]] for row in FLAGS
+               if row["file"] == "written" and vars(args).get(row["dest"]) is not None]
     if vars(args).get("no_plot", True):           # --no-plot, or a mode that draws nothing
         return outputs
     names = (TRAINING_PICTURES if args.mode == "train" else []) + [
@@ -2928,7 +2927,7 @@ def planned_outputs(args):
 
 def input_paths(args):
     """Every file this run reads."""
-    values = [vars(args).get(FLAG_OF[name]["dest"]) for name in INPUT_FLAGS]
+    values = [vars(args).get(row["dest"]) for row in FLAGS if row["file"] == "read"]
     return [p for value in values for p in (value if isinstance(value, list) else [value]) if p]
 
 

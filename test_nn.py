@@ -2299,7 +2299,7 @@ def test_a_flag_with_its_own_dest_fills_that_attribute():
 def test_the_training_csv_is_one_of_the_inputs_a_run_must_not_overwrite():
     assert "x.csv" in nn.input_paths(nn.parse_args(["--csv", "x.csv"]))
     args = nn.parse_args(["--load", "m.npz", "--image", "a.png", "b.png", "--predict", "t.csv"])
-    assert nn.input_paths(args) == ["t.csv", "m.npz", "a.png", "b.png"]
+    assert sorted(nn.input_paths(args)) == ["a.png", "b.png", "m.npz", "t.csv"]
 
 
 def test_the_default_submission_path_is_an_output_only_when_predict_is_given():
