@@ -549,11 +549,11 @@ def check_gradients_of_small_network(activation="relu", head="softmax", dropout=
     X, y = rng.random((8, 12)), rng.integers(0, NUM_CLASSES, 8)      # like pixels in 0..1
 
     def forward(p):               # the same seed every call: the same dropout mask
-        return forward_propagation(X, p, f["activation"], f["output"], dropout,
-                                   np.random.default_rng(seed + 1))
+        return forward_propagation(X, p, f["activation"], f["output"], dropout=dropout,
+                                   rng=np.random.default_rng(seed + 1))
     P, cache = forward(params)
     grads = backward_propagation(params, cache, f["loss_backward"](P, y),
-                                 f["activation_backward"], l1, l2)
+                                 f["activation_backward"], l1=l1, l2=l2)
     return gradient_check(lambda p: f["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2),
                           params, grads)
 
@@ -1123,12 +1123,13 @@ def train(X, y, *, X_val=None, y_val=None, hidden=(256, 128), epochs=40, batch_s
 
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            gradient_descent(params, X, T, epochs, batch_size,
-                             DEFAULT_LEARNING_RATES[optimizer] if learning_rate is None
-                             else learning_rate, rng,
-                             OPTIMIZERS.get(optimizer, optimizer),
-                             SCHEDULES.get(schedule, schedule),
-                             augment_first_epochs(epochs) if augment else None, after_epoch,
+            gradient_descent(params, X, T, epochs, batch_size, rng=rng,
+                             learning_rate=DEFAULT_LEARNING_RATES[optimizer]
+                             if learning_rate is None else learning_rate,
+                             optimizer=OPTIMIZERS.get(optimizer, optimizer),
+                             schedule=SCHEDULES.get(schedule, schedule),
+                             transform=augment_first_epochs(epochs) if augment else None,
+                             on_epoch=after_epoch,
                              dropout=dropout, l1=l1, l2=l2, **network_functions(activation, head))
     except KeyboardInterrupt:
         if verbose:
@@ -1618,7 +1619,7 @@ def plot_confusion_matrix(C, path, title="confusion matrix"):
     save_figure(fig, path)
 
 
-def plot_lines(xs, ys, path, xlabel, ylabel, title, log_x=False):
+def plot_lines(xs, ys, path, *, xlabel, ylabel, title, log_x=False):
     """One line of points; for the noise and learning-rate experiments."""
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -1786,8 +1787,9 @@ def explain_predictions(model, X, y, path, count=50):
     P = predict_probabilities(model, X)
     predictions = P.argmax(axis=1)
     rows = np.argsort(predictions == y, kind="stable")[:count]   # mistakes first: False < True
-    plot_saliency(X[rows], y[rows], predictions[rows], P[rows], saliency_maps(
-        model["params"], X[rows], predictions[rows], *ACTIVATIONS[model["activation"]]), path)
+    S = saliency_maps(model["params"], X[rows], predictions[rows],
+                      *ACTIVATIONS[model["activation"]])
+    plot_saliency(X[rows], y[rows], predictions[rows], P[rows], S, path=path)
 
 
 # %% [markdown]
@@ -2151,8 +2153,8 @@ def lr_range_test(params, X, y, batch_size, rng, min_rate=1e-6, max_rate=1.0, nu
         return value
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            gradient_descent(params, X, y, num_epochs, batch_size, min_rate, rng,
-                             schedule=exponential, loss=loss_that_records, **options)
+            gradient_descent(params, X, y, num_epochs, batch_size, learning_rate=min_rate,
+                             rng=rng, schedule=exponential, loss=loss_that_records, **options)
     except FloatingPointError:                # blew up: the losses so far are the answer
         pass
     total_steps = num_epochs * math.ceil(len(X) / batch_size)
@@ -2388,8 +2390,9 @@ def hidden_sizes(text):
 # --find-lr, --compare-..., --check-gradients) asks for something else. FLAGS declares each
 # flag once: the modes that take it, its default, what it needs, the pictures it adds, the
 # files it names. From it come --help, the defaults, the input and output paths checked
-# before any work, and the one refusal of a flag the mode would ignore. A flag named like a parameter of train() (--hidden,
-# --epochs, --lr as learning_rate) reaches train() by that name. A new flag: a row, its use.
+# before any work, and the one refusal of a flag the mode would ignore. A flag named like a
+# parameter of train() (--hidden, --epochs, --lr as learning_rate) reaches train() by that
+# name. A new flag: a row, and its use.
 def flag(names, modes, help, default=None, needs=None, pictures=(), file=None, measures=False,
          **options):
     """One row of FLAGS: names "--x" (or "--x --no-x": a switch and its opposite); modes: those
@@ -2576,7 +2579,7 @@ def read_uses(args):
     return uses
 
 
-def train_from_flags(args, X_train, y_train, X_val, y_val, rng, num_classes, what):
+def train_from_flags(args, X_train, y_train, X_val, y_val, *, rng, num_classes, what):
     """train() with the flags' choices and a line per epoch (no validation when y_val is empty
     or None); --diagnose's report. Returns (model, history, seconds)."""
     if y_val is None or len(y_val) == 0:
@@ -2624,8 +2627,8 @@ def train_digits(args):
     if (args.image or args.predict) and not args.save:
         print("note: no --load given, so a new network is trained first; add --save "
               "model.npz to keep it, and use --load model.npz next time.")
-    model, history, seconds = train_from_flags(args, X_train, y_train, X_val, y_val, rng,
-                                               NUM_CLASSES, "digits")
+    model, history, seconds = train_from_flags(args, X_train, y_train, X_val, y_val, rng=rng,
+                                               num_classes=NUM_CLASSES, what="digits")
     closing = [f"train seconds: {seconds:.2f}"]
     if len(y_val):             # every head learnt one-hot rows: the class is the top output
         val_predictions = predict_probabilities(model, X_val).argmax(axis=1)
@@ -2649,8 +2652,9 @@ def train_digits(args):
         plot_training_curves(history, args.picture("training_curves.png"), augmented_until)
         plot_first_layer_weights(model["params"]["W1"], args.picture("first_layer_weights.png"))
         if args.robustness:
-            plot_lines(sigmas, accuracies, args.picture("robustness.png"), "noise sigma (pixels "
-                       "in 0..1)", "validation accuracy", "accuracy under Gaussian pixel noise")
+            plot_lines(sigmas, accuracies, args.picture("robustness.png"),
+                       xlabel="noise sigma (pixels in 0..1)", ylabel="validation accuracy",
+                       title="accuracy under Gaussian pixel noise")
         if args.explain:
             explain_predictions(model, X_val, y_val, args.picture("saliency.png"))
     return closing, model
@@ -2710,7 +2714,7 @@ def use_pictures(args, model, originals, digits):
         S = saliency_maps(model["params"], np.stack(digits[:n]), probabilities[:n].argmax(axis=1),
                           *ACTIVATIONS[model["activation"]])
         plot_image_predictions(originals[:n], digits[:n], probabilities[:n], S, args.image[:n],
-                               args.picture("my_digits.png"))
+                               path=args.picture("my_digits.png"))
 
 
 def train_toy(args):
@@ -2719,8 +2723,9 @@ def train_toy(args):
     rng = np.random.default_rng(args.seed)
     X, y = TOY_DATASETS[args.toy](rng)
     X_train, y_train, X_val, y_val = split(args, X, y, rng)
-    model, history, seconds = train_from_flags(args, X_train, y_train, X_val, y_val, rng,
-                                               int(y.max()) + 1, f"{args.toy} points")
+    model, history, seconds = train_from_flags(args, X_train, y_train, X_val, y_val, rng=rng,
+                                               num_classes=int(y.max()) + 1,
+                                               what=f"{args.toy} points")
     closing = [f"train seconds: {seconds:.2f}"]
     title = f"{args.toy}, hidden layers: {','.join(map(str, args.hidden)) or 'none'}"
     if len(y_val):
@@ -2729,7 +2734,8 @@ def train_toy(args):
         title += f", validation accuracy {accuracy:.2f}"
     if not args.no_plot:
         plot_decision_boundary(model["params"], X, y, args.picture("decision_boundary.png"),
-                               ACTIVATIONS[args.activation][0], HEADS[args.head][0], title=title)
+                               activation=ACTIVATIONS[args.activation][0],
+                               output=HEADS[args.head][0], title=title)
         plot_training_curves(history, args.picture("training_curves.png"))
     return closing, None
 
@@ -2783,8 +2789,9 @@ def compare_settings(args):
               flush=True)
     if not args.no_plot and accuracies:
         plot_lines((labels if sizes else settings)[:len(accuracies)], accuracies,
-                   args.picture(args.mode.replace("-", "_") + ".png"), name,
-                   "validation accuracy", f"{name} after {args.epochs} epochs", log_x=not sizes)
+                   args.picture(args.mode.replace("-", "_") + ".png"), xlabel=name,
+                   ylabel="validation accuracy", title=f"{name} after {args.epochs} epochs",
+                   log_x=not sizes)
     return [], None
 
 
@@ -2793,8 +2800,8 @@ CHECK_FAILED = "gradient check FAILED"     # this closing line makes the exit st
 
 def check_gradients(args):
     """--check-gradients: print the relative error per parameter; status 0 if all pass."""
-    errors = check_gradients_of_small_network(args.activation, args.head, args.dropout,
-                                              args.l1, args.l2, args.seed)
+    errors = check_gradients_of_small_network(args.activation, args.head, dropout=args.dropout,
+                                              l1=args.l1, l2=args.l2, seed=args.seed)
     print(f"gradient check: {args.activation} hidden layers, {args.head} output, "
           f"dropout {args.dropout:g}, l1 {args.l1:g}, l2 {args.l2:g}; float64, eps 1e-6")
     for key, error in errors.items():

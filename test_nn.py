@@ -583,8 +583,9 @@ def test_cli_gradient_check_prints_relative_errors_and_passes():
 def test_cli_gradient_check_fails_with_status_1_when_backpropagation_is_wrong(monkeypatch, capsys):
     right = nn.backward_propagation
 
-    def forgets_the_dropout_mask(params, cache, dZ, *args):
-        return right(params, {k: v for k, v in cache.items() if not k.startswith("M")}, dZ, *args)
+    def forgets_the_dropout_mask(params, cache, dZ, *args, **kwargs):
+        return right(params, {k: v for k, v in cache.items() if not k.startswith("M")}, dZ,
+                     *args, **kwargs)
     monkeypatch.setattr(nn, "backward_propagation", forgets_the_dropout_mask)
     with pytest.raises(SystemExit) as exit_status:
         nn.run(["--check-gradients", "--dropout", "0.5"])
@@ -2223,7 +2224,8 @@ def test_more_pictures_than_my_digits_png_shows_are_all_read_and_the_first_ones_
              for i in range(3)]
     drawn = []
     monkeypatch.setattr(nn, "PICTURES_SHOWN", 2)
-    monkeypatch.setattr(nn, "plot_image_predictions", lambda *a: drawn.append(a))
+    monkeypatch.setattr(nn, "plot_image_predictions",
+                        lambda *a, path: drawn.append((*a, path)))
     status, out, _ = run_in_process(["--load", default_model, "--image", *names], monkeypatch,
                                     capsys, tmp_path)
     assert status == 0 and out.count(": prediction ") == 3
@@ -2388,7 +2390,7 @@ def test_draw_alone_is_something_to_use_a_loaded_network_on(tmp_path):
 
 def test_one_wrong_gradient_fails_the_gradient_check_even_when_the_others_pass(monkeypatch):
     monkeypatch.setattr(nn, "check_gradients_of_small_network",
-                        lambda *args: {"W1": 1e-9, "b1": 1e-2})
+                        lambda *args, **kwargs: {"W1": 1e-9, "b1": 1e-2})
     args = nn.parse_args(["--check-gradients"])
     closing, _ = nn.check_gradients(args)
     assert closing[0].startswith(nn.CHECK_FAILED)
@@ -2449,7 +2451,8 @@ def test_the_inverse_schedule_gets_the_typed_decay(monkeypatch):
     monkeypatch.setattr(nn, "train", fake_train)
     args = nn.parse_args(["--lr-schedule", "inverse", "--lr-decay", "0.5", "--no-plot"])
     X, y = np.zeros((5, nn.NUM_PIXELS), np.float32), np.arange(5)
-    nn.train_from_flags(args, X, y, None, None, np.random.default_rng(0), 10, "digits")
+    nn.train_from_flags(args, X, y, None, None, rng=np.random.default_rng(0), num_classes=10,
+                        what="digits")
     assert seen["schedule"](10, 100) == nn.inverse_schedule(10, 100, decay=0.5)
 
 
