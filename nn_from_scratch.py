@@ -551,11 +551,13 @@ def check_gradients_of_small_network(activation="relu", head="softmax", dropout=
     def forward(p):               # the same seed every call: the same dropout mask
         return forward_propagation(X, p, f["activation"], f["output"], dropout=dropout,
                                    rng=np.random.default_rng(seed + 1))
+
+    def loss_of(p):               # J(params), the number the gradients are checked against
+        return f["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2)
     P, cache = forward(params)
     grads = backward_propagation(params, cache, f["loss_backward"](P, y),
                                  f["activation_backward"], l1=l1, l2=l2)
-    return gradient_check(lambda p: f["loss"](forward(p)[0], y) + weight_penalty(p, l1, l2),
-                          params, grads)
+    return gradient_check(loss_of, params, grads)
 
 
 # %% [markdown]
@@ -820,7 +822,7 @@ def header_of(path, source, compression):
         text = (start[:start.rfind(b"\n")] if len(start) == limit else start
                 ).decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = "\x00"
+        text = "\x00"                             # not UTF-8: refused just below, as binary
     if "\x00" in text:                            # binary, or text in another encoding
         raise InputError(f"{path} is not plain UTF-8 text (a spreadsheet, a compressed file, or "
                          "text in another encoding?); save it as CSV UTF-8.")
