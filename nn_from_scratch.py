@@ -788,6 +788,13 @@ def accuracy_under_noise(params, X, y, sigmas, rng, activation=relu):
                                          .astype(X.dtype), activation), y) for s in sigmas]
 
 
+# Every picture a run may draw, in the current folder (main checks them before any work).
+PICTURES = ["predictions.png", "confusion_matrix.png", "training_curves.png",
+            "first_layer_weights.png", "training_health.png", "robustness.png", "saliency.png",
+            "test_confusion_matrix.png", "my_digits.png", "decision_boundary.png",
+            "compare_architectures.png", "compare_learning_rates.png"]
+
+
 # matplotlib is imported inside these functions: importing it costs half a second, and a run
 # with --no-plot never needs it. Each picture is a PNG file (path None: none; in a notebook
 # the figure shows below the cell), and on a screen it opens in a window too.
@@ -796,6 +803,7 @@ def save_figure(fig, path):
     import matplotlib.pyplot as plt
     if path is not None:
         write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100))
+        print(f"picture saved: {path}")
     if plt.get_backend().lower() in ("agg", "pdf", "svg", "ps", "cairo", "template"):
         plt.close(fig)                          # a backend with no window: nothing to show
 
@@ -1114,16 +1122,15 @@ def plot_decision_boundary(params, X, y, path, activation=relu, title="decision 
 # %% [markdown]
 # ## The command line
 # %%
+# Each run trains on the digits, or does one of the things in the `mode` group; every
+# picture is a PNG file in the current folder (shown too, given a screen).
 EXAMPLES = """examples:
-  python nn_from_scratch.py                         train on train.csv, validate, plot
-  python nn_from_scratch.py --save model.npz        ... and keep the network
-  python nn_from_scratch.py --load model.npz --image my7.jpg my3.png   read your photos
-  python nn_from_scratch.py --csv digit-recognizer.zip --val-fraction 0 --save final.npz
-  python nn_from_scratch.py --load final.npz --predict digit-recognizer.zip   for Kaggle
-  python nn_from_scratch.py --check-gradients       is backpropagation right?
+  python nn_from_scratch.py --save model.npz        train, validate, plot; keep the network
+  python nn_from_scratch.py --load model.npz --image my7.jpg   read your own photos
+  python nn_from_scratch.py --csv digit-recognizer.zip --val-fraction 0 --predict \\
+      digit-recognizer.zip                           Kaggle: train on every row, submit
   python nn_from_scratch.py --diagnose --explain    is training healthy? why did it say 7?
-  python nn_from_scratch.py --toy spiral            2-D points and their decision boundary
-Pictures are PNG files written to the current folder (and shown, given a screen)."""
+  python nn_from_scratch.py --toy spiral --hidden 64   2-D points and the decision boundary"""
 
 
 def number(kind, low, high=math.inf):
@@ -1137,131 +1144,92 @@ def number(kind, low, high=math.inf):
     return parse
 
 
-def hidden_sizes(text):
-    """'256,128' -> [256, 128]; '' -> [] (no hidden layer)."""
-    return [number(int, 1)(part) for part in text.split(",") if part.strip()]
-
-
 def parse_args(argv=None):
-    """The flags, with each mode's own defaults filled in where none was typed."""
+    """The flags, with each mode's own defaults where none was typed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    mode = parser.add_mutually_exclusive_group()     # a run trains, or does one of these
-    mode.add_argument("--load", metavar="MODEL.npz", help="use a saved network on --test-csv, "
-                      "--predict or --image, instead of training one")
-    mode.add_argument("--toy", choices=TOY_DATASETS, help="train on 2-D points instead and "
-                      "draw the decision boundary (try --hidden '' too)")
-    mode.add_argument("--compare-architectures", action="store_true",
-                      help="train a few network sizes briefly and compare them")
-    mode.add_argument("--compare-learning-rates", action="store_true",
-                      help="train with 0.1x to 10x the learning rate briefly and compare")
-    mode.add_argument("--check-gradients", action="store_true", help="check backpropagation "
-                      "against central differences for every activation and output layer")
-    add = parser.add_argument
+    mode = parser.add_mutually_exclusive_group().add_argument    # at most one of these
+    mode("--load", metavar="MODEL.npz", help="use a saved network (on --test-csv, --predict, "
+         "--image) instead of training one")
+    mode("--toy", choices=TOY_DATASETS, help="learn 2-D points; draw the decision boundary")
+    mode("--compare-architectures", action="store_true", help="train 5 sizes briefly, compare")
+    mode("--compare-learning-rates", action="store_true", help="train with 0.1x..10x --lr")
+    mode("--check-gradients", action="store_true", help="backpropagation against central "
+         "differences, for every activation and output layer")
+    add, rate = parser.add_argument, ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
     add("--csv", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.csv"),
-        help="labelled training CSV, or Kaggle's zip (default: train.csv beside this file)")
-    add("--val-fraction", type=number(float, 0, 1), default=0.1,
-        help="share of the digits held out for validation (default: 0.1)")
-    add("--hidden", type=hidden_sizes, default=[256, 128], help="hidden layer sizes "
-        "(default: 256,128)")
-    add("--epochs", type=number(int, 0), help="passes over the data (default: 40; --toy: 100; "
-        "--compare-*: 5)")
-    add("--batch-size", type=number(int, 1), help="digits per step (default: 64; --toy: 32)")
-    add("--lr", type=number(float, 0), help="learning rate (default: per optimizer, " +
-        ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()) + "; --toy: 0.01)")
-    add("--optimizer", choices=OPTIMIZERS, default="adam", help="update rule (default: adam)")
+        help="labelled digits, CSV or Kaggle's zip (default: train.csv beside this file)")
+    add("--val-fraction", type=number(float, 0, 1), default=0.1, help="held out (default: 0.1)")
+    add("--hidden", type=lambda text: [number(int, 1)(n) for n in text.split(",") if n.strip()],
+        default=[256, 128], help="hidden layer sizes (default: 256,128; '' for none)")
+    add("--epochs", type=number(int, 0), help="default: 40; --toy 100; --compare-*: 5")
+    add("--batch-size", type=number(int, 1), help="default: 64; --toy 32")
+    add("--lr", type=number(float, 0), help=f"learning rate (default: {rate}; --toy 0.01)")
+    add("--optimizer", choices=OPTIMIZERS, default="adam", help="default: adam")
     add("--lr-schedule", choices=SCHEDULES, default="cosine", help="default: cosine")
-    add("--activation", choices=ACTIVATIONS, default="relu", help="hidden units (default: relu"
-        "; weights start by He's rule for relu, Xavier's otherwise)")
-    add("--dropout", type=number(float, 0, 1), default=0.0, help="share of hidden units "
-        "dropped at each step while training (default: 0)")
+    add("--activation", choices=ACTIVATIONS, default="relu", help="hidden units (default: relu)")
+    add("--dropout", type=number(float, 0, 1), default=0.0, help="default: 0")
     add("--l1", type=number(float, 0), default=0.0, help="L1 weight penalty (default: 0)")
     add("--l2", type=number(float, 0), default=0.0, help="L2 weight penalty (default: 0)")
-    add("--no-augment", dest="augment", action="store_false", help="train on the digits only "
-        "(default: on randomly rotated, scaled, shifted copies for 2/3 of the epochs)")
-    add("--patience", type=number(int, 1), help="early stopping: stop after this many epochs "
-        "without a better validation accuracy, and keep the best epoch's network")
+    add("--no-augment", dest="augment", action="store_false", help="no randomly rotated, "
+        "scaled and shifted copies of the digits in the first 2/3 of the epochs")
+    add("--patience", type=number(int, 1), help="stop after this many epochs without a "
+        "better validation accuracy, and keep the best epoch's network")
     add("--seed", type=number(int, 0), default=0, help="same seed, same numbers (default: 0)")
-    add("--save", metavar="MODEL.npz", help="save the trained network here")
-    add("--test-csv", metavar="PATH", help="labelled CSV to score: prints 'test accuracy'")
-    add("--predict", metavar="TEST.csv", help="Kaggle's test CSV: write a submission to --out")
+    add("--save", metavar="MODEL.npz", help="save the trained network")
+    add("--test-csv", metavar="PATH", help="labelled digits to score: 'test accuracy'")
+    add("--predict", metavar="TEST.csv", help="Kaggle's test.csv: write a submission to --out")
     add("--out", default="submission.csv", help="default: submission.csv")
-    add("--image", nargs="+", action="extend", metavar="PATH", help="your own pictures of "
-        "digits (PNG, JPEG) to read")
-    add("--diagnose", action="store_true", help="is training healthy? dead ReLU units and "
-        "update/weight ratios per epoch, with warnings")
+    add("--image", nargs="+", action="extend", metavar="PATH", help="your own digit pictures")
+    add("--diagnose", action="store_true", help="dead units and step sizes: is it healthy?")
     add("--robustness", action="store_true", help="validation accuracy under pixel noise")
     add("--explain", action="store_true", help="which pixels made it say what it said")
     add("--no-plot", action="store_true", help="draw no pictures")
     args = parser.parse_args(argv)
     compare = args.compare_architectures or args.compare_learning_rates
-    defaults = dict(epochs=100, batch_size=32, lr=0.01) if args.toy else dict(epochs=5) if \
-        compare else {}
-    defaults = {"epochs": 40, "batch_size": 64, "lr": DEFAULT_LEARNING_RATES[args.optimizer],
-                **defaults}
+    if args.val_fraction == 0 and (args.patience or args.robustness or args.explain or compare):
+        parser.error("--val-fraction 0 holds no digits out to measure on")
+    defaults = {"epochs": 40, "batch_size": 64, "lr": DEFAULT_LEARNING_RATES[args.optimizer]}
+    defaults.update(dict(epochs=100, batch_size=32, lr=0.01) if args.toy else
+                    dict(epochs=5) if compare else {})
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.augment = args.augment and not args.toy       # distortions of 28 x 28 images only
+    args.augment = args.augment and not args.toy and not compare
     return args
-
-
-def pictures_of(args):
-    """The PNG files this run draws in the current folder (none with --no-plot)."""
-    if args.no_plot or args.check_gradients:
-        return []
-    if args.toy:
-        return ["decision_boundary.png", "training_curves.png"]
-    if args.compare_architectures or args.compare_learning_rates:
-        return [f"compare_{'architectures' if args.compare_architectures else 'learning_rates'}"
-                ".png"]
-    trained = not args.load
-    wanted = {"predictions.png": trained and args.val_fraction > 0,
-              "confusion_matrix.png": trained and args.val_fraction > 0,
-              "training_curves.png": trained, "first_layer_weights.png": trained,
-              "training_health.png": trained and args.diagnose,
-              "robustness.png": trained and args.robustness,
-              "saliency.png": trained and args.explain,
-              "test_confusion_matrix.png": args.test_csv, "my_digits.png": args.image}
-    return [name for name, drawn in wanted.items() if drawn]
 
 
 def check_outputs(outputs, inputs):
     """Before any work: each file this run writes must not be a folder, nor one of its inputs
-    (or another output), and its folder must be writable. So a refusal costs no training and
-    leaves no half-finished set of files; and the user's data is never overwritten."""
+    or another output, and its folder must be writable. A refusal then costs no training and
+    leaves no half-finished set of files, and the user's data is never overwritten."""
     for i, path in enumerate(outputs):
-        folder = os.path.dirname(os.path.abspath(path))
         for other in inputs + outputs[:i]:
             if os.path.realpath(path) == os.path.realpath(other) or (
                     os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other)):
-                raise InputError(f"{path} is both written and read (or written twice) by this "
-                                 "run, which would destroy it; choose another output name.")
-        if os.path.isdir(path):
-            raise InputError(f"{path} is a folder; give a file name to write to.")
-        if not os.access(folder, os.W_OK):             # also False if it does not exist
-            raise InputError(f"cannot write {path}: the folder {folder} does not exist or is "
-                             "not writable; choose another path.")
+                raise InputError(f"{path} would be written over by this run, which also reads or "
+                                 "writes it elsewhere; choose another output name.")
+        if os.path.isdir(path) or not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+            raise InputError(f"cannot write {path}: it is a folder, or its folder does not exist "
+                             "or is not writable; choose another path.")
 
 
-def digits_for_training(args):
-    """The CSV, split by --val-fraction and scaled to 0..1: X_train, y_train, X_val, y_val."""
-    X, y = load_digits_csv(args.csv)
-    X_train, y_train, X_val, y_val = split_train_val(X, y, args.val_fraction,
-                                                     np.random.default_rng(args.seed))
-    measures = args.patience or args.robustness or args.explain or \
-        args.compare_architectures or args.compare_learning_rates
-    if len(y_train) == 0 or (len(y_val) == 0 and (args.val_fraction > 0 or measures)):
-        raise InputError(f"--val-fraction {args.val_fraction:g} of {len(y)} digits leaves "
-                         f"{len(y_train)} to train on and {len(y_val)} to validate on; this run "
-                         "needs some of each.")
+def training_data(args, rng):
+    """--toy's 2-D points, or the CSV's digits scaled to 0..1; split by --val-fraction."""
+    X, y = TOY_DATASETS[args.toy](rng) if args.toy else load_digits_csv(args.csv)
+    X_train, y_train, X_val, y_val = split_train_val(X, y, args.val_fraction, rng)
+    if len(y_train) == 0 or (args.val_fraction and len(y_val) == 0):
+        raise InputError(f"--val-fraction {args.val_fraction:g} of {len(y)} rows leaves "
+                         f"{len(y_train)} to train on and {len(y_val)} to validate on.")
+    if args.toy:
+        return X_train, y_train, X_val, y_val
     return scale_pixels(X_train), y_train, scale_pixels(X_val), y_val
 
 
 def fit(args, params, X_train, y_train, X_val, y_val, rng):
-    """gradient_descent with the flags' choices: a line per epoch with the validation figures,
-    early stopping (--patience), --diagnose's measurements. Ctrl-C stops training and keeps
-    the best epoch's network. Returns (history, seconds, interrupted)."""
+    """gradient_descent with the flags' choices, a line per epoch with the validation figures,
+    early stopping (--patience) and --diagnose's measurements. Ctrl-C stops training and
+    keeps the best epoch's network. Returns (history, seconds, interrupted)."""
     activation = ACTIVATIONS[args.activation]
     optimizer, ratios, history, best = OPTIMIZERS[args.optimizer], [], [], {}
     if args.diagnose:
@@ -1273,9 +1241,9 @@ def fit(args, params, X_train, y_train, X_val, y_val, rng):
             P, _ = forward_propagation(X_val, params, activation[0])
             stats.update(val_loss=cross_entropy(P, y_val),
                          val_accuracy=get_accuracy(P.argmax(axis=1), y_val))
-        print(f"epoch {epoch:3d}/{args.epochs}  " + "  ".join(
-            f"{key.replace('_', ' ')} {value:.4f}" for key, value in stats.items()
-            if key != "epoch") + f"  {time.perf_counter() - started:6.1f}s", flush=True)
+        print(f"epoch {epoch:3d}/{args.epochs}  " + "  ".join(f"{key.replace('_', ' ')} "
+              f"{value:.4f}" for key, value in stats.items() if key != "epoch")
+              + f"  {time.perf_counter() - started:6.1f}s", flush=True)
         if args.diagnose:
             stats.update(dead_share=dead_relu_share(params, X_train[:1000], activation[0]),
                          update_ratio=np.median(ratios, axis=0).tolist())
@@ -1299,43 +1267,40 @@ def fit(args, params, X_train, y_train, X_val, y_val, rng):
                          f"--lr {args.lr / 10:g}.")
     if best and (args.patience or interrupted):
         params.update(best["params"])
-        print(f"using the network of epoch {best['epoch']}, the best on the validation digits")
-    if args.diagnose and history:
-        for sentence in health_warnings(history) or ["nothing looks wrong"]:
-            print("training health: " + sentence)
+        print(f"using the network of epoch {best['epoch']}, the best on the validation data")
+    for sentence in (health_warnings(history) or ["nothing looks wrong"]) if args.diagnose \
+            and history else []:
+        print("training health: " + sentence)
     return history, time.perf_counter() - started, interrupted
 
 
-def train_digits(args):
+def train(args):
     """The default run, the story of the file: data -> split and scale -> initialise -> train
-    -> accuracy on the validation digits -> the uses asked for -> pictures. With --load, a
-    saved network takes the place of the training. Returns (status, closing lines)."""
+    -> accuracy on the validation digits -> the uses asked for -> pictures. --toy: the same on
+    2-D points; --load: a saved network takes the place of training. Returns (status, lines)."""
     uses = {"test": args.test_csv and load_digits_csv(args.test_csv),   # read now: a bad file
             "predict": args.predict and load_digits_csv(args.predict, labelled=False),  # fails
             "images": [preprocess_digit_image(path) for path in args.image or []]}  # at once
     if args.load:
         if not (args.test_csv or args.predict or args.image):
-            raise InputError("--load needs something to use the network on: --test-csv, "
-                             "--predict or --image.")
+            raise InputError("--load needs --test-csv, --predict or --image to use it on.")
         params, activation = load_model(args.load)
         print(f"loaded {args.load}: {len(params) // 2} layers, {activation} hidden units")
         return use_network(args, params, activation, uses), []
-    X_train, y_train, X_val, y_val = digits_for_training(args)
     rng = np.random.default_rng(args.seed)
-    params = initialize_parameters([NUM_PIXELS, *args.hidden, NUM_CLASSES], rng,
-                                   init="he" if args.activation == "relu" else "xavier")
-    print(f"training a {'-'.join(map(str, [NUM_PIXELS, *args.hidden, NUM_CLASSES]))} network "
-          f"on {len(y_train)} digits, validating on {len(y_val)}", flush=True)
+    X_train, y_train, X_val, y_val = training_data(args, rng)
+    sizes = [X_train.shape[1], *args.hidden, int(y_train.max()) + 1 if args.toy else NUM_CLASSES]
+    params = initialize_parameters(sizes, rng, init="he" if args.activation == "relu" else
+                                   "xavier")
+    print(f"training a {'-'.join(map(str, sizes))} network on {len(y_train)} examples, "
+          f"validating on {len(y_val)}", flush=True)
     history, seconds, interrupted = fit(args, params, X_train, y_train, X_val, y_val, rng)
     if args.save:
         save_model(args.save, params, args.activation)
         print(f"model saved: {args.save}")
-    closing = [f"train seconds: {seconds:.2f}"]
-    f = ACTIVATIONS[args.activation][0]
+    f, closing = ACTIVATIONS[args.activation][0], [f"train seconds: {seconds:.2f}"]
+    predictions = get_predictions(params, X_val, f)
     if len(y_val):
-        predictions = get_predictions(params, X_val, f)
-        C = confusion_matrix(y_val, predictions)
-        print("validation accuracy per digit: " + per_class_text(C))
         closing.insert(0, f"validation accuracy: {get_accuracy(predictions, y_val):.4f}")
     if args.robustness:
         sigmas = [0.0, 0.1, 0.2, 0.3, 0.5]
@@ -1343,20 +1308,27 @@ def train_digits(args):
         print("validation accuracy under pixel noise: " + "  ".join(
             f"sigma {s:g}: {a:.4f}" for s, a in zip(sigmas, accuracies)))
     use_network(args, params, args.activation, uses)
-    if not args.no_plot:
-        if len(y_val):
-            plot_sample_predictions(X_val, y_val, predictions, "predictions.png")
-            plot_confusion_matrix(C, "confusion_matrix.png", "validation confusion matrix")
-        plot_training_curves(history, "training_curves.png",
-                             int(AUGMENTED_SHARE * args.epochs) if args.augment else None)
-        plot_first_layer_weights(params["W1"], "first_layer_weights.png")
-        if args.diagnose and history:
-            plot_training_health(history, "training_health.png")
-        if args.robustness:
-            plot_lines(sigmas, accuracies, "robustness.png", "noise sigma (pixels in 0..1)",
-                       "validation accuracy", "accuracy under Gaussian pixel noise")
-        if args.explain:
-            plot_saliency(X_val, y_val, params, "saliency.png", args.activation)
+    if args.no_plot:
+        return (130 if interrupted else 0), closing
+    plot_training_curves(history, "training_curves.png",
+                         int(AUGMENTED_SHARE * args.epochs) if args.augment else None)
+    if args.toy:
+        plot_decision_boundary(params, np.concatenate([X_train, X_val]), np.concatenate(
+            [y_train, y_val]), "decision_boundary.png", f, f"{args.toy}, hidden layers "
+            f"{','.join(map(str, args.hidden)) or 'none'}")
+        return (130 if interrupted else 0), closing
+    if len(y_val):
+        plot_sample_predictions(X_val, y_val, predictions, "predictions.png")
+        plot_confusion_matrix(confusion_matrix(y_val, predictions), "confusion_matrix.png",
+                              "validation confusion matrix")
+    plot_first_layer_weights(params["W1"], "first_layer_weights.png")
+    if args.diagnose and history:
+        plot_training_health(history, "training_health.png")
+    if args.robustness:
+        plot_lines(sigmas, accuracies, "robustness.png", "noise sigma (pixels in 0..1)",
+                   "validation accuracy", "accuracy under Gaussian pixel noise")
+    if args.explain:
+        plot_saliency(X_val, y_val, params, "saliency.png", args.activation)
     return (130 if interrupted else 0), closing
 
 
@@ -1384,30 +1356,10 @@ def use_network(args, params, activation, uses):
     return 0
 
 
-def train_toy(args):
-    """--toy: 2-D points -> split -> the same training -> the regions of each class."""
-    rng = np.random.default_rng(args.seed)
-    X, y = TOY_DATASETS[args.toy](rng)
-    X_train, y_train, X_val, y_val = split_train_val(X, y, args.val_fraction, rng)
-    params = initialize_parameters([2, *args.hidden, int(y.max()) + 1], rng,
-                                   init="he" if args.activation == "relu" else "xavier")
-    history, seconds, interrupted = fit(args, params, X_train, y_train, X_val, y_val, rng)
-    f = ACTIVATIONS[args.activation][0]
-    closing = [f"train seconds: {seconds:.2f}"]
-    if len(y_val):
-        closing.insert(0, "validation accuracy: "
-                          f"{get_accuracy(get_predictions(params, X_val, f), y_val):.4f}")
-    if not args.no_plot:
-        plot_decision_boundary(params, X, y, "decision_boundary.png", f, f"{args.toy}, hidden "
-                               f"layers: {','.join(map(str, args.hidden)) or 'none'}")
-        plot_training_curves(history, "training_curves.png")
-    return (130 if interrupted else 0), closing
-
-
 def compare_settings(args):
     """--compare-architectures or --compare-learning-rates: train each setting from scratch
     (no augmentation, --epochs 5 by default) and print its validation accuracy."""
-    X_train, y_train, X_val, y_val = digits_for_training(args)
+    X_train, y_train, X_val, y_val = training_data(args, np.random.default_rng(args.seed))
     sizes = args.compare_architectures
     settings = ([[32], [128], [256, 128], [512, 256], [256, 128, 64]] if sizes else
                 [args.lr * factor for factor in (0.1, 0.3, 1, 3, 10)])
@@ -1428,7 +1380,8 @@ def compare_settings(args):
         print(f"{label:>16}  {accuracies[-1]:19.4f}  {time.perf_counter() - started:7.2f}",
               flush=True)
     if not args.no_plot:
-        plot_lines(labels if sizes else settings, accuracies, pictures_of(args)[0], name,
+        plot_lines(labels if sizes else settings, accuracies, "compare_architectures.png" if
+                   sizes else "compare_learning_rates.png", name,
                    "validation accuracy", f"{name} after {args.epochs} epochs", not sizes)
     return 0, []
 
@@ -1449,11 +1402,11 @@ def check_gradients():
 
 
 def main(argv=None):
-    """Check every output path, do what the flags ask, name the pictures drawn, print the
-    closing lines. Returns the exit status: 0, 1 for a failed gradient check, 130 for Ctrl-C."""
+    """Check every output path, do what the flags ask, print the closing lines. Returns the
+    exit status: 0, 1 for a failed gradient check, 130 after Ctrl-C."""
     args = parse_args(argv)
     inputs = [args.csv, args.load, args.test_csv, args.predict, *(args.image or [])]
-    outputs = [args.save, args.out if args.predict else None, *pictures_of(args)]
+    outputs = [args.save, args.out if args.predict else None] + PICTURES * (not args.no_plot)
     check_outputs([path for path in outputs if path], [path for path in inputs if path])
     for name in ("SIGTERM", "SIGHUP"):      # kill, or a closed terminal: stop as Ctrl-C does
         if hasattr(signal, name):           # (Windows has no SIGHUP)
@@ -1462,14 +1415,11 @@ def main(argv=None):
         status, closing = check_gradients()
     elif args.compare_architectures or args.compare_learning_rates:
         status, closing = compare_settings(args)
-    elif args.toy:
-        status, closing = train_toy(args)
     else:
-        status, closing = train_digits(args)
-    if pictures_of(args):
-        print("plots saved: " + ", ".join(pictures_of(args)))
-    print("\n".join(closing))
-    if pictures_of(args):
+        status, closing = train(args)
+    for line in closing:
+        print(line)
+    if not args.no_plot:
         import matplotlib.pyplot as plt
         plt.show()                          # windows, given a screen; on a server, nothing
     return status
