@@ -407,7 +407,7 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
             loss_sum += batch_loss * len(batch)
             correct += np.count_nonzero(P.argmax(axis=1) == y_batch)
         history.append({"epoch": epoch, "loss": loss_sum / len(X),
-                        "train_accuracy": correct / len(X)})
+                        "train_accuracy": float(correct / len(X))})
         if on_epoch is not None and on_epoch(epoch, params, history[-1]):
             break
     return history
@@ -494,28 +494,23 @@ def identity(Z):
     return Z
 
 
-def as_targets(y, num_outputs):
-    """Labels (N,) -> one-hot (N, K); targets that are already (N, K) pass through."""
-    return one_hot(y, num_outputs) if np.ndim(y) == 1 else y
-
-
 def binary_cross_entropy(A, y):
     """For sigmoid outputs, each an independent yes/no with target Y in {0, 1}:
     J = -(1/N) sum_i sum_k [Y log A + (1 - Y) log(1 - A)]."""
     # tiny, as in cross_entropy: log() stays finite at A = 0 or 1 (a clip at 1e-7 would change J)
-    Y, tiny = as_targets(y, A.shape[1]), np.finfo(A.dtype).tiny
+    Y, tiny = one_hot(y, A.shape[1], A.dtype), np.finfo(A.dtype).tiny
     log_A, log_1_minus_A = np.log(np.maximum(A, tiny)), np.log(np.maximum(1 - A, tiny))
     return float(-np.sum(Y * log_A + (1 - Y) * log_1_minus_A) / len(A))
 
 
 def mean_squared_error(A, y):
     """J = (1 / 2N) sum_i sum_k (A - Y)^2; the 1/2 cancels the 2 of the derivative."""
-    return float(0.5 * np.sum((A - as_targets(y, A.shape[1])) ** 2) / len(A))
+    return float(0.5 * np.sum((A - one_hot(y, A.shape[1], A.dtype)) ** 2) / len(A))
 
 
 def mean_absolute_error(A, y):
     """J = (1/N) sum_i sum_k |A - Y|: less swayed by outliers than squared error."""
-    return float(np.sum(np.abs(A - as_targets(y, A.shape[1]))) / len(A))
+    return float(np.sum(np.abs(A - one_hot(y, A.shape[1], A.dtype))) / len(A))
 
 
 # Sigmoid + binary cross-entropy and linear + squared error are "matched pairs", like
@@ -525,12 +520,12 @@ def mean_absolute_error(A, y):
 # For linear + MSE, a = z and dJ/dz = a - y directly.
 def matched_output_backward(A, y):
     """dJ/dZ_L = (A - Y) / N for sigmoid + binary cross-entropy and linear + squared error."""
-    return (A - as_targets(y, A.shape[1])) / len(A)
+    return (A - one_hot(y, A.shape[1], A.dtype)) / len(A)
 
 
 def mean_absolute_error_backward(A, y):
     """dJ/dZ_L for linear + absolute error: sign(A - Y) / N (not a matched pair)."""
-    return np.sign(A - as_targets(y, A.shape[1])) / len(A)
+    return np.sign(A - one_hot(y, A.shape[1], A.dtype)) / len(A)
 
 
 def weight_penalty(params, l1=0.0, l2=0.0):
@@ -1274,7 +1269,7 @@ def fit(args, params, X_train, y_train, X_val, y_val, rng):
     return history, time.perf_counter() - started, interrupted
 
 
-def train(args):
+def train_digits(args):
     """The default run, the story of the file: data -> split and scale -> initialise -> train
     -> accuracy on the validation digits -> the uses asked for -> pictures. --toy: the same on
     2-D points; --load: a saved network takes the place of training. Returns (status, lines)."""
@@ -1416,7 +1411,7 @@ def main(argv=None):
     elif args.compare_architectures or args.compare_learning_rates:
         status, closing = compare_settings(args)
     else:
-        status, closing = train(args)
+        status, closing = train_digits(args)
     for line in closing:
         print(line)
     if not args.no_plot:
