@@ -952,7 +952,52 @@ def write_submission(path, predictions):
 
 def preprocess_digit_image(path):
     """A photo or drawing of one digit -> (784,) float32 in 0..1, as MNIST digits are made."""
-    raise NotImplementedError
+    from PIL import Image, ImageFilter, ImageOps      # Pillow comes with matplotlib
+    image = Image.open(path)
+    if image.mode.startswith("I"):       # 16-bit gray, 0..65535: convert() would clip at 255
+        image = Image.fromarray((np.asarray(image) / 257).astype(np.uint8))
+    image.thumbnail((300, 300))   # plenty for a 20-pixel digit; a big JPEG even decodes small
+    # A phone stores a sideways photo's pixels sideways, plus an EXIF tag to turn them back;
+    # a drawing's see-through background is laid on white paper.
+    image = ImageOps.exif_transpose(image).convert("RGBA")
+    image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("L")
+    # Blur by a pixel per 200: camera noise averages out, a small drawing's thin strokes stay.
+    image = image.filter(ImageFilter.GaussianBlur(min(image.size) / 200))
+    gray = np.asarray(image, dtype=np.float32) / 255
+    if np.median(gray) < 0.5:      # most of a page is paper; dark paper (a board): turn over
+        gray = 1 - gray
+    # A camera sees light x reflectance; a lamp makes the light uneven. In a window wider than a
+    # stroke the brightest pixel is paper: a max filter wipes out the strokes, a min filter then
+    # brings back the light's slope. A 75-pixel copy is fast, and light changes slowly. Past the
+    # border light goes on as it went (odd reflection): windows there must not see it level off.
+    small = Image.fromarray(gray)
+    small.thumbnail((75, 75))
+    w = 2 * (min(small.size) // 8) + 1                # odd, as Pillow's filters need
+    small = Image.fromarray(np.pad(np.asarray(small), w, "reflect", reflect_type="odd"))
+    small = small.filter(ImageFilter.MaxFilter(w)).filter(ImageFilter.MinFilter(w))
+    paper = np.asarray(small.crop((w, w, small.width - w, small.height - w)).resize(image.size))
+    # Dividing by it leaves what the ink takes away, whatever the light: 0 on paper.
+    ink = np.clip(1 - gray / np.maximum(paper, 0.01), 0, 1)
+    # The strongest ink: the 99.9th percentile, not the max, which one hot pixel could set.
+    strongest = np.percentile(ink, 99.9)
+    if strongest < 0.2:
+        raise InputError(f"{path} looks blank: no ink stands out from the paper; photograph "
+                         "one digit, darker or lighter than its page, filling much of the frame.")
+    # Stretch: the strongest ink becomes 1; under a fifth of it (paper's noise, JPEG ripples,
+    # faint ruled lines) becomes 0, as MNIST's background is exactly 0.
+    ink = np.clip((ink - 0.2 * strongest) / (0.8 * strongest), 0, 1)
+    rows, cols = np.nonzero(ink > 0.3)              # crop to the solid ink's bounding box
+    ink = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    # The longer side becomes 20 pixels, keeping the aspect ratio, as in MNIST.
+    box = np.asarray(ImageOps.contain(Image.fromarray(ink), (20, 20), Image.LANCZOS))
+    box = np.clip(box / box.max(), 0, 1)    # strongest ink 1 again; LANCZOS may overshoot
+    # Paste into 28x28 black so the ink's centre of mass lands on the centre, (13.5, 13.5).
+    r, c = np.indices(box.shape)
+    top = int(np.clip(round(13.5 - (r * box).sum() / box.sum()), 0, IMAGE_SIDE - box.shape[0]))
+    left = int(np.clip(round(13.5 - (c * box).sum() / box.sum()), 0, IMAGE_SIDE - box.shape[1]))
+    digit = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
+    digit[top:top + box.shape[0], left:left + box.shape[1]] = box
+    return digit.ravel()
 
 
 def plot_image_predictions(paths, digits, P, path):
