@@ -953,13 +953,13 @@ def write_submission(path, predictions):
 def preprocess_digit_image(path):
     """A photo or drawing of one digit -> (784,) float32 in 0..1, as MNIST digits are made."""
     from PIL import Image, ImageFilter, ImageOps      # Pillow comes with matplotlib
-    image = Image.open(path)
-    if image.mode.startswith("I"):       # 16-bit gray, 0..65535: convert() would clip at 255
-        image = Image.fromarray((np.asarray(image) / 257).astype(np.uint8))
-    image.thumbnail((300, 300))   # plenty for a 20-pixel digit; a big JPEG even decodes small
-    # A phone stores a sideways photo's pixels sideways, plus an EXIF tag to turn them back;
-    # a drawing's see-through background is laid on white paper.
-    image = ImageOps.exif_transpose(image).convert("RGBA")
+    with Image.open(path) as image:
+        if image.mode.startswith("I"):   # 16-bit gray, 0..65535: convert() would clip at 255
+            image = Image.fromarray((np.asarray(image) / 257).astype(np.uint8))
+        image.thumbnail((300, 300))   # plenty for a 20-pixel digit; a big JPEG decodes small
+        # A phone stores a sideways photo's pixels sideways, plus an EXIF tag to turn them
+        # back; a drawing's see-through background is laid on white paper.
+        image = ImageOps.exif_transpose(image).convert("RGBA")
     image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("L")
     # Blur by a pixel per 200: camera noise averages out, a small drawing's thin strokes stay.
     image = image.filter(ImageFilter.GaussianBlur(min(image.size) / 200))
@@ -1162,17 +1162,8 @@ def plot_decision_boundary(params, X, y, path, activation=relu, title="decision 
 # %% [markdown]
 # ## The command line
 # %%
-# Each run trains on the digits, or does one of the things in the `mode` group; every
-# picture is a PNG file in the current folder (shown too, given a screen).
-EXAMPLES = """examples:
-  python nn_from_scratch.py --save model.npz        train, validate, plot; keep the network
-  python nn_from_scratch.py --load model.npz --image my7.jpg   read your own photos
-  python nn_from_scratch.py --csv digit-recognizer.zip --val-fraction 0 --predict \\
-      digit-recognizer.zip                           Kaggle: train on every row, submit
-  python nn_from_scratch.py --diagnose --explain    is training healthy? why did it say 7?
-  python nn_from_scratch.py --toy spiral --hidden 64   2-D points and the decision boundary"""
-
-
+# Flat argparse, as makemore's: a run trains on the digits, or does one of the things in the
+# `mode` group. Every picture is a PNG file in the current folder (shown too, given a screen).
 def number(kind, low, high=math.inf):
     """An argparse type: text -> a number of that kind with low <= value < high."""
     def parse(text):
@@ -1186,8 +1177,8 @@ def number(kind, low, high=math.inf):
 
 def parse_args(argv=None):
     """The flags, with each mode's own defaults where none was typed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     epilog="The README has examples of each use.")
     mode = parser.add_mutually_exclusive_group().add_argument    # at most one of these
     mode("--load", metavar="MODEL.npz", help="use a saved network (on --test-csv, --predict, "
          "--image) instead of training one")
@@ -1229,6 +1220,10 @@ def parse_args(argv=None):
     compare = args.compare_architectures or args.compare_learning_rates
     if args.val_fraction == 0 and (args.patience or args.robustness or args.explain or compare):
         parser.error("--val-fraction 0 holds no digits out to measure on")
+    if (args.toy or compare or args.check_gradients) and (args.save or args.test_csv or
+                                                          args.predict or args.image):
+        parser.error("--save, --test-csv, --predict and --image need a digit network: train "
+                     "one (no mode flag) or --load one")
     defaults = {"epochs": 40, "batch_size": 64, "lr": DEFAULT_LEARNING_RATES[args.optimizer]}
     defaults.update(dict(epochs=100, batch_size=32, lr=0.01) if args.toy else
                     dict(epochs=5) if compare else {})
@@ -1281,6 +1276,7 @@ def fit(args, params, X_train, y_train, X_val, y_val, rng):
             P, _ = forward_propagation(X_val, params, activation[0])
             stats.update(val_loss=cross_entropy(P, y_val),
                          val_accuracy=get_accuracy(P.argmax(axis=1), y_val))
+        waited = keep_best(best, epoch, params, stats["val_accuracy"]) if len(y_val) else 0
         print(f"epoch {epoch:3d}/{args.epochs}  " + "  ".join(f"{key.replace('_', ' ')} "
               f"{value:.4f}" for key, value in stats.items() if key != "epoch")
               + f"  {time.perf_counter() - started:6.1f}s", flush=True)
@@ -1289,7 +1285,6 @@ def fit(args, params, X_train, y_train, X_val, y_val, rng):
                          update_ratio=np.median(ratios, axis=0).tolist())
             ratios.clear()
         history.append(stats)
-        waited = keep_best(best, epoch, params, stats["val_accuracy"]) if len(y_val) else 0
         return args.patience is not None and waited >= args.patience
 
     options = dict(schedule=SCHEDULES[args.lr_schedule], activation=activation, l1=args.l1,
@@ -1297,8 +1292,9 @@ def fit(args, params, X_train, y_train, X_val, y_val, rng):
                    transform=augment_first_epochs(args.epochs) if args.augment else None)
     interrupted = False
     try:
-        gradient_descent(params, X_train, y_train, args.epochs, args.batch_size, args.lr, rng,
-                         optimizer, after_epoch, options)
+        with np.errstate(all="ignore"):         # a diverging run: one sentence, not warnings
+            gradient_descent(params, X_train, y_train, args.epochs, args.batch_size, args.lr,
+                             rng, optimizer, after_epoch, options)
     except KeyboardInterrupt:                   # Ctrl-C, or SIGTERM and SIGHUP (see main)
         print("interrupted: keeping the network trained so far", flush=True)
         interrupted = True
@@ -1308,9 +1304,9 @@ def fit(args, params, X_train, y_train, X_val, y_val, rng):
     if best and (args.patience or interrupted):
         params.update(best["params"])
         print(f"using the network of epoch {best['epoch']}, the best on the validation data")
-    for sentence in (health_warnings(history) or ["nothing looks wrong"]) if args.diagnose \
-            and history else []:
-        print("training health: " + sentence)
+    if args.diagnose and history:
+        for sentence in health_warnings(history) or ["nothing looks wrong"]:
+            print("training health: " + sentence)
     return history, time.perf_counter() - started, interrupted
 
 
@@ -1412,8 +1408,9 @@ def compare_settings(args):
         params = initialize_parameters([NUM_PIXELS, *(setting if sizes else args.hidden),
                                         NUM_CLASSES], rng)
         try:
-            gradient_descent(params, X_train, y_train, args.epochs, args.batch_size,
-                             args.lr if sizes else setting, rng, OPTIMIZERS[args.optimizer])
+            with np.errstate(all="ignore"):
+                gradient_descent(params, X_train, y_train, args.epochs, args.batch_size,
+                                 args.lr if sizes else setting, rng, OPTIMIZERS[args.optimizer])
             accuracies.append(get_accuracy(get_predictions(params, X_val), y_val))
         except FloatingPointError:                      # diverged: no accuracy to give
             accuracies.append(math.nan)

@@ -52,6 +52,21 @@ def copy_of(params):
     return {key: W.copy() for key, W in params.items()}
 
 
+def run_main(argv, folder, monkeypatch, capsys):
+    """nn.main(argv) in this process, in folder: (status, stdout, stderr). The SIGTERM and
+    SIGHUP handlers that main installs are put back afterwards."""
+    monkeypatch.chdir(folder)
+    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    handlers = {number: signal.getsignal(number) for number in signals}
+    try:
+        status = nn.main(argv)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
 @pytest.fixture(scope="module")
 def shipped():
     """The shipped train.csv, read once: X (10000, 784) uint8, y (10000,)."""
@@ -74,7 +89,7 @@ def small_csv(tmp_path_factory):
     return str(path)
 
 
-# --- core 1: the data --------------------------------------------------------------------------
+# --- core 1: the data ----------------------------------------------------------------------------
 def test_core_loading_the_shipped_csv_gives_ten_thousand_uint8_digits_of_every_class(shipped):
     X, y = shipped
     assert X.shape == (10000, 784) and X.dtype == np.uint8, (
@@ -150,7 +165,7 @@ def test_core_softmax_and_cross_entropy_gradient_is_p_minus_y_over_n_by_central_
     np.testing.assert_allclose(nn.cross_entropy_backward(P, y), (P - nn.one_hot(y, 3)) / 4)
 
 
-# --- core 3: the model ---------------------------------------------------------------------------
+# --- core 3 and 5: the model, and its gradient check ---------------------------------------------
 @pytest.mark.parametrize("init, std", [("he", math.sqrt(2 / 400)),
                                        ("xavier", math.sqrt(2 / (400 + 100)))])
 def test_core_initial_weights_have_the_std_of_their_rule_and_biases_are_zero(init, std):
@@ -171,7 +186,7 @@ def test_core_forward_propagation_gives_one_probability_row_per_example():
     np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_core_backpropagation_passes_the_gradient_check_for_every_parameter_of_a_two_hidden_layer_net():
+def test_core_backpropagation_passes_the_gradient_check_on_a_net_with_two_hidden_layers():
     params, X, y = small_float64_net(np.random.default_rng(0))
     P, cache = nn.forward_propagation(X, params)
     grads = nn.backward_propagation(params, cache, nn.cross_entropy_backward(P, y))
@@ -285,7 +300,7 @@ def test_core_sgd_and_adam_change_the_callers_arrays_in_place_and_lower_the_loss
     assert after < 0.7 * before, f"{name}: loss {before:.3f} -> {after:.3f}"
 
 
-# --- core 4: the training loop --------------------------------------------------------------------
+# --- core 4: the training loop -------------------------------------------------------------------
 def test_core_network_overfits_twenty_random_examples():
     rng = np.random.default_rng(2)
     X, y = rng.random((20, 30)).astype(np.float32), rng.integers(0, 10, 20)
@@ -408,7 +423,7 @@ def test_core_predictions_are_the_most_probable_class_and_accuracy_the_share_rig
     assert nn.get_predictions(params, np.array([[0.0, 5, 1], [2, 0, 0]])).tolist() == [1, 0]
 
 
-# --- update rules and schedules beyond the core ----------------------------------------------------
+# --- update rules and schedules beyond the core --------------------------------------------------
 def textbook_steps(rule, W, gradients, learning_rate):
     """Each update rule written out plainly, as the courses give it, one step per gradient."""
     v, s = np.zeros_like(W), np.zeros_like(W)
@@ -452,7 +467,7 @@ def test_learning_rate_schedules_follow_their_formulas_at_every_step():
     assert nn.cosine_schedule(0, 10) == 1.0 and abs(nn.cosine_schedule(10, 10)) < 1e-15
 
 
-# --- augmentation ---------------------------------------------------------------------------------
+# --- augmentation --------------------------------------------------------------------------------
 def test_random_affine_with_no_range_returns_the_images_unchanged():
     X = np.random.default_rng(5).random((3, 784)).astype(np.float32)
     same = nn.random_affine(X, np.random.default_rng(0), 0.0, 0.0, 0.0)
@@ -497,21 +512,6 @@ def test_augmentation_distorts_the_first_two_thirds_of_the_epochs_and_then_stops
             assert changed == (epoch <= last_distorted), (num_epochs, epoch)
 
 
-def run_main(argv, folder, monkeypatch, capsys):
-    """nn.main(argv) in this process, in folder: (status, stdout, stderr). The SIGTERM and
-    SIGHUP handlers that main installs are put back afterwards."""
-    monkeypatch.chdir(folder)
-    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
-    handlers = {number: signal.getsignal(number) for number in signals}
-    try:
-        status = nn.main(argv)
-    finally:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 def test_validation_digits_are_never_augmented(small_csv, tmp_path, monkeypatch, capsys):
     distorted_batch_sizes, real = [], nn.random_affine
 
@@ -526,7 +526,7 @@ def test_validation_digits_are_never_augmented(small_csv, tmp_path, monkeypatch,
     assert distorted_batch_sizes == [150, 150], "150 training rows, epochs 1 and 2 of 3 only"
 
 
-# --- other activations and heads; saving, early stopping, evaluation -------------------------------
+# --- other activations and heads; saving, early stopping, evaluation -----------------------------
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 @pytest.mark.parametrize("head", ["softmax", "sigmoid", "mse", "mae"])
 def test_backpropagation_passes_the_gradient_check_for_each_activation_and_head(activation, head):
@@ -622,7 +622,7 @@ def test_the_confusion_matrix_counts_true_predicted_pairs_and_gives_each_digits_
     assert nn.per_class_text(C) == "0:0.333  1:1.000  2:0.500", "divide by each ROW's sum"
 
 
-# --- seeing inside: the input gradient; toy problems in 2-D ----------------------------------------
+# --- seeing inside: the input gradient; toy problems in 2-D --------------------------------------
 def tiny_float64_net_and_input(rng, sizes=(6, 5, 4, 3)):
     """A tiny float64 network (two hidden layers), biases away from 0, and one input row."""
     params = nn.initialize_parameters(list(sizes), rng, dtype=np.float64)
@@ -687,7 +687,7 @@ def test_the_toy_mode_learns_xor_and_draws_its_decision_boundary(tmp_path, monke
     assert sorted(os.listdir(tmp_path)) == ["decision_boundary.png", "training_curves.png"]
 
 
-# --- is training healthy? -------------------------------------------------------------------------
+# --- is training healthy? ------------------------------------------------------------------------
 def health_records(csv, optimizer, learning_rate, num_epochs=4):
     """What --diagnose records, training a 784-32-16-10 network on the digits of csv: one dict
     per epoch with loss, train_accuracy, dead_share (per hidden layer) and update_ratio (the
@@ -737,7 +737,7 @@ def test_health_warnings_say_too_high_or_too_low_for_such_learning_rates_and_not
     assert "too low" in warnings and "too high" not in warnings, warnings
 
 
-# --- reading tables as people save them --------------------------------------------------------------
+# --- reading tables as people save them ----------------------------------------------------------
 def write_table(path, X, y, sep=",", label="label", label_last=False, order=None):
     """Digits in a layout of our choosing: the delimiter, the label column's name and place,
     and the order of the pixel columns (named by number)."""
@@ -802,7 +802,7 @@ def test_a_byte_order_mark_crlf_line_ends_and_spaces_after_commas_are_accepted(t
     assert np.array_equal(X_clean, X_quirky) and np.array_equal(y_clean, y_quirky)
 
 
-# --- the command line: bad input, flags, signals, pictures -----------------------------------------
+# --- the command line: bad input, flags, signals, pictures ---------------------------------------
 def run_script(*args, cwd=None, timeout=300):
     """Run the script as a user would, headless: the finished process (text output)."""
     return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True,
@@ -926,12 +926,16 @@ def test_a_diverging_run_exits_2_with_advice_in_one_line_and_saves_nothing(small
 
 
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
-def test_ctrl_c_or_sigterm_during_training_keeps_the_best_model_prints_the_closing_lines_and_exits_130(
+def test_ctrl_c_or_sigterm_in_training_keeps_the_best_model_prints_the_closing_lines_exits_130(
         small_csv, tmp_path, signal_name):
+    # A child inherits an ignored SIGINT (a shell's background job) and would ignore Ctrl-C.
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
     process = subprocess.Popen([sys.executable, "-u", SCRIPT, "--csv", small_csv, "--epochs",
                                 "100000", "--hidden", "16", "--no-plot", "--save", "model.npz"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                cwd=tmp_path)
+    if ignored is not None:
+        signal.signal(signal.SIGINT, ignored)
     epoch_lines = 0
     while epoch_lines < 2 and process.poll() is None:       # epoch 1 is surely kept by now
         epoch_lines += process.stdout.readline().startswith("epoch")
@@ -1011,7 +1015,7 @@ def test_the_comparisons_print_a_row_per_setting(flag, small_csv, tmp_path, monk
     assert all(0 <= float(row[-2]) <= 1 or math.isnan(float(row[-2])) for row in rows), out
 
 
-# --- your own pictures ------------------------------------------------------------------------------
+# --- your own pictures ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained_model(digits, tmp_path_factory):
     """A 784-128-10 network trained for 4 epochs (augmented, so it forgives a pixel's shift)
@@ -1066,7 +1070,7 @@ def test_preprocessing_puts_the_centre_of_mass_of_the_ink_near_the_centre(tmp_pa
     assert np.allclose(centre, 13.5, atol=1.0), f"centre of mass at {centre}, not (13.5, 13.5)"
 
 
-# --- the file as a module, as a notebook, and in the README -----------------------------------------
+# --- the file as a module, as a notebook, and in the README --------------------------------------
 def test_importing_the_module_prints_nothing_and_writes_nothing(tmp_path):
     code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location("
             "'nn_from_scratch', sys.argv[1]); spec.loader.exec_module("
@@ -1079,9 +1083,9 @@ def test_importing_the_module_prints_nothing_and_writes_nothing(tmp_path):
 
 def test_the_file_runs_cell_by_cell_as_a_notebook_kernel_runs_it(tmp_path, monkeypatch, capsys):
     """What Jupyter does with the file's cells: every cell in order, in one namespace named
-    __main__, with no __file__ and the kernel's own argv. train.csv: its first 3000 digits."""
+    __main__, with no __file__ and the kernel's own argv. train.csv: its first 2000 digits."""
     with open(os.path.join(HERE, "train.csv")) as source:
-        (tmp_path / "train.csv").write_text("".join(source.readline() for _ in range(3001)))
+        (tmp_path / "train.csv").write_text("".join(source.readline() for _ in range(2001)))
     cells = re.split(r"^# %%.*$", open(SCRIPT, encoding="utf-8").read(), flags=re.M)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "kernel-1234.json"])
