@@ -21,7 +21,8 @@ Put together, in Python:
     params = initialize_parameters([784, 256, 128, 10], rng)
     history = gradient_descent(params, scale_pixels(X_train), y_train, 10, 64, 0.002, rng)
     print(get_accuracy(get_predictions(params, scale_pixels(X_val)), y_val))   # ~0.97
-`train_digits`, near the end, is the same story with the extras the command line adds.
+`train_digits`, near the end, is the same story with the extras the command line adds (a
+cosine learning-rate schedule, augmentation; gradient_descent alone keeps the rate constant).
 Cells marked "Beyond the core" are opt-in: skip them at first. In a notebook, the last
 cells tell the story one step at a time.
 
@@ -45,7 +46,15 @@ CONVENTIONS, to map this file onto the notes in your other hand:
       our (l2 / 2) sum W^2 with l2 = lambda / m, m being the examples the cost averages
       over (the mini-batch, when training on mini-batches). ..._with_momentum and _adam
       are his names; his Adam calls its running means v and s, ours m and v.
+  Nielsen (neuralnetworksanddeeplearning.com): one example per COLUMN vector, w of shape
+      (n_l, n_{l-1}) as Ng's; his cost C is our J, his delta^l = dC/dz^l our dZ_l, his eta
+      our learning_rate. He sums the batch's gradients and divides by its size in the update;
+      ours has the 1/N in dZ_L. His L2 term (lambda / 2n) sum w^2 averages over the WHOLE
+      training set (n rows): our l2 = lambda / n. His dropout halves the weights at test
+      time; ours is inverted (survivors scaled by 1 / (1 - dropout) while training).
   CS231n: our layout (X (N, D), W1 (D, H) for H hidden units, scores = X W + b); L = our J.
+      Its momentum puts the rate inside: v = mu v - lr dW; W += v. Ours is Ng's (see
+      update_parameters_with_momentum); PyTorch's is a third: v = mu v + dW; W -= lr v.
   PyTorch: data is batch-first like ours, but nn.Linear stores its weight as
       (out, in) = our W.T and computes x @ weight.T + bias. Its CrossEntropyLoss
       takes the scores Z_L and applies softmax itself; our cross_entropy takes P.
@@ -133,9 +142,8 @@ def load_digits_csv(path, labelled=True):
     if sorted(numbers) == list(range(NUM_PIXELS)):     # named pixel0..pixel783: by number
         pixels = [pixels[i] for i in np.argsort(numbers)]
     data = frame.to_numpy(np.float32)
-    bad = np.isnan(data) | (data < 0) | (data > 255)   # a blank cell reads as nan
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
+    if not (data.min() >= 0 and data.max() <= 255):       # a blank cell, nan, fails both
+        row, col = np.argwhere(~((data >= 0) & (data <= 255)))[0]
         raise InputError(f"{path} row {row + 2}, column {frame.columns[col]!r} holds "
                          f"{data[row, col]:g}; every cell must be a number from 0 to 255.")
     X, y = data[:, pixels], (data[:, label[0]] if label else None)
@@ -145,7 +153,9 @@ def load_digits_csv(path, labelled=True):
     if 0 < X.max() <= 1:                                   # already scaled: undo it
         print(f"note: {path} holds pixels from 0 to 1, not 0..255; read as 0..1 (times 255).")
         X = X * 255
-    return np.rint(X).astype(np.uint8), (None if y is None else y.astype(np.uint8))
+    # order="C": one image per row in memory too (pandas keeps columns), so that taking a
+    # mini-batch of rows, X[batch], copies 64 runs of 784 bytes instead of 50,176 scattered ones.
+    return np.rint(X).astype(np.uint8, order="C"), (None if y is None else y.astype(np.uint8))
 
 
 def split_train_val(X, y, val_fraction, rng):
@@ -169,7 +179,7 @@ def scale_pixels(X, dtype=np.float32):
     digits) is plenty for training, and twice as fast as float64 in the products.
     """
     scaled = X.astype(dtype)        # a new float array; the caller's X is left alone
-    scaled /= 255                   # in place: a second array of 60,000 rows costs 190 MB
+    scaled /= 255                   # in place: for MNIST's full 60,000 rows a copy is 190 MB
     return scaled
 
 
@@ -208,7 +218,9 @@ def cross_entropy(P, y):
     """Mean negative log-probability of the true class: J = -(1/N) sum_i log P[i, y_i].
 
     P (N, K) from softmax, y (N,) labels. Right with certainty gives 0; a uniform
-    guess over 10 digits gives log(10) = 2.30, where training starts.
+    guess over 10 digits gives log(10) = 2.30, where training starts. A mean, not a sum:
+    a sum grows with the batch, and so would every gradient, so the right learning rate
+    would change with batch_size (64 rows would step 64 times further than one).
     """
     p_true = P[np.arange(len(y)), y]                  # (N,) probability of the right class
     # A probability that underflowed to exactly 0 would give log(0) = -inf; the smallest
@@ -226,6 +238,9 @@ def cross_entropy(P, y):
 # (*) a_j = e^z_j / S with S = sum_i e^z_i. The quotient rule gives da_j/dz_k =
 #     (1[j=k] e^z_j S - e^z_j e^z_k) / S^2 = a_j 1[j=k] - a_j a_k = a_j (1[j=k] - a_k).
 # The loss is a mean over N examples, so each row also gets a factor 1/N.
+# Why not squared error after a softmax? Its gradient is (a - y) times softmax's slope,
+# which is near 0 when the network is confidently WRONG (a_k near 0 or 1): it learns least
+# from its worst mistakes. Cross-entropy's log cancels that slope: the gradient is a - y.
 def cross_entropy_backward(P, y):
     """dJ/dZ_L for softmax followed by cross-entropy: (P - Y) / N. (N, K) -> (N, K)."""
     return (P - one_hot(y, P.shape[1], P.dtype)) / len(y)
@@ -375,11 +390,13 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
                  transform(X_batch, epoch, rng)   e.g. random distortions (augmentation)
                  activation                   a pair (f, f_backward) for the hidden layers
                  dropout, l1, l2              passed on to forward and backward propagation
+                 shuffle=False                keep the rows' order (see --break sorted)
     """
     options = dict(options or {})
     schedule, transform = options.pop("schedule", None), options.pop("transform", None)
     activation, activation_backward = options.pop("activation", (relu, relu_backward))
     dropout, l1, l2 = (options.pop(key, 0.0) for key in ("dropout", "l1", "l2"))
+    shuffle = options.pop("shuffle", True)
     if options:                                # a typo would otherwise be silently ignored
         raise TypeError(f"gradient_descent has no option {', '.join(options)}")
     state, history, step = {}, [], 0           # state: the optimizer's memory (Adam's m, v)
@@ -387,7 +404,7 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
     for epoch in range(1, num_epochs + 1):
         # A new order every epoch: the same order would give every epoch the same batches,
         # and each batch's gradient errors would push the same way every time.
-        order = rng.permutation(len(X))
+        order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
         loss_sum = correct = 0
         for start in range(0, len(X), batch_size):
             batch = order[start:start + batch_size]
@@ -435,9 +452,9 @@ def get_accuracy(predictions, y):
 # Then compare the whole gradient of each parameter, as Ng's course does, by the relative error
 #   ||analytic - numeric|| / (||analytic|| + ||numeric||)    (||.|| = sqrt of sum of squares)
 # which does not care how big the gradient is. In float64 a right backward pass
-# gives about 1e-9 (up to 1e-6 when an output saturates or some z lies within
-# eps of relu's kink at 0); a wrong one (a missing 1/N, a forgotten dropout
-# mask) gives 1e-3 to 1. So: below 1e-6 is right. (Ng's course uses eps = 1e-7
+# gives about 1e-9 (more, still below 1e-6, when an output saturates or some z lies
+# within eps of relu's kink at 0); a wrong one (a missing 1/N, a forgotten dropout
+# mask) gives 1e-3 to 1. So: below 1e-6 passes. (Ng's course uses eps = 1e-7
 # and passes below 2e-7; CS231n compares entry by entry, |a - n| / max(|a|, |n|), which is
 # fooled by entries that are exactly 0: rounding alone makes those 1e-10 vs 0.)
 def gradient_check(loss_of, params, grads, eps=1e-6):
@@ -462,6 +479,43 @@ def gradient_check(loss_of, params, grads, eps=1e-6):
         size = np.linalg.norm(grads[key]) + np.linalg.norm(numeric)
         errors[key] = float(difference / size) if size > 0 else 0.0
     return errors
+
+
+# %% [markdown]
+# ## Beyond the core: one training step with every number (for slides)
+# %%
+def worked_example(learning_rate=0.5):
+    """One SGD step of a tiny network (3 inputs, 4 ReLU units, 3 classes, a batch of N = 2),
+    every intermediate with its shape, to 4 decimals: the same functions as above, on numbers
+    small enough to check by hand. Returns the text (`--worked-example` prints it)."""
+    X, y = np.array([[1.0, 0.5, -1.0], [0.0, -0.5, 2.0]]), np.array([0, 2])
+    params = {"W1": np.array([[0.2, -0.1, 0.4, 0.1], [-0.3, 0.2, 0.1, 0.5], [0.1, 0.3, -0.2, -0.4]]),
+              "b1": np.array([0.1, 0.0, -0.1, 0.05]),
+              "W2": np.array([[0.3, -0.2, 0.1], [0.1, 0.4, -0.3], [-0.2, 0.1, 0.2], [0.5, -0.1, 0.3]]),
+              "b2": np.array([0.0, 0.1, -0.1])}
+    P, cache = forward_propagation(X, params)
+    dZ2 = cross_entropy_backward(P, y)
+    grads = backward_propagation(params, cache, dZ2)
+    dA1 = dZ2 @ params["W2"].T                 # the two steps inside backward_propagation
+    dZ1 = relu_backward(dA1, cache["Z1"])      # that it keeps to itself, shown here
+    after = update_parameters({key: W.copy() for key, W in params.items()}, grads, learning_rate)
+    steps = [("X", X), ("y", y), ("W1", params["W1"]), ("b1", params["b1"]),
+             ("Z1 = X @ W1 + b1", cache["Z1"]), ("A1 = relu(Z1)", cache["A1"]),
+             ("W2", params["W2"]), ("b2", params["b2"]), ("Z2 = A1 @ W2 + b2", cache["Z2"]),
+             ("P = softmax(Z2)", P), ("J = -(1/N) sum_i log P[i, y_i]", cross_entropy(P, y)),
+             ("dZ2 = (P - Y) / N", dZ2), ("dW2 = A1.T @ dZ2", grads["W2"]),
+             ("db2 = dZ2 summed over rows", grads["b2"]), ("dA1 = dZ2 @ W2.T", dA1),
+             ("dZ1 = dA1 * (Z1 > 0)", dZ1), ("dW1 = X.T @ dZ1", grads["W1"]),
+             ("db1 = dZ1 summed over rows", grads["b1"])]
+    steps += [(f"{key} - {learning_rate:g} d{key}", after[key]) for key in params]
+    steps += [("J after the step", cross_entropy(forward_propagation(X, after)[0], y))]
+    lines = []
+    for name, value in steps:
+        whole = np.issubdtype(np.asarray(value).dtype, np.integer)      # y: labels, not numbers
+        lines.append(f"{name}   shape {np.shape(value)}")
+        lines += ["  " + "  ".join(f"{v:8d}" if whole else f"{v + 0:8.4f}" for v in row)
+                  for row in np.atleast_2d(value)]                   # (+ 0 turns -0.0 into 0.0)
+    return "\n".join(lines)
 
 
 # %% [markdown]
@@ -495,8 +549,7 @@ def identity(Z):
 
 
 def binary_cross_entropy(A, y):
-    """For sigmoid outputs, each an independent yes/no with target Y in {0, 1}:
-    J = -(1/N) sum_i sum_k [Y log A + (1 - Y) log(1 - A)]."""
+    """J = -(1/N) sum_i sum_k [Y log A + (1 - Y) log(1 - A)]: each sigmoid output a yes/no."""
     # tiny, as in cross_entropy: log() stays finite at A = 0 or 1 (a clip at 1e-7 would change J)
     Y, tiny = one_hot(y, A.shape[1], A.dtype), np.finfo(A.dtype).tiny
     log_A, log_1_minus_A = np.log(np.maximum(A, tiny)), np.log(np.maximum(1 - A, tiny))
@@ -513,13 +566,11 @@ def mean_absolute_error(A, y):
     return float(np.sum(np.abs(A - one_hot(y, A.shape[1], A.dtype))) / len(A))
 
 
-# Sigmoid + binary cross-entropy and linear + squared error are "matched pairs", like
-# softmax + cross-entropy: the output's derivative cancels against the loss's, and dJ/dZ_L
-# is the same (A - Y) / N. For sigmoid + BCE, one output:
-#   dJ/da = (a - y) / (a (1 - a)),  da/dz = a (1 - a),  so dJ/dz = a - y.
-# For linear + MSE, a = z and dJ/dz = a - y directly.
 def matched_output_backward(A, y):
-    """dJ/dZ_L = (A - Y) / N for sigmoid + binary cross-entropy and linear + squared error."""
+    """dJ/dZ_L = (A - Y) / N for sigmoid + binary cross-entropy and linear + squared error,
+    "matched pairs" like softmax + cross-entropy: the output's derivative cancels the loss's.
+    One sigmoid output: dJ/da = (a - y) / (a (1 - a)), da/dz = a (1 - a), so dJ/dz = a - y;
+    a linear one: a = z, so dJ/dz = dJ/da = a - y."""
     return (A - one_hot(y, A.shape[1], A.dtype)) / len(A)
 
 
@@ -535,9 +586,7 @@ def weight_penalty(params, l1=0.0, l2=0.0):
                      for key, W in params.items() if key.startswith("W")))
 
 
-# Names -> functions, for the command line and saved models. A head: the output layer, its
-# loss, and the loss's gradient at Z_L (training on the digits uses softmax; the others are
-# here to be checked, and copied).
+# A head: the output layer, its loss, and dJ/dZ_L (the digits use softmax; the rest: to check).
 ACTIVATIONS = {"relu": (relu, relu_backward), "tanh": (tanh, tanh_backward),
                "sigmoid": (sigmoid, sigmoid_backward)}
 HEADS = {"softmax": (softmax, cross_entropy, cross_entropy_backward),
@@ -570,17 +619,13 @@ def check_gradients_of_small_network(activation="relu", head="softmax", dropout=
 # %% [markdown]
 # ## Beyond the core: more update rules and learning-rate schedules
 # %%
-# Momentum, as Ng's course writes it: v is a running mean of the gradients. The other common
-# form (PyTorch's SGD) sums instead, v = beta v + dW, which is 1 / (1 - beta) = 10 times
-# larger: the same steps need a learning rate 10 times smaller there.
 def update_parameters_with_momentum(params, grads, learning_rate, state, beta=0.9):
-    """v = beta v + (1 - beta) dW;  W = W - learning_rate v.  In place; returns params.
-    A heavy ball: steps that agree add up, zig-zags cancel out."""
-    if "v" not in state:          # (not setdefault: it would build the zeros every step)
-        state["v"] = {key: np.zeros_like(W) for key, W in params.items()}
-    v = state["v"]
+    """v = beta v + (1 - beta) dW;  W = W - learning_rate v: a heavy ball, zig-zags cancel out.
+    This is Ng's course's form, v a running mean. PyTorch's SGD sums, v = beta v + dW, which is
+    1 / (1 - beta) = 10 times larger: the same steps need a learning rate 10 times smaller."""
+    v = state.setdefault("v", {})                 # one running mean per parameter, from 0
     for key in params:
-        v[key] = beta * v[key] + (1 - beta) * grads[key]
+        v[key] = beta * v.get(key, 0) + (1 - beta) * grads[key]
         params[key] -= learning_rate * v[key]
     return params
 
@@ -588,11 +633,9 @@ def update_parameters_with_momentum(params, grads, learning_rate, state, beta=0.
 def update_parameters_with_adagrad(params, grads, learning_rate, state, eps=1e-8):
     """s = s + dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).  In place; returns params.
     Each weight gets its own step size, shrinking as its gradients add up."""
-    if "s" not in state:
-        state["s"] = {key: np.zeros_like(W) for key, W in params.items()}
-    s = state["s"]
+    s = state.setdefault("s", {})                 # one sum of squares per parameter, from 0
     for key in params:
-        s[key] = s[key] + grads[key] ** 2
+        s[key] = s.get(key, 0) + grads[key] ** 2
         params[key] -= learning_rate * grads[key] / (np.sqrt(s[key]) + eps)
     return params
 
@@ -600,11 +643,9 @@ def update_parameters_with_adagrad(params, grads, learning_rate, state, eps=1e-8
 def update_parameters_with_rmsprop(params, grads, learning_rate, state, rho=0.9, eps=1e-8):
     """s = rho s + (1 - rho) dW^2;  W = W - learning_rate dW / (sqrt(s) + eps).  In place.
     AdaGrad that forgets: s is a running mean, so steps do not shrink for ever (Hinton's 0.9)."""
-    if "s" not in state:
-        state["s"] = {key: np.zeros_like(W) for key, W in params.items()}
-    s = state["s"]
+    s = state.setdefault("s", {})                 # one running mean per parameter, from 0
     for key in params:
-        s[key] = rho * s[key] + (1 - rho) * grads[key] ** 2
+        s[key] = rho * s.get(key, 0) + (1 - rho) * grads[key] ** 2
         params[key] -= learning_rate * grads[key] / (np.sqrt(s[key]) + eps)
     return params
 
@@ -630,9 +671,8 @@ def inverse_schedule(step, total_steps, decay=1e-3):
 OPTIMIZERS = {"sgd": update_parameters, "momentum": update_parameters_with_momentum,
               "adagrad": update_parameters_with_adagrad, "rmsprop": update_parameters_with_rmsprop,
               "adam": update_parameters_with_adam}
-# Good starting learning rates differ: Adam, AdaGrad and RMSprop move each weight by about
-# the learning rate; SGD and momentum move it by rate * gradient. (Momentum's 0.5 in the
-# course form is 0.05 in the summing form.)
+# Good starting rates differ: Adam, AdaGrad and RMSprop move each weight by about the rate,
+# SGD and momentum by rate * gradient (momentum's 0.5 is 0.05 in PyTorch's summing form).
 DEFAULT_LEARNING_RATES = {"sgd": 0.3, "momentum": 0.5, "adagrad": 0.01, "rmsprop": 0.001,
                           "adam": 0.002}
 SCHEDULES = {"cosine": cosine_schedule, "step": step_schedule, "inverse": inverse_schedule,
@@ -642,24 +682,19 @@ SCHEDULES = {"cosine": cosine_schedule, "step": step_schedule, "inverse": invers
 # %% [markdown]
 # ## Beyond the core: data augmentation
 # %%
-# An MLP has no idea that a digit moved one pixel to the left is the same digit: each pixel
-# is a separate input with its own weights. (A convolutional network slides the same small
-# filters over every position, so it gets shifts for free and gains less from this.) Showing
-# the MLP slightly moved, turned and resized copies teaches it what it cannot see: on 10,000
-# digits it is the biggest single gain. Only training batches are distorted: validation
-# digits must stay as they come, or their accuracy no longer measures real digits.
+# An MLP cannot know that a digit moved a pixel to the left is the same digit: each pixel is an
+# input with its own weights (a convolutional network, sliding the same filters everywhere,
+# gets shifts for free). Moved, turned and resized copies teach it: on 10,000 digits, the
+# biggest single gain. Validation digits are never distorted: they must measure real digits.
 def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     """Rotate, scale and shift a batch of images by one random map: (N, D) -> (N, D).
-
-    For one image, ask where each output pixel (r, c) comes from (the inverse map),
-    measured from the centre (13.5, 13.5) of the 28 x 28 grid:
+    Each output pixel (r, c) comes from (the inverse map, about the centre (13.5, 13.5))
         [r_src, c_src] = centre + R(-angle) @ ([r, c] - centre - shift) / scale
-    That point usually lies between four pixels. Bilinear interpolation mixes them, each
-    weighted by how close it is: with r0 = floor(r_src), fr = r_src - r0 (c0, fc alike),
+    which lies between four pixels. Bilinear interpolation mixes them by closeness: with
+    r0 = floor(r_src), fr = r_src - r0 (c0, fc alike),
         (1-fr)(1-fc) I[r0,c0] + (1-fr) fc I[r0,c0+1] + fr (1-fc) I[r0+1,c0] + fr fc I[r0+1,c0+1]
-    Pixels off the image count as black (0). One map serves the whole batch: the arithmetic
-    runs once, on all 784 (r, c), and each neighbour is one gather: out += weight * X[:, source].
-    """
+    Pixels off the image are black (0). One map serves the whole batch: the arithmetic runs
+    once, on all 784 (r, c), and each neighbour is one gather: out += weight * X[:, source]."""
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
     scale = rng.uniform(1 - max_scale, 1 + max_scale)
     shift_r, shift_c = rng.uniform(-max_shift, max_shift, size=2)
@@ -670,11 +705,9 @@ def random_affine(X, rng, max_degrees=10.0, max_scale=0.1, max_shift=2.0):
     c_src = centre + (-np.sin(angle) * dr + np.cos(angle) * dc) / scale
     r0, c0 = np.floor(r_src).astype(int), np.floor(c_src).astype(int)
     fr, fc = r_src - r0, c_src - c0                   # how far past (r0, c0), 0..1
-    # X[:, source] written on X.T (D, N), one row per pixel: gathering whole rows makes this
-    # function twice as fast as gathering scattered columns of X. An extra row of zeros,
-    # number D, is the black pixel that lies off the image.
-    pixels = np.zeros((NUM_PIXELS + 1, len(X)), X.dtype)                # (D + 1, N)
-    pixels[:NUM_PIXELS] = X.T
+    # X[:, source] is gathered as whole rows of X.T (D, N), one row per pixel: twice as fast
+    # as scattered columns of X. An extra row of zeros, number D, is the black off the image.
+    pixels = np.vstack([X.T, np.zeros((1, len(X)), X.dtype)])          # (D + 1, N)
     out = np.zeros((NUM_PIXELS, len(X)), X.dtype)
     for down, right, weight in [(0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc),
                                 (1, 0, fr * (1 - fc)), (1, 1, fr * fc)]:
@@ -698,19 +731,15 @@ def augment_first_epochs(num_epochs, share=AUGMENTED_SHARE):
     return transform
 
 
-
-
 # %% [markdown]
 # ## Beyond the core: early stopping, saving and loading a network
 # %%
 def keep_best(best, epoch, params, score):
-    """Copy params into best ({} at first) whenever the validation score improves (higher is
-    better); return the epochs since the best one.
-
-    Early stopping (stop after `patience` epochs without a better score, go back to the best
-    copy) ends training before the network memorises its training digits. The price: that
-    epoch won partly by luck on these very validation digits, so their accuracy flatters it;
-    --test-csv digits chose nothing."""
+    """Copy params into best ({} at first) when the validation score (higher is better)
+    improves; return the epochs since the best. Early stopping (after `patience` epochs with no
+    gain, go back to the best copy) stops before the network memorises its training digits. But
+    the best epoch won partly by luck on these validation digits, so their accuracy flatters
+    it; --test-csv digits chose nothing."""
     score = -math.inf if math.isnan(score) else score     # a diverged epoch is never best
     if not best or score > best["score"]:
         best.update(score=score, epoch=epoch, params={key: W.copy() for key, W in params.items()})
@@ -718,9 +747,8 @@ def keep_best(best, epoch, params, score):
 
 
 def write_atomically(path, write):
-    """write(file) into a temporary file beside path, then rename it onto path. A rename
-    within one folder is atomic: a crash or a full disk never leaves half a file, and the
-    previous file stays as it was until the new one is complete."""
+    """write(file) into a temporary file beside path, then rename it onto path. A rename within
+    one folder is atomic: a crash or full disk leaves the old file whole, never half a new one."""
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
                                          suffix=".part")
     try:
@@ -790,11 +818,9 @@ PICTURES = ["predictions.png", "confusion_matrix.png", "training_curves.png",
             "compare_architectures.png", "compare_learning_rates.png"]
 
 
-# matplotlib is imported inside these functions: importing it costs half a second, and a run
-# with --no-plot never needs it. Each picture is a PNG file (path None: none; in a notebook
-# the figure shows below the cell), and on a screen it opens in a window too.
 def save_figure(fig, path):
-    """Write fig as PNG, atomically, and free it unless a window is to show it."""
+    """Write fig as PNG (path None: none; a notebook shows it), atomically; close it unless a
+    window is to show it. matplotlib is imported in each function: --no-plot never loads it."""
     import matplotlib.pyplot as plt
     if path is not None:
         write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100))
@@ -804,12 +830,12 @@ def save_figure(fig, path):
 
 
 def plot_sample_predictions(X, y, predictions, path, count=24):
-    """A grid of digits X (N, D) titled 'pred (true)': up to half of it mistakes (in red),
-    then correct ones, since the mistakes teach the most."""
+    """Digits X (N, D) titled 'pred (true)'; mistakes, which teach the most, first and in red."""
     import matplotlib.pyplot as plt
     wrong = np.flatnonzero(predictions != y)[:count // 2]
     shown = np.concatenate([wrong, np.flatnonzero(predictions == y)])[:count]
-    fig, axes = plt.subplots(-(-count // 8), 8, figsize=(10.4, 1.5 * -(-count // 8)))
+    rows = -(-count // 8)                                           # count / 8, rounded up
+    fig, axes = plt.subplots(rows, 8, figsize=(10.4, 1.5 * rows), layout="tight")
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), shown):
@@ -817,76 +843,67 @@ def plot_sample_predictions(X, y, predictions, path, count=24):
         ax.set_title(f"{predictions[i]} ({y[i]})",
                      color="red" if predictions[i] != y[i] else "black")
     fig.suptitle("validation digits: predicted (true); mistakes first, in red")
-    fig.tight_layout()
     save_figure(fig, path)
 
 
 def plot_training_curves(history, path, augmented_until=None):
-    """Loss and accuracy per epoch from a history (validation lines when it has them). A dashed
-    line marks the last augmented epoch: training on real digits gets easier after it."""
+    """Loss and accuracy per epoch (validation's too, if history has them). A dashed line marks
+    the last augmented epoch: training on real digits gets easier after it."""
     import matplotlib.pyplot as plt
     epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, what in zip(axes, ["loss", "accuracy"]):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="tight")
+    for ax, what, train_key in zip(axes, ["loss", "accuracy"], ["loss", "train_accuracy"]):
         if augmented_until and epochs and augmented_until < epochs[-1]:
-            ax.axvline(augmented_until, color="gray", linestyle="--",
-                       label="last epoch with augmentation")
-        ax.plot(epochs, [h["loss" if what == "loss" else "train_accuracy"] for h in history],
-                label="train")
+            ax.axvline(augmented_until, color="gray", linestyle="--", label="last augmented epoch")
+        ax.plot(epochs, [h[train_key] for h in history], label="train")
         if history and "val_" + what in history[0]:
             ax.plot(epochs, [h["val_" + what] for h in history], label="validation")
         ax.set(xlabel="epoch", ylabel=what, title=what)
         ax.legend()
-    fig.tight_layout()
     save_figure(fig, path)
 
 
 def plot_confusion_matrix(C, path, title="confusion matrix"):
     """Counts of (true, predicted) pairs as a heat map; off-diagonal cells are mistakes."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    fig, ax = plt.subplots(figsize=(6, 5.5), layout="tight")
     ax.imshow(C, cmap="Blues")
     for (i, j), count in np.ndenumerate(C):
         ax.text(j, i, count, ha="center", va="center", fontsize=8,
                 color="white" if count > C.max() / 2 else "black")
     ax.set(xlabel="predicted", ylabel="true", title=title,
            xticks=range(len(C)), yticks=range(len(C)))
-    fig.tight_layout()
     save_figure(fig, path)
 
 
 def plot_lines(xs, ys, path, xlabel, ylabel, title, log_x=False):
     """One line of points; for the noise experiment and the comparisons."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4), layout="tight")
     ax.plot(xs, ys, marker="o")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xscale="log" if log_x else "linear")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     save_figure(fig, path)
 
 
 # %% [markdown]
 # ## Beyond the core: seeing inside the network
 # %%
-# A unit of the first hidden layer computes  z_j = sum_i x_i W1[i, j] + b_j : the dot
-# product of the image with the column W1[:, j]. That column has one weight per pixel,
-# so it can be drawn as a 28 x 28 picture of its own: the "template" the unit matches.
+# A first-layer unit computes z_j = sum_i x_i W1[i, j] + b_j, the image dotted with the column
+# W1[:, j]: one weight per pixel, which drawn as 28 x 28 is the "template" the unit matches.
 def plot_first_layer_weights(W1, path, count=64):
-    """The incoming weights of `count` first-layer units as 28 x 28 tiles; W1 (D, n_1).
-    The units with the largest norm ||W1[:, j]|| come first: every unit starts near the same
-    norm (He: sqrt(784 * 2 / 784) = 1.4), and training grows the weights a unit uses. Each
-    tile has its own scale (we ask WHAT a unit looks for, not how loudly): red = positive,
-    blue = negative, white = 0. Returns the units shown."""
+    """Tiles of the incoming weights W1 (D, n_1) of `count` first-layer units, the largest
+    ||W1[:, j]|| first: all start near one norm (He: sqrt(784 * 2 / 784) = 1.4), and training
+    grows the weights a unit uses. Each tile has its own scale (WHAT a unit looks for, not how
+    loudly): red = positive, blue = negative, white = 0. Returns the units shown."""
     import matplotlib.pyplot as plt
     units = np.argsort(np.linalg.norm(W1, axis=0))[::-1][:count]   # the largest first
     fig, axes = plt.subplots(-(-len(units) // 8), 8, figsize=(8, 8.6), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, j in zip(axes.ravel(), units):
-        tile = W1[:, j].reshape(IMAGE_SIDE, IMAGE_SIDE)
-        limit = np.abs(tile).max() or 1.0                      # symmetric: white is exactly 0
-        ax.imshow(tile, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        limit = np.abs(W1[:, j]).max() or 1.0                  # symmetric: white is exactly 0
+        ax.imshow(W1[:, j].reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="RdBu_r", vmin=-limit, vmax=limit)
     fig.suptitle(f"What {len(units)} first-layer units look for: ink on red pushes a unit "
                  "up, on blue down.\nLargest weights first. Speckle: pixels ink rarely "
                  "reaches, still near their random start.", fontsize=9)
@@ -894,17 +911,15 @@ def plot_first_layer_weights(W1, path, count=64):
     return units
 
 
-# Saliency: WHY did it say 7? Ask how the score of class k would change if each pixel
-# changed a little: the gradient dZ_L[k]/dx, one number per pixel, drawn as a picture.
-# Backpropagation already computes gradients with respect to everything inside the
-# network; we only have to start it at the right place and carry it one step further.
+# Saliency: WHY did it say 7? How would the score of class k change if each pixel changed a
+# little? That is the gradient dZ_L[k]/dx, one number per pixel: a picture of its own.
 def input_gradient(params, x, k, activation=relu, activation_backward=relu_backward):
-    """d(score of class k)/d(pixels) for ONE example: x (D,) -> (D,). The score is Z_L[k],
-    before softmax: once the network is sure, P[k] is 0.9999 and barely moves."""
+    """dZ_L[k]/dx for ONE example, x (D,) -> (D,). Z_L[k] is the score before softmax: once
+    the network is sure, P[k] is 0.9999 and barely moves."""
     X = x[None, :]                                              # (1, D): a batch of one row
     _, cache = forward_propagation(X, params, activation)
-    # backward_propagation starts from dZ = dJ/dZ_L. Here "J" is the score Z_L[k]
-    # itself, and dZ_L[k]/dZ_L[j] is 1 for j = k and 0 otherwise: the one-hot row e_k.
+    # backward_propagation starts from dZ = dJ/dZ_L. Here "J" is the score Z_L[k] itself,
+    # and dZ_L[k]/dZ_L[j] is 1 for j = k and 0 otherwise: the one-hot row e_k.
     dZ = one_hot(np.array([k]), params[f"b{len(params) // 2}"].shape[0], X.dtype)   # (1, K)
     grads = backward_propagation(params, cache, dZ, activation_backward)
     # It stops at dZ_1, but returns db_1 = dZ_1 summed over rows: with ONE row, dZ_1 itself.
@@ -913,15 +928,15 @@ def input_gradient(params, x, k, activation=relu, activation_backward=relu_backw
 
 
 def plot_saliency(X, y, params, path, activation="relu", count=8):
-    """Validation digits X (N, D) in 0..1 with labels y (N,), mistakes first, above two maps:
-    the gradient g = input_gradient (where MORE ink would raise or lower the score of the
-    digit it said), and g * x. Why g * x: a ReLU network is linear in x between the kinks
-    of its ReLUs, so near this digit  Z_L[k] = sum_i g_i x_i + (a constant), and g_i x_i is
-    pixel i's vote: the ink that made it say k (red) or held it back (blue)."""
+    """Validation digits X (N, D) in 0..1, labels y (N,), mistakes first, over two maps: the
+    gradient g (where MORE ink would raise or lower the said digit's score) and g * x. Why g * x:
+    between its ReLUs' kinks the network is linear in x, so near this digit
+    Z_L[k] = sum_i g_i x_i + a constant: g_i x_i is pixel i's vote, for k (red) or against."""
     import matplotlib.pyplot as plt
     predictions = get_predictions(params, X, ACTIVATIONS[activation][0])
     shown = np.argsort(predictions == y, kind="stable")[:count]    # mistakes first
-    fig, axes = plt.subplots(3, len(shown), figsize=(1.9 * len(shown), 6.6), squeeze=False)
+    fig, axes = plt.subplots(3, len(shown), figsize=(1.9 * len(shown), 6.6), squeeze=False,
+                             layout="tight")
     for column, i in zip(axes.T, shown):
         digit = X[i].reshape(IMAGE_SIDE, IMAGE_SIDE)
         g = input_gradient(params, X[i], predictions[i], *ACTIVATIONS[activation])
@@ -936,7 +951,6 @@ def plot_saliency(X, y, params, path, activation="relu", count=8):
             ax.set(xticks=[], yticks=[], ylabel=label if i == shown[0] else "")
     fig.suptitle("Why did it say that? red: more ink here raises the score of the digit it "
                  "said, blue: lowers it")
-    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -952,7 +966,7 @@ def write_submission(path, predictions):
 
 def preprocess_digit_image(path):
     """A photo or drawing of one digit -> (784,) float32 in 0..1, as MNIST digits are made."""
-    from PIL import Image, ImageFilter, ImageOps      # Pillow comes with matplotlib
+    from PIL import Image, ImageFilter, ImageOps
     with Image.open(path) as image:
         if image.mode.startswith("I"):   # 16-bit gray, 0..65535: convert() would clip at 255
             image = Image.fromarray((np.asarray(image) / 257).astype(np.uint8))
@@ -976,10 +990,8 @@ def preprocess_digit_image(path):
     small = Image.fromarray(np.pad(np.asarray(small), w, "reflect", reflect_type="odd"))
     small = small.filter(ImageFilter.MaxFilter(w)).filter(ImageFilter.MinFilter(w))
     paper = np.asarray(small.crop((w, w, small.width - w, small.height - w)).resize(image.size))
-    # Dividing by it leaves what the ink takes away, whatever the light: 0 on paper.
-    ink = np.clip(1 - gray / np.maximum(paper, 0.01), 0, 1)
-    # The strongest ink: the 99.9th percentile, not the max, which one hot pixel could set.
-    strongest = np.percentile(ink, 99.9)
+    ink = np.clip(1 - gray / np.maximum(paper, 0.01), 0, 1)   # light divided out: 0 on paper
+    strongest = np.percentile(ink, 99.9)         # not the max, which one hot pixel could set
     if strongest < 0.2:
         raise InputError(f"{path} looks blank: no ink stands out from the paper; photograph "
                          "one digit, darker or lighter than its page, filling much of the frame.")
@@ -1001,11 +1013,11 @@ def preprocess_digit_image(path):
 
 
 def plot_image_predictions(paths, digits, P, path):
-    """One row per picture: the picture as you see it, the 28 x 28 input made from it, and
-    the network's ten probabilities P (N, K), the top one highlighted."""
+    """A row per picture: as you see it, the 28 x 28 input made of it, its probabilities P."""
     import matplotlib.pyplot as plt
     from PIL import Image, ImageOps
-    fig, axes = plt.subplots(len(digits), 3, figsize=(10, 2.6 * len(digits)), squeeze=False)
+    fig, axes = plt.subplots(len(digits), 3, figsize=(10, 2.6 * len(digits)), squeeze=False,
+                             layout="tight")
     for (ax_pic, ax_digit, ax_bar), name, digit, p in zip(axes, paths, digits, P):
         with Image.open(name) as image:
             ax_pic.imshow(ImageOps.exif_transpose(image).convert("L"), cmap="gray")
@@ -1014,11 +1026,10 @@ def plot_image_predictions(paths, digits, P, path):
         ax_digit.set_title("what the network sees (28 x 28)", fontsize=9)
         for ax in (ax_pic, ax_digit):
             ax.axis("off")
-        ax_bar.bar(range(NUM_CLASSES), p, color=["tab:orange" if k == p.argmax() else
-                                                 "tab:blue" for k in range(NUM_CLASSES)])
+        bars = ax_bar.bar(range(NUM_CLASSES), p)
+        bars[p.argmax()].set_facecolor("tab:orange")             # the most probable digit
         ax_bar.set(xticks=range(NUM_CLASSES), ylim=(0, 1), xlabel="digit", ylabel="probability")
         ax_bar.set_title(f"it reads {p.argmax()} ({p.max():.2f})", fontsize=9)
-    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -1026,24 +1037,22 @@ def plot_image_predictions(paths, digits, P, path):
 # ## Beyond the core: is training healthy? (dead units, step sizes)
 # %%
 # Two numbers catch most sick runs before the accuracy does (makemore's notebooks plot both):
-# 1. Dead ReLU units. relu(z) = 0 and relu'(z) = 0 for z <= 0, so a unit whose z is negative
-#    for EVERY input outputs 0 for every digit and gets no gradient: in layer 1 (its inputs
-#    are the fixed pixels) that is for good. A few percent is normal; one wild step can kill
-#    most of a layer at once.
-# 2. The update-to-weight ratio ||delta W|| / ||W|| of one step. CS231n suggests about 1e-3:
-#    each step changes W by a thousandth of itself. Near 1e-1 steps overshoot and wreck what
-#    was learnt; below 1e-5 training barely moves. delta W is the step ACTUALLY taken (W after
-#    - W before): Adam divides by sqrt(v_hat), so learning_rate * dW would be far off.
+# 1. Dead ReLU units: relu(z) = relu'(z) = 0 for z <= 0, so a unit whose z is negative for
+#    EVERY input outputs 0 and gets no gradient; in layer 1 (fed the fixed pixels) for good.
+#    A few percent is normal; one wild step can kill most of a layer at once.
+# 2. The update-to-weight ratio ||delta W|| / ||W|| of the step ACTUALLY taken (Adam divides by
+#    sqrt(v_hat): learning_rate * dW is far off). CS231n suggests about 1e-3; near 1e-1 steps
+#    overshoot and wreck what was learnt, below 1e-5 training barely moves.
 def dead_relu_share(params, X_probe, activation=relu):
-    """Share of units in each hidden layer (a list, layer 1 first) that output 0 for every row
-    of X_probe (N, D), say 1000 training rows: silent on all of them, silent on (nearly) all."""
+    """Per hidden layer, the share of units that output 0 on every row of X_probe (N, D): silent
+    on, say, 1000 training digits, silent on (nearly) all."""
     _, cache = forward_propagation(X_probe, params, activation)
-    return [float(np.mean(np.all(cache[f"A{l}"] == 0, axis=0))) for l in range(1, len(params) // 2)]
+    return [float(np.all(cache[f"A{l}"] == 0, axis=0).mean()) for l in range(1, len(params) // 2)]
 
 
 def measuring_steps(optimizer, ratios):
-    """An update rule that takes optimizer's steps and appends to `ratios`, for each step,
-    the list of ||W_after - W_before|| / ||W_before|| over the weight matrices W1..WL."""
+    """optimizer's update rule, appending to `ratios` at each step the list of
+    ||W_after - W_before|| / ||W_before|| over the weight matrices W1..WL."""
     def update(params, grads, learning_rate, state):
         before = {key: W.copy() for key, W in params.items() if key.startswith("W")}
         optimizer(params, grads, learning_rate, state)
@@ -1054,39 +1063,34 @@ def measuring_steps(optimizer, ratios):
 
 
 def health_warnings(records, num_classes=NUM_CLASSES):
-    """Sentences on what looks wrong in a run's records, one per epoch, each with its "loss",
-    "train_accuracy", "dead_share" (per hidden layer) and "update_ratio" (the median step's,
-    per weight matrix); [] if nothing does. Each names a cause from the numbers alone."""
+    """Sentences naming what looks wrong, and a cause, in records (one per epoch) of "loss",
+    "train_accuracy", "dead_share" (per hidden layer), "update_ratio" (per W); [] if nothing."""
     warnings, last = [], records[-1]
     biggest = max(max(r["update_ratio"]) for r in records)     # a schedule shrinks the steps
     first = max(records[0]["update_ratio"])                    # later on purpose: look early
     if biggest > 1e-1 or not np.isfinite(biggest):
         warnings.append(f"update/weight ratio up to {biggest:.1e}, far above the rule of thumb "
-                        "1e-3: steps change the weights by a large part of themselves, so they "
-                        "overshoot. The learning rate is too high; try one 10x smaller.")
+                        "1e-3: steps overshoot. The learning rate is too high; try 10x smaller.")
     elif first < 1e-5:
-        warnings.append(f"update/weight ratio {first:.1e} in the first epoch, far below 1e-3: "
-                        "the weights barely move. The learning rate is too low, or the "
-                        "gradients vanish (saturated units pass almost none back).")
-    dead = [f"{share:.0%} in layer {l}" for l, share in enumerate(last["dead_share"], 1)
-            if share >= 0.25]
+        warnings.append(f"update/weight ratio {first:.1e} in the first epoch, far below 1e-3: the "
+                        "learning rate is too low, or the gradients vanish (saturated units).")
+    dead = [f"{s:.0%} in layer {l}" for l, s in enumerate(last["dead_share"], 1) if s >= 0.25]
     if dead:
         warnings.append(f"dead ReLU units: {', '.join(dead)} output 0 for every probe digit, "
                         "so no gradient reaches their weights (often after a few huge steps).")
-    if (abs(last["loss"] - np.log(num_classes)) < 0.1 * np.log(num_classes)
-            and last["train_accuracy"] < 1.5 / num_classes):
-        warnings.append(f"the loss is {last['loss']:.2f}, near log({num_classes}) = "
-                        f"{np.log(num_classes):.2f}, the loss of answering 1/{num_classes} for "
-                        "every class: the network has learnt nothing.")
+    chance = np.log(num_classes)                  # the loss of answering 1/K for every class
+    if abs(last["loss"] - chance) < 0.1 * chance and last["train_accuracy"] < 1.5 / num_classes:
+        warnings.append(f"the loss is {last['loss']:.2f}, near log({num_classes}) = {chance:.2f}, "
+                        f"the loss of answering 1/{num_classes} for every class: the network has "
+                        "learnt nothing.")
     return warnings
 
 
 def plot_training_health(records, path):
-    """Per epoch: the training loss, the share of dead ReLU units per hidden layer, and the
-    median update/weight ratio per weight matrix (log axis, with CS231n's 1e-3)."""
+    """Per epoch: the loss, % dead ReLU units per hidden layer, update/weight ratio per W."""
     import matplotlib.pyplot as plt
     epochs = [r["epoch"] for r in records]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="tight")
     axes[0].plot(epochs, [r["loss"] for r in records], ".-", color="k")
     axes[0].axhline(np.log(NUM_CLASSES), color="red", linestyle=":", label="log 10: chance")
     for l, shares in enumerate(zip(*[r["dead_share"] for r in records]), 1):
@@ -1099,7 +1103,6 @@ def plot_training_health(records, path):
         ax.set(xlabel="epoch", title=title)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -1124,8 +1127,7 @@ def make_moons(n, rng, noise=0.15):
     y = (np.arange(n) >= n // 2).astype(int)
     t = rng.uniform(0, np.pi, n)
     upper = np.stack([np.cos(t), np.sin(t)], axis=1)
-    lower = np.stack([1 - np.cos(t), 0.5 - np.sin(t)], axis=1)
-    X = np.where(y[:, None] == 0, upper, lower) - [0.5, 0.25]
+    X = np.where(y[:, None] == 0, upper, [1, 0.5] - upper) - [0.5, 0.25]
     return (X + rng.normal(0.0, noise, X.shape)).astype(np.float32), y
 
 
@@ -1143,19 +1145,17 @@ TOY_DATASETS = {"spiral": lambda rng: make_spiral(200, 3, rng),
 
 
 def plot_decision_boundary(params, X, y, path, activation=relu, title="decision boundary"):
-    """Colour the plane by the class the network gives each point (its argmax on a 200 x 200
-    grid, one big batch); draw the data X (N, 2), y (N,) on top, coloured alike."""
+    """Colour the plane (a 200 x 200 grid, one batch) by the class the network gives; X on top."""
     import matplotlib.pyplot as plt
     low, high = X.min(axis=0) - 0.2, X.max(axis=0) + 0.2
     x1, x2 = np.meshgrid(np.linspace(low[0], high[0], 200), np.linspace(low[1], high[1], 200))
     grid = np.stack([x1.ravel(), x2.ravel()], axis=1).astype(X.dtype)   # (200^2, 2)
     regions = get_predictions(params, grid, activation).reshape(x1.shape)
     colours = dict(cmap="tab10", vmin=0, vmax=9)                       # class k: colour k
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig, ax = plt.subplots(figsize=(6, 6), layout="tight")
     ax.contourf(x1, x2, regions, levels=np.arange(-0.5, y.max() + 1), alpha=0.3, **colours)
     ax.scatter(X[:, 0], X[:, 1], c=y, s=14, edgecolors="black", linewidths=0.4, **colours)
     ax.set(xlabel="x1", ylabel="x2", title=title, aspect="equal")
-    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -1187,6 +1187,10 @@ def parse_args(argv=None):
     mode("--compare-learning-rates", action="store_true", help="train with 0.1x..10x --lr")
     mode("--check-gradients", action="store_true", help="backpropagation against central "
          "differences, for every activation and output layer")
+    mode("--worked-example", action="store_true", help="print every number of one training "
+         "step of a tiny network")
+    mode("--break", dest="mistake", choices=BREAKS, help="make a classic mistake on purpose "
+         "and see why accuracy gets stuck")
     add, rate = parser.add_argument, ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
     add("--csv", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.csv"),
         help="labelled digits, CSV or Kaggle's zip (default: train.csv beside this file)")
@@ -1261,7 +1265,7 @@ def training_data(args, rng):
     return scale_pixels(X_train), y_train, scale_pixels(X_val), y_val
 
 
-def fit(args, params, X_train, y_train, X_val, y_val, rng):
+def fit(args, params, X_train, y_train, X_val, y_val, rng, **options):
     """gradient_descent with the flags' choices, a line per epoch with the validation figures,
     early stopping (--patience) and --diagnose's measurements. Ctrl-C stops training and
     keeps the best epoch's network. Returns (history, seconds, interrupted)."""
@@ -1287,7 +1291,7 @@ def fit(args, params, X_train, y_train, X_val, y_val, rng):
         history.append(stats)
         return args.patience is not None and waited >= args.patience
 
-    options = dict(schedule=SCHEDULES[args.lr_schedule], activation=activation, l1=args.l1,
+    options.update(schedule=SCHEDULES[args.lr_schedule], activation=activation, l1=args.l1,
                    l2=args.l2, dropout=args.dropout,
                    transform=augment_first_epochs(args.epochs) if args.augment else None)
     interrupted = False
@@ -1438,6 +1442,70 @@ def check_gradients():
     return 1, ["gradient check FAILED: backward_propagation disagrees with the loss"]
 
 
+# Six classic ways to get stuck, made on purpose by --break. After the run, --diagnose reads
+# the run's own numbers (it is not told which break it was); then this paragraph explains.
+BREAKS = {
+    "raw-pixels": "The pixels went in as 0..255, not 0..1. He's initialisation picks Var(w) = "
+    "2 / 784 so that z = sum_i x_i w_i is about 1 when each x_i is; with x up to 255, z is "
+    "~100x too large, softmax is certain from the first step, the loss starts huge, and the "
+    "big gradients kill ReLU units. To see it: print X.max() before training (it should be 1), "
+    "and compare the first loss with log 10 = 2.30. Fix: scale_pixels(X).",
+    "zero-init": "Every weight started at 0. Then every unit of a layer computes the same z, "
+    "gets the same gradient and stays a copy of its neighbours for ever; with ReLU, z = 0 gives "
+    "relu'(0) = 0, so no gradient reaches any weight and only the last bias learns (how common "
+    "each digit is). To see it: the norms ||W_l|| are 0 and stay 0; the loss sits near log 10 "
+    "and the accuracy near 1 in 10. Fix: random initial weights.",
+    "lr-too-high": "The learning rate is 100 times too large. Adam moves every weight by about "
+    "the learning rate each step; 0.2 is more than most weights (~0.05), so each step throws "
+    "the network far from where its gradient was measured: the loss jumps about instead of "
+    "falling, and units pushed below 0 for every input die. To see it: the update/weight ratio "
+    "of a step, about 1e-3 when healthy, is 1e-1 or more. Fix: divide the rate by 10 until "
+    "the ratio is near 1e-3.",
+    "saturated": "Sigmoid hidden units started with weights 20 times too large, so z is far "
+    "from 0, where sigmoid is flat: s'(z) = s (1 - s) is near 0 and backpropagation multiplies "
+    "the gradient by almost nothing at each layer (vanishing gradients). To see it: most hidden "
+    "outputs sit at 0 or 1 (makemore's notebooks warn above a few percent). Fix: Xavier's "
+    "initialisation for sigmoid and tanh (the default here), or ReLU.",
+    "shuffled-labels": "The labels were shuffled apart from their images. A label then says "
+    "nothing about its image, so training can only lower its loss by memorising each image's "
+    "label, and nothing carries over to new digits. To see it: the training loss falls while "
+    "the validation accuracy stays at chance, 1 in 10. Fix: shuffle X and y with ONE order: "
+    "order = rng.permutation(N); X, y = X[order], y[order].",
+    "sorted": "The file is sorted by label and the rows were never shuffled. Each mini-batch "
+    "then holds one digit and every step pulls the network toward 'everything is this digit'; "
+    "at the end of an epoch it answers the last digit it saw. A batch's gradient stands for the "
+    "whole data only if the batch is a fair sample of it. To see it: the validation answers "
+    "pile onto one digit (one bright column in the confusion matrix). Fix: a new "
+    "rng.permutation every epoch, as gradient_descent does.",
+}
+
+
+def break_training(args):
+    """--break WHAT: 10 epochs on 1,600 of the digits (400 validate) with one classic mistake
+    made on purpose, --diagnose's report from the numbers, then what went wrong and why."""
+    X, y = load_digits_csv(args.csv)
+    rng, mistake = np.random.default_rng(args.seed), args.mistake
+    X_train, y_train, X_val, y_val = split_train_val(X[:2000], y[:2000], 0.2, rng)
+    scale = (lambda X: X.astype(np.float32)) if mistake == "raw-pixels" else scale_pixels
+    X_train, X_val = scale(X_train), scale(X_val)
+    if mistake == "shuffled-labels":
+        y_train = rng.permutation(y_train)
+    if mistake == "sorted":
+        order = np.argsort(y_train, kind="stable")
+        X_train, y_train = X_train[order], y_train[order]
+    args.activation = "sigmoid" if mistake == "saturated" else "relu"
+    args.lr *= 100 if mistake == "lr-too-high" else 1
+    args.epochs, args.augment, args.diagnose, args.no_plot = 10, False, True, True
+    params = initialize_parameters([NUM_PIXELS, 256, 128, NUM_CLASSES], rng,
+                                   init="xavier" if mistake == "saturated" else "he")
+    for key in params:
+        params[key] *= 0 if mistake == "zero-init" else 20 if mistake == "saturated" else 1
+    print(f"--break {mistake}: training a 784-256-128-10 network on {len(y_train)} digits")
+    fit(args, params, X_train, y_train, X_val, y_val, rng, shuffle=mistake != "sorted")
+    print("\nwhat went wrong: " + BREAKS[mistake])
+    return 0, []
+
+
 def main(argv=None):
     """Check every output path, do what the flags ask, print the closing lines. Returns the
     exit status: 0, 1 for a failed gradient check, 130 after Ctrl-C."""
@@ -1448,7 +1516,11 @@ def main(argv=None):
     for name in ("SIGTERM", "SIGHUP"):      # kill, or a closed terminal: stop as Ctrl-C does
         if hasattr(signal, name):           # (Windows has no SIGHUP)
             signal.signal(getattr(signal, name), signal.default_int_handler)
-    if args.check_gradients:
+    if args.worked_example:
+        status, closing = 0, [worked_example()]
+    elif args.mistake:
+        status, closing = break_training(args)
+    elif args.check_gradients:
         status, closing = check_gradients()
     elif args.compare_architectures or args.compare_learning_rates:
         status, closing = compare_settings(args)
@@ -1456,9 +1528,8 @@ def main(argv=None):
         status, closing = train_digits(args)
     for line in closing:
         print(line)
-    if not args.no_plot:
-        import matplotlib.pyplot as plt
-        plt.show()                          # windows, given a screen; on a server, nothing
+    if "matplotlib.pyplot" in sys.modules:  # a picture was drawn: show it, given a screen
+        sys.modules["matplotlib.pyplot"].show()
     return status
 
 
