@@ -155,7 +155,7 @@ def load_digits_csv(path, labelled=True):
         X = X * 255
     # order="C": one image per row in memory too (pandas keeps columns), so that taking a
     # mini-batch of rows, X[batch], copies 64 runs of 784 bytes instead of 50,176 scattered ones.
-    return np.rint(X).astype(np.uint8, order="C"), (None if y is None else y.astype(np.uint8))
+    return np.rint(X, out=X).astype(np.uint8, order="C"), (None if y is None else y.astype(np.uint8))
 
 
 def split_train_val(X, y, val_fraction, rng):
@@ -749,11 +749,14 @@ def keep_best(best, epoch, params, score):
 def write_atomically(path, write):
     """write(file) into a temporary file beside path, then rename it onto path. A rename within
     one folder is atomic: a crash or full disk leaves the old file whole, never half a new one."""
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                                         suffix=".part")
+    path = os.path.realpath(path)             # through a symbolic link: write what it names
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".part")
     try:
         with os.fdopen(handle, "wb") as f:
             write(f)
+        umask = os.umask(0o022)                # mkstemp's file is private (0600); give it the
+        os.umask(umask)                        # mode any new file gets: 0666 less the umask
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -1062,23 +1065,64 @@ def measuring_steps(optimizer, ratios):
     return update
 
 
+def health_record(params, X_probe, ratios, activation=relu, activation_backward=relu_backward):
+    """What --diagnose measures after an epoch, on a probe of training rows X_probe (N, D) and
+    the epoch's update/weight ratios (one list per step, from measuring_steps)."""
+    _, cache = forward_propagation(X_probe, params, activation)
+    L, steps = len(params) // 2, np.array(ratios)                 # steps: (steps, L)
+    # A sigmoid or tanh output whose slope f'(z) is below 0.01 sits on a flat end: it passes
+    # almost no gradient back. (A ReLU at 0 is merely off, as for half its inputs; see dead.)
+    flat = [float((activation_backward(np.ones_like(Z), Z) < 0.01).mean()) if activation
+            is not relu else 0.0 for Z in (cache[f"Z{l}"] for l in range(1, L))]
+    answers = np.bincount(cache[f"A{L}"].argmax(axis=1), minlength=cache[f"A{L}"].shape[1])
+    return {"dead_share": dead_relu_share(params, X_probe, activation), "saturated_share": flat,
+            "update_ratio": np.median(steps, axis=0).tolist(),          # nan where ||W|| = 0
+            "largest_step": np.max(steps, axis=0).tolist(),
+            "weight_norm": [float(np.linalg.norm(params[f"W{l}"])) for l in range(1, L + 1)],
+            "input_scale": float(np.abs(X_probe).max()),
+            "top_answer": (int(answers.argmax()), float(answers.max() / len(X_probe)))}
+
+
 def health_warnings(records, num_classes=NUM_CLASSES):
-    """Sentences naming what looks wrong, and a cause, in records (one per epoch) of "loss",
-    "train_accuracy", "dead_share" (per hidden layer), "update_ratio" (per W); [] if nothing."""
-    warnings, last = [], records[-1]
-    biggest = max(max(r["update_ratio"]) for r in records)     # a schedule shrinks the steps
-    first = max(records[0]["update_ratio"])                    # later on purpose: look early
-    if biggest > 1e-1 or not np.isfinite(biggest):
-        warnings.append(f"update/weight ratio up to {biggest:.1e}, far above the rule of thumb "
+    """Sentences naming what looks wrong, and its likely cause, in a run's health records (one
+    per epoch: health_record's figures, "loss", "train_accuracy", maybe "val_accuracy"), from
+    the numbers alone; [] if nothing does. The causes of a run stuck near 10%, in order."""
+    warnings, first, last, chance = [], records[0], records[-1], np.log(num_classes)
+    if first["input_scale"] > 10:
+        warnings.append(f"inputs reach {first['input_scale']:.0f}: the initialisation assumes "
+                        "inputs of about 1, so the first z are far too large and the loss starts "
+                        f"at {first['loss']:.1f} (log {num_classes} = {chance:.2f} is a guess). "
+                        "Scale the pixels to 0..1.")
+    zero = [f"W{l}" for l, norm in enumerate(first["weight_norm"], 1) if norm == 0]
+    if zero:
+        warnings.append(f"{', '.join(zero)} are all 0: every unit of a layer computes the same "
+                        "thing and gets the same gradient (through ReLU at z = 0, none at all). "
+                        "Start from random weights.")
+    largest = max((x for r in records for x in r["largest_step"] if np.isfinite(x)), default=0)
+    early = [x for x in first["update_ratio"] if np.isfinite(x)]
+    if largest > 1e-1:
+        warnings.append(f"update/weight ratio up to {largest:.1e}, far above the rule of thumb "
                         "1e-3: steps overshoot. The learning rate is too high; try 10x smaller.")
-    elif first < 1e-5:
-        warnings.append(f"update/weight ratio {first:.1e} in the first epoch, far below 1e-3: the "
-                        "learning rate is too low, or the gradients vanish (saturated units).")
+    elif early and max(early) < 1e-5:
+        warnings.append(f"update/weight ratio {max(early):.1e} in the first epoch, far below "
+                        "1e-3: the learning rate is too low, or the gradients vanish.")
     dead = [f"{s:.0%} in layer {l}" for l, s in enumerate(last["dead_share"], 1) if s >= 0.25]
-    if dead:
+    if dead and not zero:
         warnings.append(f"dead ReLU units: {', '.join(dead)} output 0 for every probe digit, "
-                        "so no gradient reaches their weights (often after a few huge steps).")
-    chance = np.log(num_classes)                  # the loss of answering 1/K for every class
+                        "so no gradient reaches their weights (big steps push units there).")
+    flat = [f"{s:.0%} in layer {l}" for l, s in enumerate(last["saturated_share"], 1) if s >= 0.25]
+    if flat:
+        warnings.append(f"saturated units: {', '.join(flat)} of the hidden outputs sit on a flat "
+                        "end of the activation (slope below 0.01), so the gradient through them "
+                        "vanishes: the weights start too large for it (Xavier's scale fits).")
+    k, share = last["top_answer"]
+    if share > 0.5 and not zero and largest <= 1e-1:
+        warnings.append(f"it answers {k} for {share:.0%} of the probe digits: it follows the order "
+                        "of the rows, not the digits. Are the rows shuffled every epoch?")
+    elif last.get("val_accuracy", 1) < 1.5 / num_classes and last["loss"] < 0.9 * first["loss"]:
+        warnings.append(f"the training loss fell ({first['loss']:.2f} to {last['loss']:.2f}) but "
+                        f"validation accuracy is chance ({last['val_accuracy']:.0%}): it memorises "
+                        "labels its images do not predict. Were X and y shuffled with one order?")
     if abs(last["loss"] - chance) < 0.1 * chance and last["train_accuracy"] < 1.5 / num_classes:
         warnings.append(f"the loss is {last['loss']:.2f}, near log({num_classes}) = {chance:.2f}, "
                         f"the loss of answering 1/{num_classes} for every class: the network has "
@@ -1183,21 +1227,22 @@ def parse_args(argv=None):
     mode("--load", metavar="MODEL.npz", help="use a saved network (on --test-csv, --predict, "
          "--image) instead of training one")
     mode("--toy", choices=TOY_DATASETS, help="learn 2-D points; draw the decision boundary")
-    mode("--compare-architectures", action="store_true", help="train 5 sizes briefly, compare")
-    mode("--compare-learning-rates", action="store_true", help="train with 0.1x..10x --lr")
+    mode("--compare", choices=["architectures", "learning-rates"], help="train 5 network sizes "
+         "or 0.1x..10x --lr briefly, and compare")
     mode("--check-gradients", action="store_true", help="backpropagation against central "
          "differences, for every activation and output layer")
-    mode("--worked-example", action="store_true", help="print every number of one training "
-         "step of a tiny network")
-    mode("--break", dest="mistake", choices=BREAKS, help="make a classic mistake on purpose "
-         "and see why accuracy gets stuck")
+    mode("--worked-example", action="store_true", help="every number of one training step")
+    mode("--break", dest="mistake", choices=BREAKS, help="make a classic mistake on purpose: "
+         "why is accuracy stuck?")
+    mode("--exercise", metavar="PATH", help="write a copy of this file with the core's function "
+         "bodies left for you to write")
     add, rate = parser.add_argument, ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
     add("--csv", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.csv"),
         help="labelled digits, CSV or Kaggle's zip (default: train.csv beside this file)")
     add("--val-fraction", type=number(float, 0, 1), default=0.1, help="held out (default: 0.1)")
     add("--hidden", type=lambda text: [number(int, 1)(n) for n in text.split(",") if n.strip()],
         default=[256, 128], help="hidden layer sizes (default: 256,128; '' for none)")
-    add("--epochs", type=number(int, 0), help="default: 40; --toy 100; --compare-*: 5")
+    add("--epochs", type=number(int, 0), help="default: 40; --toy 100; --compare 5")
     add("--batch-size", type=number(int, 1), help="default: 64; --toy 32")
     add("--lr", type=number(float, 0), help=f"learning rate (default: {rate}; --toy 0.01)")
     add("--optimizer", choices=OPTIMIZERS, default="adam", help="default: adam")
@@ -1213,28 +1258,27 @@ def parse_args(argv=None):
     add("--seed", type=number(int, 0), default=0, help="same seed, same numbers (default: 0)")
     add("--save", metavar="MODEL.npz", help="save the trained network")
     add("--test-csv", metavar="PATH", help="labelled digits to score: 'test accuracy'")
-    add("--predict", metavar="TEST.csv", help="Kaggle's test.csv: write a submission to --out")
-    add("--out", default="submission.csv", help="default: submission.csv")
+    add("--predict", metavar="TEST.csv", help="Kaggle's test.csv: write submission.csv")
     add("--image", nargs="+", action="extend", metavar="PATH", help="your own digit pictures")
     add("--diagnose", action="store_true", help="dead units and step sizes: is it healthy?")
     add("--robustness", action="store_true", help="validation accuracy under pixel noise")
     add("--explain", action="store_true", help="which pixels made it say what it said")
     add("--no-plot", action="store_true", help="draw no pictures")
     args = parser.parse_args(argv)
-    compare = args.compare_architectures or args.compare_learning_rates
-    if args.val_fraction == 0 and (args.patience or args.robustness or args.explain or compare):
+    if args.val_fraction == 0 and (args.patience or args.robustness or args.explain or
+                                   args.compare):
         parser.error("--val-fraction 0 holds no digits out to measure on")
-    if (args.toy or compare or args.check_gradients) and (args.save or args.test_csv or
-                                                          args.predict or args.image):
+    if (args.toy or args.compare or args.check_gradients) and (args.save or args.test_csv or
+                                                               args.predict or args.image):
         parser.error("--save, --test-csv, --predict and --image need a digit network: train "
                      "one (no mode flag) or --load one")
     defaults = {"epochs": 40, "batch_size": 64, "lr": DEFAULT_LEARNING_RATES[args.optimizer]}
     defaults.update(dict(epochs=100, batch_size=32, lr=0.01) if args.toy else
-                    dict(epochs=5) if compare else {})
+                    dict(epochs=5) if args.compare else {})
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.augment = args.augment and not args.toy and not compare
+    args.augment = args.augment and not args.toy and not args.compare
     return args
 
 
@@ -1285,8 +1329,7 @@ def fit(args, params, X_train, y_train, X_val, y_val, rng, **options):
               f"{value:.4f}" for key, value in stats.items() if key != "epoch")
               + f"  {time.perf_counter() - started:6.1f}s", flush=True)
         if args.diagnose:
-            stats.update(dead_share=dead_relu_share(params, X_train[:1000], activation[0]),
-                         update_ratio=np.median(ratios, axis=0).tolist())
+            stats.update(health_record(params, X_train[:1000], ratios, *activation))
             ratios.clear()
         history.append(stats)
         return args.patience is not None and waited >= args.patience
@@ -1385,8 +1428,8 @@ def use_network(args, params, activation, uses):
             plot_confusion_matrix(C, "test_confusion_matrix.png", "test confusion matrix")
     if uses["predict"]:
         predictions = get_predictions(params, scale_pixels(uses["predict"][0]), f)
-        write_submission(args.out, predictions)
-        print(f"submission written: {args.out} ({len(predictions)} rows, ImageId,Label)")
+        write_submission("submission.csv", predictions)
+        print(f"submission written: submission.csv ({len(predictions)} rows, ImageId,Label)")
     if uses["images"]:
         P, _ = forward_propagation(np.stack(uses["images"]), params, f)
         for path, p in zip(args.image, P):
@@ -1397,10 +1440,10 @@ def use_network(args, params, activation, uses):
 
 
 def compare_settings(args):
-    """--compare-architectures or --compare-learning-rates: train each setting from scratch
+    """--compare architectures or learning-rates: train each setting from scratch
     (no augmentation, --epochs 5 by default) and print its validation accuracy."""
     X_train, y_train, X_val, y_val = training_data(args, np.random.default_rng(args.seed))
-    sizes = args.compare_architectures
+    sizes = args.compare == "architectures"
     settings = ([[32], [128], [256, 128], [512, 256], [256, 128, 64]] if sizes else
                 [args.lr * factor for factor in (0.1, 0.3, 1, 3, 10)])
     labels = [",".join(map(str, s)) if sizes else f"{s:g}" for s in settings]
@@ -1490,19 +1533,43 @@ def break_training(args):
     X_train, X_val = scale(X_train), scale(X_val)
     if mistake == "shuffled-labels":
         y_train = rng.permutation(y_train)
-    if mistake == "sorted":
+    if mistake == "sorted":                   # batches of 8: each digit fills 20 steps in a row
         order = np.argsort(y_train, kind="stable")
-        X_train, y_train = X_train[order], y_train[order]
+        X_train, y_train, args.batch_size = X_train[order], y_train[order], 8
     args.activation = "sigmoid" if mistake == "saturated" else "relu"
     args.lr *= 100 if mistake == "lr-too-high" else 1
     args.epochs, args.augment, args.diagnose, args.no_plot = 10, False, True, True
+    args.lr_schedule = "constant"
     params = initialize_parameters([NUM_PIXELS, 256, 128, NUM_CLASSES], rng,
                                    init="xavier" if mistake == "saturated" else "he")
-    for key in params:
-        params[key] *= 0 if mistake == "zero-init" else 20 if mistake == "saturated" else 1
+    for key in params:                            # the hidden layers' weights, for saturated
+        params[key] *= 0 if mistake == "zero-init" else 20 if (
+            mistake == "saturated" and key in ("W1", "W2")) else 1
     print(f"--break {mistake}: training a 784-256-128-10 network on {len(y_train)} digits")
     fit(args, params, X_train, y_train, X_val, y_val, rng, shuffle=mistake != "sorted")
     print("\nwhat went wrong: " + BREAKS[mistake])
+    return 0, []
+
+
+def write_exercise(path):
+    """--exercise PATH: a copy of this file as homework. The bodies of the functions of cells
+    1-4 (data, building blocks, model, training) become `raise NotImplementedError`; their
+    docstrings and every comment line stay, as hints. The tests then check a student's work:
+    NN_MODULE=PATH python -m pytest test_nn.py -k core (see the README)."""
+    import ast
+    lines = open(__file__, encoding="utf-8").read().splitlines(keepends=True)
+    first, last = (next(i for i, line in enumerate(lines) if line.startswith(heading))
+                   for heading in ("# ## 1. Data", "# ## 5. "))
+    functions = [node for node in ast.parse("".join(lines)).body if isinstance(
+        node, ast.FunctionDef) and first < node.lineno - 1 < last]
+    for node in reversed(functions):           # from the end, so line numbers stay right
+        body = range(node.body[1].lineno - 1, node.end_lineno)   # after the docstring
+        hints = [lines[i] for i in body if lines[i].strip().startswith("#")]
+        lines[body.start:body.stop] = hints + [f'    raise NotImplementedError("{node.name}: '
+                                               'write it from its docstring")\n']
+    write_atomically(path, lambda f: f.write("".join(lines).encode("utf-8")))
+    print(f"exercise written: {path} ({len(functions)} functions to write: "
+          f"{', '.join(node.name for node in functions)})")
     return 0, []
 
 
@@ -1510,19 +1577,22 @@ def main(argv=None):
     """Check every output path, do what the flags ask, print the closing lines. Returns the
     exit status: 0, 1 for a failed gradient check, 130 after Ctrl-C."""
     args = parse_args(argv)
-    inputs = [args.csv, args.load, args.test_csv, args.predict, *(args.image or [])]
-    outputs = [args.save, args.out if args.predict else None] + PICTURES * (not args.no_plot)
+    inputs = [__file__, args.csv, args.load, args.test_csv, args.predict, *(args.image or [])]
+    outputs = [args.save, args.predict and "submission.csv", args.exercise] + PICTURES * (
+        not args.no_plot)
     check_outputs([path for path in outputs if path], [path for path in inputs if path])
     for name in ("SIGTERM", "SIGHUP"):      # kill, or a closed terminal: stop as Ctrl-C does
         if hasattr(signal, name):           # (Windows has no SIGHUP)
             signal.signal(getattr(signal, name), signal.default_int_handler)
-    if args.worked_example:
+    if args.exercise:
+        status, closing = write_exercise(args.exercise)
+    elif args.worked_example:
         status, closing = 0, [worked_example()]
     elif args.mistake:
         status, closing = break_training(args)
     elif args.check_gradients:
         status, closing = check_gradients()
-    elif args.compare_architectures or args.compare_learning_rates:
+    elif args.compare:
         status, closing = compare_settings(args)
     else:
         status, closing = train_digits(args)
