@@ -60,9 +60,10 @@ CONVENTIONS, to map this file onto the notes in your other hand:
       takes the scores Z_L and applies softmax itself; our cross_entropy takes P.
   Kingma and Ba (Adam): m, v, m_hat, v_hat and t exactly as in their Algorithm 1.
 
-Every function takes what it needs as arguments and returns what it makes (no globals;
-randomness comes through an `rng`), so you can copy any one out; options are functions with
-the default in the signature (activation=relu): a copy brings only what it uses.
+Every function takes what it needs as arguments and returns what it makes (no global
+variables, only constants and name tables; randomness comes through an `rng`), so you can copy
+any one out with what it names; options are functions with the default in the signature
+(activation=relu): a copy brings only what it uses.
 """
 import argparse
 import io
@@ -155,7 +156,8 @@ def load_digits_csv(path, labelled=True):
         X = X * 255
     # order="C": one image per row in memory too (pandas keeps columns), so that taking a
     # mini-batch of rows, X[batch], copies 64 runs of 784 bytes instead of 50,176 scattered ones.
-    return np.rint(X, out=X).astype(np.uint8, order="C"), (None if y is None else y.astype(np.uint8))
+    X = np.rint(X, out=X).astype(np.uint8, order="C")
+    return X, (None if y is None else y.astype(np.uint8))
 
 
 def split_train_val(X, y, val_fraction, rng):
@@ -196,8 +198,8 @@ def one_hot(y, num_classes, dtype=np.float32):
 # %%
 # Each f comes with f_backward: dJ/d(output) -> dJ/d(input), by the chain rule.
 def relu(Z):
-    """ReLU(z) = max(0, z), elementwise: (N, n) -> (N, n). Its slope is 1 for z > 0, so
-    gradients pass through many layers undiminished (sigmoid's slope is at most 1/4)."""
+    """ReLU(z) = max(0, z), elementwise: (N, n) -> (N, n). Its slope is 1 for z > 0, so it
+    does not shrink gradients at every layer as sigmoid does (its slope is at most 1/4)."""
     return np.maximum(Z, 0)
 
 
@@ -265,7 +267,7 @@ def initialize_parameters(layer_sizes, rng, dtype=np.float32, init="he"):
     params = {}
     for l in range(1, len(layer_sizes)):
         fan_in, fan_out = layer_sizes[l - 1], layer_sizes[l]
-        std = np.sqrt(2 / fan_in) if init == "he" else np.sqrt(2 / (fan_in + fan_out))
+        std = {"he": np.sqrt(2 / fan_in), "xavier": np.sqrt(2 / (fan_in + fan_out))}[init]
         params[f"W{l}"] = (rng.standard_normal((fan_in, fan_out)) * std).astype(dtype)
         params[f"b{l}"] = np.zeros(fan_out, dtype=dtype)
     return params
@@ -341,8 +343,9 @@ def update_parameters(params, grads, learning_rate, state=None):
 
 # Adam (Kingma and Ba, 2015) keeps two running means per weight: m of the gradients (which
 # way to go, smoothed like momentum) and v of the squared gradients (how big they usually
-# are). The step m_hat / sqrt(v_hat) is then about +-1 whatever the gradient's scale, so
-# every weight moves by about learning_rate: rarely-used weights learn as fast as busy ones.
+# are). The step m_hat / sqrt(v_hat) is then at most about +-1 whatever the gradient's scale
+# (smaller when the gradients disagree), so learning_rate bounds how far a weight moves:
+# rarely-used weights learn as fast as busy ones.
 # Bias correction: m and v start at 0, so early on both are too small, v by far more
 # (and it sits under a square root): after the first step m = 0.1 g and v = 0.001 g^2,
 # so the step would be 0.1 / sqrt(0.001) = 3.2 times too big. Dividing by 1 - beta^t
@@ -368,8 +371,6 @@ def update_parameters_with_adam(params, grads, learning_rate, state,
     return params
 
 
-
-
 # %% [markdown]
 # ## 4. Training: mini-batch gradient descent, predictions, accuracy
 # %%
@@ -382,7 +383,8 @@ def gradient_descent(params, X, y, num_epochs, batch_size, learning_rate, rng,
     history: one dict per epoch, {"epoch", "loss", "train_accuracy"}, the loss J (without
     the L1/L2 penalty) and the accuracy measured on each batch as it was trained on.
     Raises FloatingPointError if the loss stops being a number (a learning rate far too big).
-      optimizer(params, grads, rate, state)   the update rule; update_parameters is plain SGD
+      optimizer(params, grads, rate, state)   the update rule: Adam, as the command line
+                                              runs; update_parameters is plain SGD
       on_epoch(epoch, params, stats)          called after each epoch (it may add figures to
                                               stats, e.g. validation); True stops training
       options    the opt-in extras, a dict; a key left out is off:
@@ -449,7 +451,7 @@ def get_accuracy(predictions, y):
 # Its error shrinks like eps^2 (the one-sided (J(w + eps) - J(w)) / eps errs like eps), so
 # with eps = 1e-6 it is near 1e-12; rounding adds about 1e-10. That needs float64: float32
 # keeps 7 digits, and the difference of two nearly equal losses would lose all of them.
-# Then compare the whole gradient of each parameter, as Ng's course does, by the relative error
+# Then compare per parameter by the relative error (Ng's course takes all as one vector)
 #   ||analytic - numeric|| / (||analytic|| + ||numeric||)    (||.|| = sqrt of sum of squares)
 # which does not care how big the gradient is. In float64 a right backward pass
 # gives about 1e-9 (more, still below 1e-6, when an output saturates or some z lies
@@ -461,8 +463,9 @@ def gradient_check(loss_of, params, grads, eps=1e-6):
     """Relative error between grads and central differences, per parameter.
 
     loss_of(params) -> the loss as a float; params in float64; grads from
-    backward_propagation at the same params. Returns {"W1": error, ...}; every
-    value below 1e-6 means backward_propagation is right.
+    backward_propagation at the same params. Returns {"W1": error, ...}; every value below
+    1e-6 means backward_propagation is right. Two forward passes per weight: check a small
+    network (as check_gradients_of_small_network does), not the digits' 235,000 weights.
     """
     errors = {}
     for key, W in params.items():
@@ -489,10 +492,10 @@ def worked_example(learning_rate=0.5):
     every intermediate with its shape, to 4 decimals: the same functions as above, on numbers
     small enough to check by hand. Returns the text (`--worked-example` prints it)."""
     X, y = np.array([[1.0, 0.5, -1.0], [0.0, -0.5, 2.0]]), np.array([0, 2])
-    params = {"W1": np.array([[0.2, -0.1, 0.4, 0.1], [-0.3, 0.2, 0.1, 0.5], [0.1, 0.3, -0.2, -0.4]]),
-              "b1": np.array([0.1, 0.0, -0.1, 0.05]),
-              "W2": np.array([[0.3, -0.2, 0.1], [0.1, 0.4, -0.3], [-0.2, 0.1, 0.2], [0.5, -0.1, 0.3]]),
-              "b2": np.array([0.0, 0.1, -0.1])}
+    params = {"W1": np.array([[0.2, -0.1, 0.4, 0.1], [-0.3, 0.2, 0.1, 0.5],
+                              [0.1, 0.3, -0.2, -0.4]]), "b1": np.array([0.1, 0.0, -0.1, 0.05]),
+              "W2": np.array([[0.3, -0.2, 0.1], [0.1, 0.4, -0.3], [-0.2, 0.1, 0.2],
+                              [0.5, -0.1, 0.3]]), "b2": np.array([0.0, 0.1, -0.1])}
     P, cache = forward_propagation(X, params)
     dZ2 = cross_entropy_backward(P, y)
     grads = backward_propagation(params, cache, dZ2)
@@ -653,18 +656,18 @@ def update_parameters_with_rmsprop(params, grads, learning_rate, state, rho=0.9,
 # A schedule gives the factor for the learning rate at step `step` of `total_steps`: big steps
 # early cover ground, small steps late settle into a minimum instead of bouncing around it.
 def cosine_schedule(step, total_steps):
-    """(1 + cos(pi t / T)) / 2: from 1 down to 0 along half a cosine (the default)."""
+    """(1 + cos(pi t / T)) / 2: from 1 down to 0 along half a cosine (the command line's)."""
     return 0.5 * (1 + math.cos(math.pi * step / total_steps))
 
 
 def step_schedule(step, total_steps):
     """1, then 1/10 from half-way, then 1/100 from three quarters of the way."""
     drops = int(step >= total_steps / 2) + int(step >= 0.75 * total_steps)   # 0, 1 or 2
-    return 0.1 ** drops                     # (int(): NumPy's True + True is True, not 2)
+    return 0.1 ** drops
 
 
 def inverse_schedule(step, total_steps, decay=1e-3):
-    """1 / (1 + decay t): the classic books' "learning-rate decay"."""
+    """1 / (1 + decay t), t counting steps: "learning-rate decay" (Ng's counts epochs)."""
     return 1 / (1 + decay * step)
 
 
@@ -1117,12 +1120,13 @@ def health_warnings(records, num_classes=NUM_CLASSES):
                         "vanishes: the weights start too large for it (Xavier's scale fits).")
     k, share = last["top_answer"]
     if share > 0.5 and not zero and largest <= 1e-1:
-        warnings.append(f"it answers {k} for {share:.0%} of the probe digits: it follows the order "
-                        "of the rows, not the digits. Are the rows shuffled every epoch?")
+        warnings.append(f"it answers {k} for {share:.0%} of the probe digits: it follows the "
+                        "order of the rows, not the digits. Are the rows shuffled every epoch?")
     elif last.get("val_accuracy", 1) < 1.5 / num_classes and last["loss"] < 0.9 * first["loss"]:
-        warnings.append(f"the training loss fell ({first['loss']:.2f} to {last['loss']:.2f}) but "
-                        f"validation accuracy is chance ({last['val_accuracy']:.0%}): it memorises "
-                        "labels its images do not predict. Were X and y shuffled with one order?")
+        warnings.append(f"the training loss fell ({first['loss']:.2f} to {last['loss']:.2f}) "
+                        f"but validation accuracy is chance ({last['val_accuracy']:.0%}): it "
+                        "memorises labels its images do not predict. Were X and y shuffled with "
+                        "one order?")
     if abs(last["loss"] - chance) < 0.1 * chance and last["train_accuracy"] < 1.5 / num_classes:
         warnings.append(f"the loss is {last['loss']:.2f}, near log({num_classes}) = {chance:.2f}, "
                         f"the loss of answering 1/{num_classes} for every class: the network has "
@@ -1206,90 +1210,15 @@ def plot_decision_boundary(params, X, y, path, activation=relu, title="decision 
 # %% [markdown]
 # ## The command line
 # %%
-# Flat argparse, as makemore's: a run trains on the digits, or does one of the things in the
-# `mode` group. Every picture is a PNG file in the current folder (shown too, given a screen).
-def number(kind, low, high=math.inf):
-    """An argparse type: text -> a number of that kind with low <= value < high."""
-    def parse(text):
-        value = kind(text)              # a ValueError makes argparse say "invalid ... value"
-        if not low <= value < high:     # (nan fails every comparison, so it is refused too)
-            raise argparse.ArgumentTypeError(f"{text} is not in [{low:g}, {high:g})")
-        return value
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def parse_args(argv=None):
-    """The flags, with each mode's own defaults where none was typed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     epilog="The README has examples of each use.")
-    mode = parser.add_mutually_exclusive_group().add_argument    # at most one of these
-    mode("--load", metavar="MODEL.npz", help="use a saved network (on --test-csv, --predict, "
-         "--image) instead of training one")
-    mode("--toy", choices=TOY_DATASETS, help="learn 2-D points; draw the decision boundary")
-    mode("--compare", choices=["architectures", "learning-rates"], help="train 5 network sizes "
-         "or 0.1x..10x --lr briefly, and compare")
-    mode("--check-gradients", action="store_true", help="backpropagation against central "
-         "differences, for every activation and output layer")
-    mode("--worked-example", action="store_true", help="every number of one training step")
-    mode("--break", dest="mistake", choices=BREAKS, help="make a classic mistake on purpose: "
-         "why is accuracy stuck?")
-    mode("--exercise", metavar="PATH", help="write a copy of this file with the core's function "
-         "bodies left for you to write")
-    add, rate = parser.add_argument, ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
-    add("--csv", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.csv"),
-        help="labelled digits, CSV or Kaggle's zip (default: train.csv beside this file)")
-    add("--val-fraction", type=number(float, 0, 1), default=0.1, help="held out (default: 0.1)")
-    add("--hidden", type=lambda text: [number(int, 1)(n) for n in text.split(",") if n.strip()],
-        default=[256, 128], help="hidden layer sizes (default: 256,128; '' for none)")
-    add("--epochs", type=number(int, 0), help="default: 40; --toy 100; --compare 5")
-    add("--batch-size", type=number(int, 1), help="default: 64; --toy 32")
-    add("--lr", type=number(float, 0), help=f"learning rate (default: {rate}; --toy 0.01)")
-    add("--optimizer", choices=OPTIMIZERS, default="adam", help="default: adam")
-    add("--lr-schedule", choices=SCHEDULES, default="cosine", help="default: cosine")
-    add("--activation", choices=ACTIVATIONS, default="relu", help="hidden units (default: relu)")
-    add("--dropout", type=number(float, 0, 1), default=0.0, help="default: 0")
-    add("--l1", type=number(float, 0), default=0.0, help="L1 weight penalty (default: 0)")
-    add("--l2", type=number(float, 0), default=0.0, help="L2 weight penalty (default: 0)")
-    add("--no-augment", dest="augment", action="store_false", help="no randomly rotated, "
-        "scaled and shifted copies of the digits in the first 2/3 of the epochs")
-    add("--patience", type=number(int, 1), help="stop after this many epochs without a "
-        "better validation accuracy, and keep the best epoch's network")
-    add("--seed", type=number(int, 0), default=0, help="same seed, same numbers (default: 0)")
-    add("--save", metavar="MODEL.npz", help="save the trained network")
-    add("--test-csv", metavar="PATH", help="labelled digits to score: 'test accuracy'")
-    add("--predict", metavar="TEST.csv", help="Kaggle's test.csv: write submission.csv")
-    add("--image", nargs="+", action="extend", metavar="PATH", help="your own digit pictures")
-    add("--diagnose", action="store_true", help="dead units and step sizes: is it healthy?")
-    add("--robustness", action="store_true", help="validation accuracy under pixel noise")
-    add("--explain", action="store_true", help="which pixels made it say what it said")
-    add("--no-plot", action="store_true", help="draw no pictures")
-    args = parser.parse_args(argv)
-    if args.val_fraction == 0 and (args.patience or args.robustness or args.explain or
-                                   args.compare):
-        parser.error("--val-fraction 0 holds no digits out to measure on")
-    if (args.toy or args.compare or args.check_gradients) and (args.save or args.test_csv or
-                                                               args.predict or args.image):
-        parser.error("--save, --test-csv, --predict and --image need a digit network: train "
-                     "one (no mode flag) or --load one")
-    defaults = {"epochs": 40, "batch_size": 64, "lr": DEFAULT_LEARNING_RATES[args.optimizer]}
-    defaults.update(dict(epochs=100, batch_size=32, lr=0.01) if args.toy else
-                    dict(epochs=5) if args.compare else {})
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    args.augment = args.augment and not args.toy and not args.compare
-    return args
-
-
 def check_outputs(outputs, inputs):
     """Before any work: each file this run writes must not be a folder, nor one of its inputs
     or another output, and its folder must be writable. A refusal then costs no training and
     leaves no half-finished set of files, and the user's data is never overwritten."""
     for i, path in enumerate(outputs):
         for other in inputs + outputs[:i]:
+            both = os.path.exists(path) and os.path.exists(other)
             if os.path.realpath(path) == os.path.realpath(other) or (
-                    os.path.exists(path) and os.path.exists(other) and os.path.samefile(path, other)):
+                    both and os.path.samefile(path, other)):
                 raise InputError(f"{path} would be written over by this run, which also reads or "
                                  "writes it elsewhere; choose another output name.")
         if os.path.isdir(path) or not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
@@ -1478,8 +1407,9 @@ def check_gradients():
     for activation, head, extra in cases:
         error = max(check_gradients_of_small_network(activation, head, **extra).values())
         worst = max(worst, error)
-        print(f"{activation:>8} hidden, {head:>7} output {' '.join(f'{k} {v:g}' for k, v in extra.items()):26}"
-              f" largest relative error {error:.1e}  {'ok' if error < 1e-6 else 'WRONG'}")
+        extras = " ".join(f"{k} {v:g}" for k, v in extra.items())
+        print(f"{activation:>8} hidden, {head:>7} output {extras:26} largest relative error "
+              f"{error:.1e}  {'ok' if error < 1e-6 else 'WRONG'}")
     if worst < 1e-6:
         return 0, ["gradient check passed (every error below 1e-6)"]
     return 1, ["gradient check FAILED: backward_propagation disagrees with the loss"]
@@ -1490,7 +1420,7 @@ def check_gradients():
 BREAKS = {
     "raw-pixels": "The pixels went in as 0..255, not 0..1. He's initialisation picks Var(w) = "
     "2 / 784 so that z = sum_i x_i w_i is about 1 when each x_i is; with x up to 255, z is "
-    "~100x too large, softmax is certain from the first step, the loss starts huge, and the "
+    "255 times too large, softmax is certain from the first step, the loss starts huge, and the "
     "big gradients kill ReLU units. To see it: print X.max() before training (it should be 1), "
     "and compare the first loss with log 10 = 2.30. Fix: scale_pixels(X).",
     "zero-init": "Every weight started at 0. Then every unit of a layer computes the same z, "
@@ -1571,6 +1501,83 @@ def write_exercise(path):
     print(f"exercise written: {path} ({len(functions)} functions to write: "
           f"{', '.join(node.name for node in functions)})")
     return 0, []
+
+
+# Flat argparse, as makemore's: a run trains on the digits, or does one of the things in the
+# `mode` group. Every picture is a PNG file in the current folder (shown too, given a screen).
+def number(kind, low, high=math.inf):
+    """An argparse type: text -> a number of that kind with low <= value < high."""
+    def parse(text):
+        value = kind(text)              # a ValueError makes argparse say "invalid ... value"
+        if not low <= value < high:     # (nan fails every comparison, so it is refused too)
+            raise argparse.ArgumentTypeError(f"{text} is not in [{low:g}, {high:g})")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def parse_args(argv=None):
+    """The flags, with each mode's own defaults where none was typed."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     epilog="The README has examples of each use.")
+    mode = parser.add_mutually_exclusive_group().add_argument    # at most one of these
+    mode("--load", metavar="MODEL.npz", help="use a saved network (on --test-csv, --predict, "
+         "--image) instead of training one")
+    mode("--toy", choices=TOY_DATASETS, help="learn 2-D points; draw the decision boundary")
+    mode("--compare", choices=["architectures", "learning-rates"], help="train 5 network sizes "
+         "or 0.1x..10x --lr briefly, and compare")
+    mode("--check-gradients", action="store_true", help="backpropagation against central "
+         "differences, for every activation and output layer")
+    mode("--worked-example", action="store_true", help="every number of one training step")
+    mode("--break", dest="mistake", choices=BREAKS, help="make a classic mistake on purpose: "
+         "why is accuracy stuck?")
+    mode("--exercise", metavar="PATH", help="write a copy of this file with the core's function "
+         "bodies left for you to write")
+    add, rate = parser.add_argument, ", ".join(f"{k} {v:g}" for k, v in
+                                               DEFAULT_LEARNING_RATES.items())
+    add("--csv", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.csv"),
+        help="labelled digits, CSV or Kaggle's zip (default: train.csv beside this file)")
+    add("--val-fraction", type=number(float, 0, 1), default=0.1, help="held out (default: 0.1)")
+    add("--hidden", type=lambda text: [number(int, 1)(n) for n in text.split(",") if n.strip()],
+        default=[256, 128], help="hidden layer sizes (default: 256,128; '' for none)")
+    add("--epochs", type=number(int, 0), help="default: 40; --toy 100; --compare 5")
+    add("--batch-size", type=number(int, 1), help="default: 64; --toy 32")
+    add("--lr", type=number(float, 0), help=f"learning rate (default: {rate}; --toy 0.01)")
+    add("--optimizer", choices=OPTIMIZERS, default="adam", help="default: adam")
+    add("--lr-schedule", choices=SCHEDULES, default="cosine", help="default: cosine")
+    add("--activation", choices=ACTIVATIONS, default="relu", help="hidden units (default: relu)")
+    add("--dropout", type=number(float, 0, 1), default=0.0, help="default: 0")
+    add("--l1", type=number(float, 0), default=0.0, help="L1 weight penalty (default: 0)")
+    add("--l2", type=number(float, 0), default=0.0, help="L2 weight penalty (default: 0)")
+    add("--no-augment", dest="augment", action="store_false", help="no randomly rotated, "
+        "scaled and shifted copies of the digits in the first 2/3 of the epochs")
+    add("--patience", type=number(int, 1), help="stop after this many epochs without a "
+        "better validation accuracy, and keep the best epoch's network")
+    add("--seed", type=number(int, 0), default=0, help="same seed, same numbers (default: 0)")
+    add("--save", metavar="MODEL.npz", help="save the trained network")
+    add("--test-csv", metavar="PATH", help="labelled digits to score: 'test accuracy'")
+    add("--predict", metavar="TEST.csv", help="Kaggle's test.csv: write submission.csv")
+    add("--image", nargs="+", action="extend", metavar="PATH", help="your own digit pictures")
+    add("--diagnose", action="store_true", help="dead units and step sizes: is it healthy?")
+    add("--robustness", action="store_true", help="validation accuracy under pixel noise")
+    add("--explain", action="store_true", help="which pixels made it say what it said")
+    add("--no-plot", action="store_true", help="draw no pictures")
+    args = parser.parse_args(argv)
+    if args.val_fraction == 0 and (args.patience or args.robustness or args.explain or
+                                   args.compare):
+        parser.error("--val-fraction 0 holds no digits out to measure on")
+    if (args.toy or args.compare or args.check_gradients) and (args.save or args.test_csv or
+                                                               args.predict or args.image):
+        parser.error("--save, --test-csv, --predict and --image need a digit network: train "
+                     "one (no mode flag) or --load one")
+    defaults = {"epochs": 40, "batch_size": 64, "lr": DEFAULT_LEARNING_RATES[args.optimizer]}
+    defaults.update(dict(epochs=100, batch_size=32, lr=0.01) if args.toy else
+                    dict(epochs=5) if args.compare else {})
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.augment = args.augment and not args.toy and not args.compare
+    return args
 
 
 def main(argv=None):
