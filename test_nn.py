@@ -11,12 +11,14 @@ except where only the real script shows it: the exit status, stderr, signals.
 import concurrent.futures
 import gzip
 import importlib.util
+import inspect
 import math
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 
 for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -50,6 +52,74 @@ def loss_of(X, y):
 
 def copy_of(params):
     return {key: W.copy() for key, W in params.items()}
+
+
+def import_copy(path, name):
+    """The file at path imported under a new module name, beside the module under test."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def central_differences(f, W, eps=1e-6):
+    """dF/dW entry by entry, (f(W + eps) - f(W - eps)) / 2 eps; f() reads W, changed in place."""
+    numeric = np.zeros_like(W)
+    for i in np.ndindex(W.shape):
+        saved = W[i]
+        W[i] = saved + eps
+        up = f()
+        W[i] = saved - eps
+        numeric[i] = (up - f()) / (2 * eps)
+        W[i] = saved
+    return numeric
+
+
+def gradient_mistake(key, got, right, N):
+    """The classic mistake whose signature the gradient d{key} = got shows, right being the true
+    gradient of a mean over N rows; None if got is right or no classic mistake fits."""
+    got = np.asarray(got)
+    if key.startswith("b") and got.shape != right.shape:
+        how = {(): ", not over every axis", (N,): ", not along each row (axis=1)",
+               (1,) + right.shape: ", without keepdims"}.get(got.shape, "")
+        return (f"d{key} has shape {got.shape}, {key} has {right.shape}: sum dZ over the rows "
+                f"(axis=0), one number per unit{how}")
+    transposed = (f"d{key} is the transpose of the right gradient: dW = A_prev.T @ dZ, "
+                  "shaped like W")
+    if got.shape == right.shape[::-1] != right.shape:
+        return transposed
+    if got.shape != right.shape:
+        return f"d{key} has shape {got.shape}, {key} has {right.shape}: dW = A_prev.T @ dZ"
+    if np.allclose(got, right, rtol=1e-5, atol=1e-9):
+        return None
+    if got.T.shape == got.shape and np.allclose(got.T, right, rtol=1e-5, atol=1e-9):
+        return transposed
+    summed = nn.cross_entropy(np.full((2, 2), 0.5), np.array([0, 1])) > 1   # log 2 if a mean
+    for factor, words in [
+            (N, f"is N = {N} times too large: the loss is a mean over the batch, so dZ_L = "
+                "(P - Y) / N"),
+            (1 / N, "is N times too small: cross_entropy is a sum, not a mean" if summed else
+             f"is N = {N} times too small: divide by N once, in dZ_L = (P - Y) / N, not again"),
+            (-1, "has the wrong sign: dZ_L = (P - Y) / N, for J = -(1/N) sum_i log P[i, y_i]")]:
+        if np.allclose(got, factor * right, rtol=1e-5, atol=1e-9):
+            return f"d{key}: the gradient {words}"
+    return None
+
+
+def assert_each_gradient_right(params, grads, J, N, mistakes):
+    """grads against central differences of J(), from the output back, as errors flow; a wrong
+    one named by its signature. mistakes: {words: the grads that mistake would give}."""
+    for key in reversed(list(params)):
+        right = central_differences(J, params[key])
+        mistake = gradient_mistake(key, grads[key], right, N)
+        assert mistake is None, mistake
+        assert np.any(right) or not np.any(grads[key]), (
+            f"J does not change with {key}: forward_propagation leaves it out or cancels it "
+            "(Z = A @ W + b, and softmax over each row)")
+        if not np.allclose(grads[key], right, rtol=1e-5, atol=1e-9):
+            for words, wrong in mistakes.items():
+                assert not all(np.allclose(grads[k], wrong[k]) for k in params), f"d{key}: {words}"
+            raise AssertionError(f"d{key} disagrees with central differences of the loss")
 
 
 def run_main(argv, folder, monkeypatch, capsys):
@@ -98,12 +168,14 @@ def test_core_loading_the_shipped_csv_gives_ten_thousand_uint8_digits_of_every_c
 
 
 def test_core_split_holds_out_the_rounded_fraction_and_shares_no_row_between_the_parts():
-    X, y = np.arange(200).reshape(100, 2), np.arange(100) % 10
+    X, y = np.arange(200).reshape(100, 2), np.arange(100) % 10      # row i: label (x // 2) % 10
     X_train, y_train, X_val, y_val = nn.split_train_val(X, y, 0.2, np.random.default_rng(0))
     assert len(X_val) == 20 and len(X_train) == 80
     rows = np.concatenate([X_train[:, 0], X_val[:, 0]])
     assert sorted(rows.tolist()) == list(range(0, 200, 2)), "a row was lost or used twice"
-    assert np.array_equal(y_train, (X_train[:, 0] // 2) % 10), "labels must travel with rows"
+    assert np.array_equal(y_train, (X_train[:, 0] // 2) % 10) and np.array_equal(
+        y_val, (X_val[:, 0] // 2) % 10), ("split_train_val separated images from their labels: "
+                                          "index X and y with the same permutation")
     assert not np.array_equal(X_val[:, 0], np.arange(0, 40, 2)), "shuffle before splitting"
     for fraction, expected in [(0.15, 2), (0.14, 1), (0.26, 3)]:
         X_val = nn.split_train_val(X[:10], y[:10], fraction, np.random.default_rng(0))[2]
@@ -111,13 +183,19 @@ def test_core_split_holds_out_the_rounded_fraction_and_shares_no_row_between_the
 
 
 def test_core_scale_pixels_maps_0_to_0_and_255_to_exactly_1_in_float32_and_leaves_its_input_alone():
-    X = np.array([[0, 128, 255], [1, 254, 7]], dtype=np.uint8)
-    before = X.copy()
-    scaled = nn.scale_pixels(X)
-    assert scaled.dtype == np.float32, f"scaled pixels are {scaled.dtype}: train in float32"
-    assert scaled[0, 0] == 0.0 and scaled[0, 2] == 1.0, "divide by 255, not 256"
-    np.testing.assert_allclose(scaled, before / 255, rtol=1e-6)
-    assert np.array_equal(X, before) and X.dtype == np.uint8, "the caller's X was changed"
+    changed = ("scale_pixels changed the caller's X (or failed on uint8): make a float copy "
+               "first, X.astype(np.float32), then divide")
+    for X in (np.array([[0, 128, 255], [1, 254, 7]], np.uint8),
+              np.array([[0, 9, 255]], np.float32)):
+        before = X.copy()
+        try:
+            scaled = nn.scale_pixels(X)
+        except TypeError as err:                   # NumPy refuses uint8 /= 255 in place
+            raise AssertionError(f"{changed} ({err})") from None
+        assert np.array_equal(X, before) and X.dtype == before.dtype, changed
+        assert scaled.dtype == np.float32, f"scaled pixels are {scaled.dtype}: train in float32"
+        assert scaled[0, 0] == 0.0 and scaled[0, 2] == 1.0, "divide by 255, not 256"
+        np.testing.assert_allclose(scaled, before / 255, rtol=1e-6)
 
 
 def test_core_one_hot_keeps_all_classes_when_a_batch_lacks_some():
@@ -130,21 +208,34 @@ def test_core_one_hot_keeps_all_classes_when_a_batch_lacks_some():
 def test_core_relu_is_zero_at_zero_and_for_negatives_and_passes_no_gradient_at_exactly_zero():
     Z = np.array([[-2.0, -1e-30, 0.0, 1e-30, 3.0]])
     assert nn.relu(Z).tolist() == [[0.0, 0.0, 0.0, 1e-30, 3.0]]
-    assert nn.relu_backward(np.full_like(Z, 7.0), Z).tolist() == [[0.0, 0.0, 0.0, 7.0, 7.0]], (
-        "relu'(z) is 1 for z > 0 and 0 otherwise, at 0 too: dZ = dA * (Z > 0)")
+    dZ = nn.relu_backward(np.full_like(Z, 7.0), Z)
+    assert not (np.allclose(dZ, 7 * np.maximum(Z, 0)) or np.allclose(dZ, 7 * Z)), (
+        "relu_backward multiplies dA by relu(Z) (or Z): relu'(z) is a step, 1 for z > 0 and 0 "
+        "otherwise: dZ = dA * (Z > 0)")
+    assert dZ.tolist() == [[0.0, 0.0, 0.0, 7.0, 7.0]], (
+        "relu'(z) is 1 for z > 0 and 0 otherwise, at 0 too: dZ = dA * (Z > 0), not Z >= 0")
 
 
 def test_core_softmax_is_finite_and_sums_to_one_on_huge_logits():
-    P = nn.softmax(np.array([[1000.0, 0.0, -1000.0], [-5.0, -5.0, -5.0]]))
-    assert np.all(np.isfinite(P)), "exp(1000) overflows: subtract each row's maximum first"
-    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    with np.errstate(all="ignore"):
+        P = nn.softmax(np.array([[1000.0, 0.0, -1000.0], [-5.0, -5.0, -5.0]]))
+    assert np.all(np.isfinite(P)), ("softmax gives nan for large scores: subtract each row's "
+                                    "maximum before exp (it cancels in the ratio)")
+    assert not np.allclose(P.sum(axis=0), 1.0), (
+        "softmax normalised each column (axis=0), but each ROW is an example: take the max and "
+        "the sum over axis=1, keepdims=True")
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, err_msg="each row of P must sum to 1")
     np.testing.assert_allclose(P[1], 1 / 3)
 
 
 def test_core_cross_entropy_is_the_mean_of_minus_log_p_true_and_zero_for_certainty():
     P = np.array([[0.5, 0.25, 0.25], [0.1, 0.1, 0.8], [0.0, 1.0, 0.0]])
-    assert nn.cross_entropy(P[:2], np.array([0, 2])) == pytest.approx(
-        -(np.log(0.5) + np.log(0.8)) / 2), "J = -(1/N) sum_i log P[i, y_i]: a mean, not a sum"
+    J, mean = nn.cross_entropy(P[:2], np.array([0, 2])), -(np.log(0.5) + np.log(0.8)) / 2
+    assert J != pytest.approx(2 * mean), (
+        "cross_entropy is the sum over the batch, N = 2 times the mean: J = -(1/N) sum_i "
+        "log P[i, y_i], so that the gradients do not grow with the batch")
+    assert J != pytest.approx(-mean), "cross_entropy lost its minus sign: -log P is >= 0"
+    assert J == pytest.approx(mean), "J = -(1/N) sum_i log P[i, y_i], P of the TRUE class"
     assert nn.cross_entropy(P[2:], np.array([1])) == 0.0
     assert np.isfinite(nn.cross_entropy(P[2:], np.array([0]))), "log(0) must stay finite"
 
@@ -152,17 +243,13 @@ def test_core_cross_entropy_is_the_mean_of_minus_log_p_true_and_zero_for_certain
 def test_core_softmax_and_cross_entropy_gradient_is_p_minus_y_over_n_by_central_differences():
     rng = np.random.default_rng(12)
     Z, y = rng.normal(size=(4, 3)), np.array([1, 0, 2, 1])
-    numeric = np.zeros_like(Z)
-    for index in np.ndindex(Z.shape):
-        up, down = Z.copy(), Z.copy()
-        up[index] += 1e-6
-        down[index] -= 1e-6
-        numeric[index] = (nn.cross_entropy(nn.softmax(up), y)
-                          - nn.cross_entropy(nn.softmax(down), y)) / 2e-6
+    numeric = central_differences(lambda: nn.cross_entropy(nn.softmax(Z), y), Z)
     P = nn.softmax(Z)
-    np.testing.assert_allclose(nn.cross_entropy_backward(P, y), numeric, atol=1e-8,
-                               err_msg="dJ/dZ is (P - Y) / N; the 1/N because J is a mean")
-    np.testing.assert_allclose(nn.cross_entropy_backward(P, y), (P - nn.one_hot(y, 3)) / 4)
+    dZ = nn.cross_entropy_backward(P, y)
+    mistake = gradient_mistake("Z_L", dZ, numeric, len(y))
+    assert mistake is None, mistake
+    np.testing.assert_allclose(dZ, numeric, atol=1e-8, err_msg="dJ/dZ_L is (P - Y) / N")
+    np.testing.assert_allclose(dZ, (P - nn.one_hot(y, 3)) / 4)
 
 
 # --- core 3 and 5: the model, and its gradient check ---------------------------------------------
@@ -172,33 +259,90 @@ def test_core_initial_weights_have_the_std_of_their_rule_and_biases_are_zero(ini
     params = nn.initialize_parameters([400, 100, 50], np.random.default_rng(8), init=init)
     assert params["W1"].shape == (400, 100) and params["b1"].shape == (100,), (
         "W_l is (n_{l-1}, n_l) and b_l is (n_l,)")
-    assert params["W1"].std() == pytest.approx(std, rel=0.02), f"{init}: std should be {std:.4f}"
-    assert abs(params["W1"].mean()) < 0.05 * std
+    rules = {"sqrt(2 / n_{l-1}), He's": math.sqrt(2 / 400),
+             "sqrt(1 / n_{l-1}), LeCun's: He's has a 2, as ReLU zeroes half of z":
+             math.sqrt(1 / 400),
+             "sqrt(2 / n_l): the fan-out; the rules count the inputs n_{l-1}": math.sqrt(2 / 100),
+             "sqrt(2 / (n_{l-1} + n_l)), Xavier's": math.sqrt(2 / 500), "1: scale the normal": 1}
+    measured = float(params["W1"].std())
+    named = [rule for rule, value in rules.items() if measured == pytest.approx(value, rel=0.02)]
+    assert measured == pytest.approx(std, rel=0.02), (
+        f"{init}: W1's std is {measured:.4f}, not {std:.4f}" + "".join(f"; it is {r}"
+                                                                       for r in named))
+    assert abs(params["W1"].mean()) < 0.05 * std, "weights are centred on 0: standard_normal"
     assert not params["b1"].any() and not params["b2"].any() and params["W2"].shape == (100, 50)
 
 
 def test_core_forward_propagation_gives_one_probability_row_per_example():
     rng = np.random.default_rng(1)
     params = nn.initialize_parameters([784, 16, 10], rng)
-    P, _ = nn.forward_propagation(rng.random((7, 784), dtype=np.float32), params)
+    try:
+        P, _ = nn.forward_propagation(rng.random((7, 784), dtype=np.float32), params)
+    except ValueError as err:                  # the shapes of a matrix product do not fit
+        raise AssertionError(f"forward_propagation fails on a 784-16-10 network ({err}): with W "
+                             "of shape (n_{l-1}, n_l), Z = A @ W + b") from None
     assert P.shape == (7, 10), f"P is {P.shape}; 7 examples need (7, 10): X @ W, not W @ X"
     assert P.dtype == np.float32, f"P is {P.dtype}: float32 in, float32 out"
     np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_core_forward_propagation_is_a_w_plus_b_then_relu_and_softmax_on_square_layers_too():
+    rng = np.random.default_rng(5)            # square layers: the shapes cannot tell W from W.T
+    params = nn.initialize_parameters([3, 3, 3, 3], rng, dtype=np.float64)
+    for l in (1, 2, 3):
+        params[f"b{l}"] += rng.uniform(0.1, 0.3, 3)
+    X = rng.normal(size=(4, 3))
+
+    def by_hand(transpose=False, bias=True):
+        A = X
+        for l in (1, 2, 3):
+            W = params[f"W{l}"].T if transpose else params[f"W{l}"]
+            Z = A @ W + params[f"b{l}"] * bias
+            A = np.maximum(Z, 0) if l < 3 else np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
+        return A
+    P, cache = nn.forward_propagation(X, params)
+    assert not np.allclose(P, by_hand(transpose=True)), (
+        "forward_propagation computes A @ W.T: with W of shape (n_{l-1}, n_l) it is Z = A @ W + b "
+        "(square layers hide the transpose)")
+    assert not np.allclose(P, by_hand(bias=False)), (
+        "forward_propagation leaves out b: Z = A @ W + b")
+    np.testing.assert_allclose(P, by_hand(), rtol=1e-10, err_msg=(
+        "Z_l = A_{l-1} @ W_l + b_l, then relu for the hidden layers and softmax for the last"))
+    np.testing.assert_allclose(cache["Z1"], X @ params["W1"] + params["b1"], rtol=1e-12)
+
+
 def test_core_backpropagation_passes_the_gradient_check_on_a_net_with_two_hidden_layers():
     params, X, y = small_float64_net(np.random.default_rng(0))
     P, cache = nn.forward_propagation(X, params)
-    grads = nn.backward_propagation(params, cache, nn.cross_entropy_backward(P, y))
-    for key in params:
-        assert grads[key].shape == params[key].shape, (
-            f"d{key} has shape {grads[key].shape}, {key} has {params[key].shape}: "
-            + ("sum dZ over the rows (axis=0)" if key[0] == "b" else "dW = A_prev.T @ dZ"))
+    dZ = nn.cross_entropy_backward(P, y)
+    grads = nn.backward_propagation(params, cache, dZ)
+    assert_each_gradient_right(params, grads, lambda: loss_of(X, y)(params), len(y), {
+        "backward_propagation leaves out relu's slope: dZ = relu_backward(dA, Z), dA * (Z > 0)":
+        nn.backward_propagation(params, cache, dZ, lambda dA, Z: dA),
+        "relu_backward multiplies dA by relu(Z), not by relu's slope (Z > 0)":
+        nn.backward_propagation(params, cache, dZ, lambda dA, Z: dA * np.maximum(Z, 0))})
     errors = nn.gradient_check(loss_of(X, y), params, grads)
     assert set(errors) == set(params)
     assert max(errors.values()) < 1e-6, (
         f"relative errors {errors}: above 1e-6, backward_propagation disagrees with the loss; "
         "look first at the last layer with a large error")
+
+
+def test_core_backpropagation_passes_nothing_back_through_a_dropped_unit():
+    params, X, y = small_float64_net(np.random.default_rng(1))
+    for key in ("b1", "b2", "b3"):         # away from relu's kink when a row loses every unit
+        params[key] += 0.15
+
+    def forward(params):                   # the same seed each call: the same dropout masks
+        return nn.forward_propagation(X, params, dropout=0.5, rng=np.random.default_rng(3))
+    P, cache = forward(params)
+    dZ = nn.cross_entropy_backward(P, y)
+    assert_each_gradient_right(
+        params, nn.backward_propagation(params, cache, dZ),
+        lambda: nn.cross_entropy(forward(params)[0], y), len(y),
+        {"backward_propagation ignores the dropout mask: a dropped unit passes nothing back, "
+         "dA_{l-1} = (dZ_l @ W_l.T) * M_{l-1}": nn.backward_propagation(
+             params, {k: v for k, v in cache.items() if k[0] != "M"}, dZ)})
 
 
 def test_core_the_gradient_check_catches_a_missing_1_over_n_and_a_missing_relu_mask():
@@ -246,15 +390,19 @@ def test_core_sgd_steps_each_parameter_by_minus_the_learning_rate_times_its_grad
     rng = np.random.default_rng(20)
     params = {"W1": rng.normal(size=(4, 3)), "b1": rng.normal(size=3)}
     grads = {key: rng.normal(size=W.shape) for key, W in params.items()}
-    expected = {key: W - 0.05 * grads[key] for key, W in params.items()}
+    before = copy_of(params)
     nn.update_parameters(params, grads, 0.05)
     for key in params:
-        np.testing.assert_allclose(params[key], expected[key], rtol=1e-12, err_msg=key)
+        assert not np.array_equal(params[key], before[key]), (
+            f"{key} did not move after a step: update every key of params, the biases too, "
+            "in place (params[key] -= ...)")
+        np.testing.assert_allclose(params[key], before[key] - 0.05 * grads[key], rtol=1e-12,
+                                   err_msg=f"{key}: W = W - learning_rate * dW")
 
 
 def test_core_adam_takes_the_same_steps_as_kingma_and_ba_write_it():
     rng = np.random.default_rng(4)
-    W = rng.normal(size=(5, 3))
+    W = uncorrected = rng.normal(size=(5, 3))
     params, state = {"W": W.copy()}, {}
     m = v = np.zeros_like(W)
     for t in range(1, 8):
@@ -262,7 +410,11 @@ def test_core_adam_takes_the_same_steps_as_kingma_and_ba_write_it():
         m = 0.9 * m + 0.1 * g                                         # the paper's Algorithm 1
         v = 0.999 * v + 0.001 * g ** 2
         W = W - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        uncorrected = uncorrected - 0.01 * m / (np.sqrt(v) + 1e-8)
         nn.update_parameters_with_adam(params, {"W": g}, 0.01, state)
+        assert not np.allclose(params["W"], uncorrected, rtol=1e-9), (
+            "Adam without bias correction: m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t), "
+            "t counting steps from 1")
         np.testing.assert_allclose(params["W"], W, rtol=1e-12, atol=1e-15, err_msg=(
             f"step {t}: check the bias correction m / (1 - beta1^t), v / (1 - beta2^t), t from 1"))
 
@@ -278,7 +430,8 @@ def assert_updates_in_place(rule):
         assert rule(params, grads, 0.1, state) is params, "return the params dict it was given"
     for key in params:
         assert params[key] is arrays[key], f"{key} is a new array: update it in place (-=)"
-        assert np.all(np.abs(params[key] - before[key]) > 1e-6), f"{key} did not move"
+        assert np.all(np.abs(params[key] - before[key]) > 1e-6), (
+            f"{key} did not move after a step: update every key of params, the biases too")
 
 
 def loss_before_and_after_training(optimizer, learning_rate):
@@ -311,23 +464,33 @@ def test_core_network_overfits_twenty_random_examples():
     assert loss_of(X, y)(params) < 0.05
 
 
-def test_core_gradient_descent_shows_every_row_once_per_epoch_in_a_new_order_each_epoch():
-    N, seen = 23, {}
+def test_core_gradient_descent_shows_every_row_once_per_epoch_in_a_new_order_each_epoch(
+        monkeypatch):
+    N, seen, labels, cross_entropy = 23, {}, [], nn.cross_entropy
 
     def record(X_batch, epoch, rng):
         seen.setdefault(epoch, []).append(X_batch[:, 0].astype(int).tolist())
         return X_batch
-    params = nn.initialize_parameters([1, 2], np.random.default_rng(0), dtype=np.float64)
-    nn.gradient_descent(params, np.arange(N, dtype=np.float64)[:, None], np.zeros(N, int), 3, 5,
+    monkeypatch.setattr(nn, "cross_entropy", lambda P, y: labels.append(y.tolist()) or
+                        cross_entropy(P, y))
+    params = nn.initialize_parameters([1, 3], np.random.default_rng(0), dtype=np.float64)
+    nn.gradient_descent(params, np.arange(N, dtype=np.float64)[:, None], np.arange(N) % 3, 3, 5,
                         0.01, np.random.default_rng(2), options=dict(transform=record))
     assert sorted(seen) == [1, 2, 3]
     for epoch, batches in seen.items():
-        assert [len(b) for b in batches] == [5, 5, 5, 5, 3], epoch
+        assert [len(b) for b in batches] == [5, 5, 5, 5, 3], (
+            f"epoch {epoch}: batches of {[len(b) for b in batches]} rows; 23 rows in batches of "
+            "5 are 5, 5, 5, 5 and 3: keep the last, smaller batch (range(0, N, batch_size))")
     orders = [sum(seen[epoch], []) for epoch in (1, 2, 3)]
     for order in orders:
         assert sorted(order) == list(range(N)), "every row exactly once per epoch"
-    assert orders[0] != list(range(N)), "shuffle the rows"
-    assert orders[0] != orders[1] != orders[2], "a new permutation every epoch"
+    assert [row % 3 for order in orders for row in order] == sum(labels, []), (
+        "gradient_descent separated images from their labels: index X and y with the same "
+        "permutation, X[batch] and y[batch]")
+    assert orders[0] != list(range(N)), "the rows came in their file order: shuffle them"
+    assert orders[0] != orders[1] != orders[2], (
+        "every epoch saw the rows in the same order: draw a new rng.permutation in each epoch, "
+        "not once before the epochs")
 
 
 def test_core_an_epoch_of_gradient_descent_is_the_same_steps_done_one_by_one():
@@ -420,7 +583,124 @@ def test_core_predictions_are_the_most_probable_class_and_accuracy_the_share_rig
     assert nn.get_accuracy(np.array([1, 2, 3]), np.array([1, 2, 3])) == 1.0
     assert nn.get_accuracy(np.array([1, 2, 3]), np.array([1, 0, 0])) == pytest.approx(1 / 3)
     params = {"W1": np.eye(3), "b1": np.zeros(3)}
-    assert nn.get_predictions(params, np.array([[0.0, 5, 1], [2, 0, 0]])).tolist() == [1, 0]
+    predictions = nn.get_predictions(params, np.array([[0.0, 5, 1], [2, 0, 0]]))
+    assert len(predictions) == 2, ("get_predictions gave one answer per class, not per row: "
+                                   "the argmax runs along each row, P.argmax(axis=1)")
+    assert predictions.tolist() == [1, 0]
+
+
+# --- the classic mistakes, planted one at a time: does the check that fails name it? ------------
+# Each mistake: the exact edits that plant it in a copy of the program, the core test that should
+# catch it (words of its name; "[x]" gives x to its parameter) and the words it must be named by.
+SHUFFLE = "order = rng.permutation(len(X)) if shuffle else np.arange(len(X))"
+SGD_STEP = "params[key] -= learning_rate * grads[key]          #"
+MISTAKES = {
+    "db summed over every axis": ([("dZ.sum(axis=0)", "dZ.sum()")], "two_hidden",
+                                  "sum dZ over the rows (axis=0), one number per unit, not over"),
+    "db summed along each row": ([("dZ.sum(axis=0)", "dZ.sum(axis=1)")], "two_hidden",
+                                 "not along each row (axis=1)"),
+    "the 1/N of the mean loss forgotten": ([(") / len(y)", ")")], "p_minus_y",
+                                           "times too large: the loss is a mean over the batch"),
+    "dZ_L = (Y - P) / N": ([("(P - one_hot(y, P.shape[1], P.dtype))",
+                             "(one_hot(y, P.shape[1], P.dtype) - P)")], "p_minus_y",
+                           "the gradient has the wrong sign"),
+    "softmax without the max subtracted": ([("np.exp(Z - Z.max(axis=1, keepdims=True))",
+                                             "np.exp(Z)")], "softmax_is_finite",
+                                           "softmax gives nan for large scores: subtract each"),
+    "softmax over the columns": ([("Z.max(axis=1, keepdims", "Z.max(axis=0, keepdims"),
+                                  ("E.sum(axis=1, keepdims", "E.sum(axis=0, keepdims")],
+                                 "softmax_is_finite", "softmax normalised each column (axis=0)"),
+    "cross-entropy summed, not averaged": ([("float(-np.mean(", "float(-np.sum(")],
+                                           "cross_entropy_is", "is the sum over the batch"),
+    "cross-entropy without its minus": ([("float(-np.mean(", "float(np.mean(")],
+                                        "cross_entropy_is", "lost its minus sign"),
+    "square W used transposed in forward": ([('A @ params[f"W{l}"] +', 'A @ params[f"W{l}"].T +')],
+                                            "square_layers", "computes A @ W.T"),
+    "b left out of forward": ([(' + params[f"b{l}"]  ', "  ")], "square_layers", "leaves out b"),
+    "dW transposed in backward": ([('cache[f"A{l - 1}"].T @ dZ', '(dZ.T @ cache[f"A{l - 1}"])')],
+                                  "two_hidden", "is the transpose of the right gradient"),
+    "relu's slope left out of backward": ([('dZ = activation_backward(dA, cache[f"Z{l - 1}"])',
+                                            "dZ = dA")], "two_hidden", "leaves out relu's slope"),
+    "dropout mask left out of backward": ([('dA = dA * cache[f"M{l - 1}"]', "pass")],
+                                          "dropped_unit", "ignores the dropout mask"),
+    "relu_backward times A": ([("return dA * (Z > 0)", "return dA * relu(Z)")], "relu_is",
+                              "relu_backward multiplies dA by relu(Z)"),
+    "relu'(0) taken as 1": ([("return dA * (Z > 0)", "return dA * (Z >= 0)")], "relu_is",
+                            "not Z >= 0"),
+    "He's std without its 2": ([('"he": np.sqrt(2 / fan_in)', '"he": np.sqrt(1 / fan_in)')],
+                               "initial_weights", "sqrt(1 / n_{l-1}), LeCun's"),
+    "He's std from the fan-out": ([('"he": np.sqrt(2 / fan_in)', '"he": np.sqrt(2 / fan_out)')],
+                                  "initial_weights", "sqrt(2 / n_l): the fan-out"),
+    "biases skipped by SGD": ([(SGD_STEP, 'if key[0] == "W": ' + SGD_STEP)], "sgd_steps",
+                              "did not move after a step: update every key of params"),
+    "biases skipped by Adam": ([("params[key] -= learning_rate * m_hat",
+                                 'if key[0] == "W": params[key] -= learning_rate * m_hat')],
+                               "in_place[adam]", "did not move after a step: update every key"),
+    "SGD makes new arrays": ([(SGD_STEP, SGD_STEP.replace("-=", "= params[key] -"))],
+                             "in_place[sgd]", "is a new array: update it in place"),
+    "Adam without bias correction": ([("m[key] / (1 - beta1 ** t)", "m[key]"),
+                                      ("v[key] / (1 - beta2 ** t)", "v[key]")], "adam_takes",
+                                     "Adam without bias correction"),
+    "labels shuffled apart in split": ([("y[train], X[val], y[val]", "y[rng.permutation(len(y))"
+                                         "[n_val:]], X[val], y[val]")], "split_holds",
+                                       "split_train_val separated images from their labels"),
+    "labels shuffled apart in training": ([(SHUFFLE, SHUFFLE + "; other = rng.permutation(len(y))"),
+                                           ("X[batch], y[batch]", "X[batch], y[other[batch]]")],
+                                          "every_row", "gradient_descent separated images"),
+    "shuffled once, before the epochs": ([(SHUFFLE, SHUFFLE[:8] + "order if epoch > 1 else "
+                                           + SHUFFLE[8:])], "every_row", "in the same order"),
+    "never shuffled": ([(SHUFFLE, "order = np.arange(len(X))")], "every_row", "file order"),
+    "the last, smaller batch dropped": ([("range(0, len(X), batch_size)",
+                                          "range(0, len(X) - batch_size + 1, batch_size)")],
+                                        "every_row", "keep the last, smaller batch"),
+    "uint8 pixels divided in place": ([("scaled = X.astype(dtype)", "scaled = X")],
+                                      "scale_pixels", "changed the caller's X (or failed on"),
+    "no copy of float32 pixels": ([("X.astype(dtype)", "X.astype(dtype, copy=False)")],
+                                  "scale_pixels", "changed the caller's X (or failed on"),
+    "pixels divided by 256": ([("scaled /= 255", "scaled /= 256")], "scale_pixels", "not 256"),
+    "one_hot as wide as the largest label": ([("(len(y), num_classes)", "(len(y), y.max() + 1)")],
+                                             "one_hot", "a batch with no 9 still needs 10"),
+    "argmax down the columns": ([("return P.argmax(axis=1)", "return P.argmax(axis=0)")],
+                                "most_probable", "one answer per class, not per row"),
+    "an epoch's loss weighted by batch_size": ([("batch_loss * len(batch)",
+                                                 "batch_loss * batch_size")], "every_training_row",
+                                               "weight each batch's loss by its size"),
+}
+
+
+def planted_copy(mistake, folder):
+    """The program with one classic mistake planted by exact edits, imported as a new module."""
+    source = open(SCRIPT, encoding="utf-8").read()
+    for right, wrong in MISTAKES[mistake][0]:
+        assert source.count(right) == 1, f"the program no longer reads {right!r}: update MISTAKES"
+        source = source.replace(right, wrong)
+    (folder / "planted.py").write_text(source, encoding="utf-8")
+    return import_copy(folder / "planted.py", f"planted_{list(MISTAKES).index(mistake)}")
+
+
+def message_of_check(mistake, folder, monkeypatch):
+    """The first line of what the mistake's check says with it planted; None if it passes."""
+    words, _, value = MISTAKES[mistake][1].rstrip("]").partition("[")
+    [check] = [test for name, test in globals().items() if name.startswith("test_core_")
+               and words in name]
+    given = {"monkeypatch": monkeypatch, "init": "he", "std": math.sqrt(2 / 400), "name": value}
+    monkeypatch.setitem(globals(), "nn", planted_copy(mistake, folder))
+    try:
+        with np.errstate(all="ignore"):
+            check(**{name: given[name] for name in inspect.signature(check).parameters})
+    except AssertionError as err:
+        return str(err).strip().splitlines()[0]
+    finally:
+        monkeypatch.undo()
+    return None
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_each_planted_classic_mistake_is_named_by_the_check_it_fails(mistake, tmp_path,
+                                                                     monkeypatch):
+    said = message_of_check(mistake, tmp_path, monkeypatch)
+    assert said is not None, f"the check passed with {mistake!r} planted"
+    assert MISTAKES[mistake][2] in said, f"{mistake!r}: the check said {said!r}"
 
 
 # --- update rules and schedules beyond the core --------------------------------------------------
@@ -687,18 +967,202 @@ def test_the_toy_mode_learns_xor_and_draws_its_decision_boundary(tmp_path, monke
     assert sorted(os.listdir(tmp_path)) == ["decision_boundary.png", "training_curves.png"]
 
 
+# --- one step by hand (--worked-example), broken runs (--break), homework (--exercise) -----------
+def printed_blocks(text):
+    """--worked-example's text -> {title: rows of floats}; a title reads `NAME   shape (..)`."""
+    blocks = {}
+    for line in text.splitlines():
+        if "   shape " in line:
+            title, shape = line.split("   shape ")
+            blocks[title] = []
+        else:
+            blocks[title].append([float(v) for v in line.split()])
+    return blocks
+
+
+def step_by_hand(X, y, W1, b1, W2, b2, rate):
+    """One SGD step of the 2-layer ReLU network, scalar by scalar (lists of floats, math only):
+    written from the formulas, not from the file's functions. {quantity: rows}."""
+    N, D, H, K = len(X), len(W1), len(b1), len(b2)
+
+    def forward(W1, b1, W2, b2):
+        Z1 = [[b1[j] + sum(X[i][d] * W1[d][j] for d in range(D)) for j in range(H)]
+              for i in range(N)]
+        A1 = [[max(z, 0.0) for z in row] for row in Z1]
+        Z2 = [[b2[k] + sum(A1[i][j] * W2[j][k] for j in range(H)) for k in range(K)]
+              for i in range(N)]
+        P = []
+        for row in Z2:
+            top = max(row)
+            e = [math.exp(z - top) for z in row]
+            P.append([v / sum(e) for v in e])
+        J = -sum(math.log(P[i][y[i]]) for i in range(N)) / N
+        return Z1, A1, Z2, P, J
+    Z1, A1, Z2, P, J = forward(W1, b1, W2, b2)
+    dZ2 = [[(P[i][k] - (k == y[i])) / N for k in range(K)] for i in range(N)]
+    dW2 = [[sum(A1[i][j] * dZ2[i][k] for i in range(N)) for k in range(K)] for j in range(H)]
+    db2 = [sum(dZ2[i][k] for i in range(N)) for k in range(K)]
+    dA1 = [[sum(dZ2[i][k] * W2[j][k] for k in range(K)) for j in range(H)] for i in range(N)]
+    dZ1 = [[dA1[i][j] if Z1[i][j] > 0 else 0.0 for j in range(H)] for i in range(N)]
+    dW1 = [[sum(X[i][d] * dZ1[i][j] for i in range(N)) for j in range(H)] for d in range(D)]
+    db1 = [sum(dZ1[i][j] for i in range(N)) for j in range(H)]
+    step = {"W1": [[w - rate * g for w, g in zip(*rows)] for rows in zip(W1, dW1)],
+            "b1": [w - rate * g for w, g in zip(b1, db1)],
+            "W2": [[w - rate * g for w, g in zip(*rows)] for rows in zip(W2, dW2)],
+            "b2": [w - rate * g for w, g in zip(b2, db2)]}
+    return {"Z1": Z1, "A1": A1, "Z2": Z2, "P": P, "J": [[J]], "dZ2": dZ2, "dW2": dW2,
+            "db2": [db2], "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": [db1],
+            **{f"{key} - {rate:g} d{key}": value if key[0] == "W" else [value]
+               for key, value in step.items()},
+            "J after the step": [[forward(*step.values())[4]]]}
+
+
+def test_every_number_of_the_worked_example_is_recomputed_by_hand_to_4_decimals():
+    blocks = printed_blocks(nn.worked_example())
+    printed = {title if re.fullmatch(r"\w+ - \S+ d\w+|J after the step", title) else
+               title.split()[0]: rows for title, rows in blocks.items()}
+    rate = float(re.search(r"W1 - (\S+) dW1", "\n".join(blocks)).group(1))
+    X, W1, W2 = printed["X"], printed["W1"], printed["W2"]
+    y, b1, b2 = [int(v) for v in printed["y"][0]], printed["b1"][0], printed["b2"][0]
+    expected = step_by_hand(X, y, W1, b1, W2, b2, rate)
+    assert set(expected) <= set(printed), f"missing from the text: {set(expected) - set(printed)}"
+    for name, rows in expected.items():
+        shown = printed[name]
+        assert [len(r) for r in shown] == [len(r) for r in rows], f"{name} has the wrong shape"
+        for i, j in ((i, j) for i in range(len(rows)) for j in range(len(rows[i]))):
+            where = f"[{i}, {j}]" if len(rows) > 1 else f"[{j}]" if len(rows[0]) > 1 else ""
+            assert abs(shown[i][j] - rows[i][j]) < 6e-5, (
+                f"{name}{where} is printed as {shown[i][j]:.4f}; by hand it is "
+                f"{rows[i][j]:.6f}")
+    assert expected["J after the step"][0][0] < expected["J"][0][0], "one step lowers J"
+
+
+def test_the_worked_example_flag_prints_that_text_in_well_under_a_few_seconds():
+    started = time.perf_counter()
+    result = run_script("--worked-example", timeout=60)
+    seconds = time.perf_counter() - started
+    assert result.returncode == 0 and result.stdout == nn.worked_example() + "\n", result.stderr
+    assert seconds < 5, f"--worked-example took {seconds:.1f} s: it trains nothing"
+
+
+def epoch_lines(out):
+    """The per-epoch lines of a run: [{"loss": .., "train accuracy": .., "val accuracy": ..}]."""
+    return [{key: float(value) for key, value in re.findall(r"([a-z][a-z ]*?) (\d+\.\d+)", line)}
+            for line in out.splitlines() if line.startswith("epoch ")]
+
+
+CHANCE = math.log(10)
+# Each break: the key phrase of the warning that names its cause, its symptom in the epoch
+# lines (epochs, the normal run's validation accuracy -> True) and that symptom in words.
+BREAK_SIGNS = {
+    "raw-pixels": ("inputs reach", lambda e, normal: e[0]["loss"] > 3 * CHANCE,
+                   "the first loss should be far above log 10 = 2.30"),
+    "zero-init": ("are all 0", lambda e, normal: all(
+        abs(h["loss"] - CHANCE) < 0.05 and h["val accuracy"] < 0.15 for h in e),
+        "every epoch should sit at loss ~2.30 and accuracy ~0.1"),
+    "lr-too-high": ("too high", lambda e, normal: e[-1]["val accuracy"] < 0.25 and
+                    e[-1]["train accuracy"] < 0.25, "the accuracy should end near chance"),
+    "saturated": ("saturated units", lambda e, normal: e[-1]["val accuracy"] < normal - 0.05,
+                  "validation accuracy should end well below the normal run's"),
+    "shuffled-labels": ("memorises labels", lambda e, normal: e[-1]["val accuracy"] < 0.2 and
+                        e[-1]["loss"] < 0.8 * e[0]["loss"],
+                        "the training loss should fall while validation stays at chance"),
+    "sorted": ("follows the order of the rows", lambda e, normal: e[-1]["val accuracy"] < 0.5,
+               "validation accuracy should end low"),
+}
+
+
+def normal_counterpart(X, y, seed=0):
+    """What --break trains, without a break, from the core functions: 1,600 of the first 2,000
+    digits, scaled, He's initialisation, Adam at 0.002, shuffled, 10 epochs; the records as
+    the command line's --diagnose makes them."""
+    rng, ratios = np.random.default_rng(seed), []
+    X_train, y_train, X_val, y_val = nn.split_train_val(X[:2000], y[:2000], 0.2, rng)
+    X_train, X_val = nn.scale_pixels(X_train), nn.scale_pixels(X_val)
+    params = nn.initialize_parameters([784, 256, 128, 10], rng)
+
+    def on_epoch(epoch, params, stats):
+        stats["val_accuracy"] = nn.get_accuracy(nn.get_predictions(params, X_val), y_val)
+        stats.update(nn.health_record(params, X_train[:1000], ratios, nn.relu, nn.relu_backward))
+        ratios.clear()
+    return nn.gradient_descent(params, X_train, y_train, 10, 64, 0.002, rng,
+                               nn.measuring_steps(nn.update_parameters_with_adam, ratios),
+                               on_epoch)
+
+
+@pytest.fixture(scope="module")
+def normal_run(shipped):
+    return normal_counterpart(*shipped)
+
+
+def test_the_same_seed_without_a_break_trains_well_and_raises_no_health_warning(normal_run):
+    assert normal_run[-1]["val_accuracy"] > 0.85, [h["val_accuracy"] for h in normal_run]
+    assert nn.health_warnings(normal_run) == [], "a healthy run must not be called sick"
+
+
+@pytest.mark.parametrize("what", list(BREAK_SIGNS))
+def test_each_break_shows_its_symptom_and_the_health_lines_name_its_cause_and_no_other(
+        what, normal_run, shipped, tmp_path, monkeypatch, capsys):
+    assert set(BREAK_SIGNS) == set(nn.BREAKS)
+    csv = os.path.join(HERE, "train.csv")                 # read once, by the shipped fixture
+    monkeypatch.setattr(nn, "load_digits_csv", lambda path: {csv: shipped}[path])
+    started = time.perf_counter()
+    status, out, err = run_main(["--break", what, "--csv", csv], tmp_path, monkeypatch, capsys)
+    seconds = time.perf_counter() - started
+    phrase, symptom, words = BREAK_SIGNS[what]
+    epochs = epoch_lines(out)
+    assert status == 0 and len(epochs) == 10, err
+    assert symptom(epochs, normal_run[-1]["val_accuracy"]), f"--break {what}: {words}\n{out}"
+    health = "\n".join(line for line in out.splitlines() if line.startswith("training health"))
+    assert phrase in health, f"--break {what} should be diagnosed by {phrase!r}:\n{health}"
+    # lr-too-high's loss "falls" from a huge first epoch to chance, which reads as memorising
+    others = {p for p, _, _ in BREAK_SIGNS.values()} - {phrase} - (
+        {"memorises labels"} if what == "lr-too-high" else set())
+    assert not [p for p in others if p in health], f"--break {what}: a wrong cause:\n{health}"
+    assert "what went wrong: " + nn.BREAKS[what] in " ".join(out.split()), (
+        f"--break {what} should end with its paragraph (the text may be wrapped)")
+    assert seconds < 15, f"--break {what} took {seconds:.1f} s; it should take a few"
+
+
+def test_the_exercise_keeps_the_docstrings_and_each_body_of_cells_1_to_4_raises_not_implemented(
+        tmp_path, monkeypatch, capsys):
+    status, out, err = run_main(["--exercise", "homework.py"], tmp_path, monkeypatch, capsys)
+    assert status == 0, err
+    names = out.split("to write: ")[1].rstrip(")\n").split(", ")
+    homework = import_copy(tmp_path / "homework.py", "homework")
+    assert {"softmax", "backward_propagation", "gradient_descent"} <= set(names), out
+    for name in names:
+        function = getattr(homework, name)
+        assert function.__doc__ == getattr(nn, name).__doc__, f"{name} lost its docstring"
+        assert "raise NotImplementedError" in inspect.getsource(function), name
+    # This test's name holds no "core": -k core must not select it, or it would run itself.
+    result = subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-k", "core",
+                             "-p", "no:cacheprovider"], capture_output=True, text=True,
+                            cwd=tmp_path, env=dict(os.environ, NN_MODULE="homework.py"),
+                            timeout=300)
+    assert result.returncode == 1 and "NotImplementedError" in result.stdout, result.stdout[-3000:]
+
+
+def test_an_exercise_written_over_the_program_itself_is_refused(tmp_path):
+    program = tmp_path / "nn_from_scratch.py"           # a copy: a failure must cost nothing
+    program.write_bytes(open(SCRIPT, "rb").read())
+    result = subprocess.run([sys.executable, str(program), "--exercise", "nn_from_scratch.py"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2 and result.stderr.startswith("error: "), result.stderr
+    assert program.read_bytes() == open(SCRIPT, "rb").read() and os.listdir(tmp_path) == [
+        "nn_from_scratch.py"]
+
+
 # --- is training healthy? ------------------------------------------------------------------------
 def health_records(csv, optimizer, learning_rate, num_epochs=4):
     """What --diagnose records, training a 784-32-16-10 network on the digits of csv: one dict
-    per epoch with loss, train_accuracy, dead_share (per hidden layer) and update_ratio (the
-    median step's, per weight matrix)."""
+    per epoch, gradient_descent's figures merged with health_record's, as fit makes them."""
     X, y = nn.load_digits_csv(csv)
     X, rng, ratios = nn.scale_pixels(X), np.random.default_rng(0), []
     params = nn.initialize_parameters([784, 32, 16, 10], rng)
 
     def on_epoch(epoch, params, stats):
-        stats.update(dead_share=nn.dead_relu_share(params, X[:200]),
-                     update_ratio=np.median(ratios, axis=0).tolist())
+        stats.update(nn.health_record(params, X[:200], ratios, nn.relu, nn.relu_backward))
         ratios.clear()
     with np.errstate(all="ignore"):
         return nn.gradient_descent(params, X, y, num_epochs, 64, learning_rate, rng,
@@ -729,8 +1193,9 @@ def test_measuring_steps_records_the_step_adam_actually_took_not_the_rate_times_
 
 def test_health_warnings_say_too_high_or_too_low_for_such_learning_rates_and_nothing_when_healthy(
         small_csv):
-    healthy = health_records(small_csv, nn.update_parameters_with_adam, 0.01)
-    assert healthy[-1]["train_accuracy"] > 0.8 and nn.health_warnings(healthy) == []
+    healthy = health_records(small_csv, nn.update_parameters_with_adam, 0.002, num_epochs=10)
+    assert healthy[-1]["train_accuracy"] > 0.85 and nn.health_warnings(healthy) == [], (
+        "Adam at its default rate 0.002 is healthy")
     warnings = " ".join(nn.health_warnings(health_records(small_csv, nn.update_parameters, 5.0)))
     assert "too high" in warnings, warnings
     warnings = " ".join(nn.health_warnings(health_records(small_csv, nn.update_parameters, 1e-6)))
@@ -859,7 +1324,9 @@ BAD_INPUTS = {
     "load a truncated model": (bad_model(truncated_model), "model.npz"),
     "save into a missing folder": (["--save", "no/such/model.npz"], "no/such/model.npz"),
     "save onto the training csv": (["--save", "train.csv"], "train.csv"),
-    "out onto the predict csv": (["--predict", "train.csv", "--out", "train.csv"], "train.csv"),
+    "predict a csv named submission.csv": (
+        lambda d: [(d / "submission.csv").write_text(HEADER[6:] + "\n"), "--predict",
+                   "submission.csv"][1:], "submission.csv"),
     "save as a folder": (lambda d: (d / "models").mkdir() or ["--save", "models"], "models"),
     "epochs -1": (["--epochs", "-1"], "argument --epochs"),
     "lr nan": (["--lr", "nan"], "argument --lr"),
@@ -977,7 +1444,7 @@ def test_a_network_saved_by_one_run_gives_the_same_test_accuracy_when_loaded_by_
                                     tmp_path, monkeypatch, capsys)
     assert status == 0, err
     status, loaded, err = run_main(["--load", "m.npz", "--test-csv", small_csv, "--no-plot",
-                                    "--predict", small_csv, "--out", "s.csv"],
+                                    "--predict", small_csv],
                                    tmp_path, monkeypatch, capsys)
     assert status == 0, err
     test_accuracy = [[line for line in out.splitlines() if line.startswith("test accuracy: ")]
@@ -985,7 +1452,7 @@ def test_a_network_saved_by_one_run_gives_the_same_test_accuracy_when_loaded_by_
     assert test_accuracy[0] == test_accuracy[1] != []
     params, _ = nn.load_model(str(tmp_path / "m.npz"))
     expected = nn.get_predictions(params, nn.scale_pixels(nn.load_digits_csv(small_csv)[0]))
-    assert (tmp_path / "s.csv").read_text().splitlines() == ["ImageId,Label"] + [
+    assert (tmp_path / "submission.csv").read_text().splitlines() == ["ImageId,Label"] + [
         f"{i},{k}" for i, k in enumerate(expected, 1)], "a Kaggle submission numbers from 1"
 
 
@@ -1005,9 +1472,10 @@ def test_check_gradients_returns_1_when_backpropagation_is_wrong(tmp_path, monke
     assert status == 1 and "gradient check FAILED" in out, out
 
 
-@pytest.mark.parametrize("flag", ["--compare-architectures", "--compare-learning-rates"])
-def test_the_comparisons_print_a_row_per_setting(flag, small_csv, tmp_path, monkeypatch, capsys):
-    status, out, err = run_main(["--csv", small_csv, flag, "--epochs", "1", "--no-plot"],
+@pytest.mark.parametrize("what", ["architectures", "learning-rates"])
+def test_the_comparisons_print_a_row_per_setting(what, small_csv, tmp_path, monkeypatch, capsys):
+    status, out, err = run_main(["--csv", small_csv, "--compare", what, "--epochs", "1",
+                                 "--no-plot"],
                                 tmp_path, monkeypatch, capsys)
     assert status == 0, err
     rows = [line.split() for line in out.strip().splitlines()[1:]]
