@@ -124,10 +124,17 @@ def load_digits_csv(path, labelled=True):
         header = str(pd.read_csv(source, header=None, nrows=1, sep="\x07", quoting=3,
                                  encoding="utf-8-sig").iat[0, 0])
         sep = max([",", ";", "\t", "|"], key=header.count)
-        if hasattr(source, "seek"):
-            source.seek(0)
-        frame = pd.read_csv(source, sep=sep if sep in header else r"\s+", dtype=np.float32,
-                            encoding="utf-8-sig", skipinitialspace=True)
+
+        def read(dtype):                       # from the start (a zip's CSV is one stream),
+            if hasattr(source, "seek"):        # 10,000 rows at a time: at once, pandas holds
+                source.seek(0)                 # the text of every row (500 MB for 60,000)
+            return pd.concat(pd.read_csv(source, sep=sep if sep in header else r"\s+",
+                                         dtype=dtype, encoding="utf-8-sig",
+                                         skipinitialspace=True, chunksize=10_000))
+        try:
+            frame = read(np.uint8)             # whole gray levels: a byte a cell, 4x less memory
+        except ValueError:                     # a fraction, a blank, 300, 'abc': read floats,
+            frame = read(np.float32)           # and the checks below name the cell
     except (ValueError, EOFError) as err:      # pandas' reason: a bad row, not a number..
         reason = str(err).strip().splitlines()[-1]
         raise InputError(f"{path} is not a readable table ({reason}); save it as a CSV with "
@@ -142,7 +149,7 @@ def load_digits_csv(path, labelled=True):
     numbers = [int(names[p][5:]) if names[p][5:].isdigit() else -1 for p in pixels]
     if sorted(numbers) == list(range(NUM_PIXELS)):     # named pixel0..pixel783: by number
         pixels = [pixels[i] for i in np.argsort(numbers)]
-    data = frame.to_numpy(np.float32)
+    data = frame.to_numpy()                                # uint8, or float32
     if not (data.min() >= 0 and data.max() <= 255):       # a blank cell, nan, fails both
         row, col = np.argwhere(~((data >= 0) & (data <= 255)))[0]
         raise InputError(f"{path} row {row + 2}, column {frame.columns[col]!r} holds "
@@ -154,9 +161,11 @@ def load_digits_csv(path, labelled=True):
     if 0 < X.max() <= 1:                                   # already scaled: undo it
         print(f"note: {path} holds pixels from 0 to 1, not 0..255; read as 0..1 (times 255).")
         X = X * 255
-    # order="C": one image per row in memory too (pandas keeps columns), so that taking a
+    if X.dtype != np.uint8:                               # floats: the nearest gray level
+        X = np.rint(X)
+    # C order: one image per row in memory too (pandas keeps columns), so that taking a
     # mini-batch of rows, X[batch], copies 64 runs of 784 bytes instead of 50,176 scattered ones.
-    X = np.rint(X, out=X).astype(np.uint8, order="C")
+    X = np.ascontiguousarray(X, dtype=np.uint8)
     return X, (None if y is None else y.astype(np.uint8))
 
 
