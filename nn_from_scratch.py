@@ -7,7 +7,7 @@ row: the digit (0-9) and its 28 x 28 = 784 gray levels (0-255), row by row.
 
 FIRST READING. The story is  data -> initialise -> forward -> loss -> backward -> update ->
 accuracy, and the first five cells tell it:
-    1. load_digits_csv, split_train_val, scale_pixels, one_hot     the data, as arrays
+    1. split_train_val, scale_pixels, one_hot, load_digits_csv     the data, as arrays
     2. relu, relu_backward, softmax, cross_entropy,                the building blocks
        cross_entropy_backward
     3. initialize_parameters, forward_propagation,                 the model
@@ -60,10 +60,9 @@ CONVENTIONS, to map this file onto the notes in your other hand:
       takes the scores Z_L and applies softmax itself; our cross_entropy takes P.
   Kingma and Ba (Adam): m, v, m_hat, v_hat and t exactly as in their Algorithm 1.
 
-Every function takes what it needs as arguments and returns what it makes (no global
-variables, only constants and name tables; randomness comes through an `rng`), so you can copy
-any one out with what it names; options are functions with the default in the signature
-(activation=relu): a copy brings only what it uses.
+Every function takes what it needs as arguments and returns what it makes (no global variables,
+only constants; randomness comes through an `rng`), so you can copy any one out with what it
+names; options are functions with their default in the signature (activation=relu).
 """
 import argparse
 import io
@@ -75,14 +74,12 @@ import tempfile
 import time
 import zipfile
 
-# Jupyter and VS Code's "Run Cell" run the file as __main__ too, in a kernel (no __file__,
-# or the kernel's own argv): then the story cells at the end run, not the command line.
+# Jupyter and VS Code run the file as __main__ too, in a kernel (no __file__, or the kernel's
+# argv): then the story cells at the end run, not the command line.
 IN_NOTEBOOK = __name__ == "__main__" and ("__file__" not in globals() or
                                           os.path.basename(sys.argv[0]).startswith("ipykernel"))
-if __name__ == "__main__" and not IN_NOTEBOOK:
-    # One BLAS thread, set before NumPy loads: products this small (64 x 784 times 784 x 256)
-    # gain little from a second thread on a quiet machine and lose a lot on a busy one.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+if __name__ == "__main__" and not IN_NOTEBOOK:   # one BLAS thread, set before NumPy loads:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # small products gain little from two
 
 import numpy as np
 import pandas as pd
@@ -93,82 +90,13 @@ NUM_CLASSES = 10                       # K = 10 digits
 
 
 # %% [markdown]
-# ## 1. Data: read, split, scale, one-hot
+# ## 1. Data: split, scale, one-hot, and reading the CSV
 # %%
 class InputError(ValueError):
     """A problem with the user's input, worded as one sentence that says how to fix it."""
 
 
-def load_digits_csv(path, labelled=True):
-    """Read a table of digits, one image per row: X (N, 784) uint8 0..255, y (N,) or None.
-
-    pandas does the parsing: any delimiter, quotes, a byte-order mark, a .gz file, or
-    Kaggle's digit-recognizer.zip (its train.csv, or test.csv when labelled=False). The label
-    is the column named "label", in any case and any position; the pixels are the 784 other
-    columns, in the order of their numbers when named pixel0..pixel783. Kaggle's test.csv has
-    no label column: pass labelled=False, and y is None.
-    """
-    source = path
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            wanted = "train.csv" if labelled else "test.csv"
-            csvs = [n for n in archive.namelist() if n.lower().endswith(".csv")]
-            members = [n for n in csvs if os.path.basename(n).lower() == wanted] or csvs
-            if len(members) != 1:
-                raise InputError(f"{path} holds {', '.join(csvs) or 'no CSV'}, not one {wanted};"
-                                 " unzip it and pass the CSV you mean.")
-            source = io.BytesIO(archive.read(members[0]))
-    try:
-        # The header line alone (split on a character no CSV holds) tells the delimiter:
-        # whichever of , ; tab | it holds most; none of them means spaces.
-        header = str(pd.read_csv(source, header=None, nrows=1, sep="\x07", quoting=3,
-                                 encoding="utf-8-sig").iat[0, 0])
-        sep = max([",", ";", "\t", "|"], key=header.count)
-
-        def read(dtype):                       # from the start (a zip's CSV is one stream),
-            if hasattr(source, "seek"):        # 10,000 rows at a time: at once, pandas holds
-                source.seek(0)                 # the text of every row (500 MB for 60,000)
-            return pd.concat(pd.read_csv(source, sep=sep if sep in header else r"\s+",
-                                         dtype=dtype, encoding="utf-8-sig",
-                                         skipinitialspace=True, chunksize=10_000))
-        try:
-            frame = read(np.uint8)             # whole gray levels: a byte a cell, 4x less memory
-        except ValueError:                     # a fraction, a blank, 300, 'abc': read floats,
-            frame = read(np.float32)           # and the checks below name the cell
-    except (ValueError, EOFError) as err:      # pandas' reason: a bad row, not a number..
-        reason = str(err).strip().splitlines()[-1]
-        raise InputError(f"{path} is not a readable table ({reason}); save it as a CSV with "
-                         "the header label,pixel0,...,pixel783.") from None
-    names = [str(name).strip().lower() for name in frame.columns]
-    label = [i for i, name in enumerate(names) if name == "label"]
-    pixels = [i for i in range(len(names)) if i not in label]
-    if len(label) > 1 or (labelled and not label) or len(pixels) != NUM_PIXELS:
-        raise InputError(f"{path} has {len(label)} column(s) named label and {len(pixels)} "
-                         "others, but needs one label (none in Kaggle's test.csv) and 784 "
-                         "pixels: its first line should read label,pixel0,...,pixel783.")
-    numbers = [int(names[p][5:]) if names[p][5:].isdigit() else -1 for p in pixels]
-    if sorted(numbers) == list(range(NUM_PIXELS)):     # named pixel0..pixel783: by number
-        pixels = [pixels[i] for i in np.argsort(numbers)]
-    data = frame.to_numpy()                                # uint8, or float32
-    if not (data.min() >= 0 and data.max() <= 255):       # a blank cell, nan, fails both
-        row, col = np.argwhere(~((data >= 0) & (data <= 255)))[0]
-        raise InputError(f"{path} row {row + 2}, column {frame.columns[col]!r} holds "
-                         f"{data[row, col]:g}; every cell must be a number from 0 to 255.")
-    X, y = data[:, pixels], (data[:, label[0]] if label else None)
-    if y is not None and np.any((y != np.round(y)) | (y >= NUM_CLASSES)):
-        raise InputError(f"{path} has a label that is not a whole digit 0..9, "
-                         f"e.g. {y[(y != np.round(y)) | (y >= NUM_CLASSES)][0]:g}.")
-    if 0 < X.max() <= 1:                                   # already scaled: undo it
-        print(f"note: {path} holds pixels from 0 to 1, not 0..255; read as 0..1 (times 255).")
-        X = X * 255
-    if X.dtype != np.uint8:                               # floats: the nearest gray level
-        X = np.rint(X)
-    # C order: one image per row in memory too (pandas keeps columns), so that taking a
-    # mini-batch of rows, X[batch], copies 64 runs of 784 bytes instead of 50,176 scattered ones.
-    X = np.ascontiguousarray(X, dtype=np.uint8)
-    return X, (None if y is None else y.astype(np.uint8))
-
-
+# load_digits_csv (at the end of this cell) gives X (N, 784), gray levels 0..255, and y (N,).
 def split_train_val(X, y, val_fraction, rng):
     """Shuffle, then hold out a fraction for validation: (X_train, y_train, X_val, y_val).
 
@@ -202,6 +130,85 @@ def one_hot(y, num_classes, dtype=np.float32):
     Y = np.zeros((len(y), num_classes), dtype=dtype)
     Y[np.arange(len(y)), y] = 1
     return Y
+
+
+# Reading the CSV is mostly pandas' work, and the checks that make a bad file one sentence:
+# skip these two functions on a first reading.
+def read_table(path, labelled=True):
+    """A CSV of digits as a pandas DataFrame, parsed by pandas: any delimiter, quotes, a
+    byte-order mark, a .gz file, or Kaggle's digit-recognizer.zip (its train.csv, or its
+    test.csv when labelled=False). Whole gray levels come as bytes, anything else as float32."""
+    source = path
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            wanted = "train.csv" if labelled else "test.csv"
+            csvs = [n for n in archive.namelist() if n.lower().endswith(".csv")]
+            members = [n for n in csvs if os.path.basename(n).lower() == wanted] or csvs
+            if len(members) != 1:
+                raise InputError(f"{path} holds {', '.join(csvs) or 'no CSV'}, not one {wanted};"
+                                 " unzip it and pass the CSV you mean.")
+            source = io.BytesIO(archive.read(members[0]))
+    try:
+        # The header line alone (split on a character no CSV holds) tells the delimiter:
+        # whichever of , ; tab | it holds most; none of them means spaces.
+        header = str(pd.read_csv(source, header=None, nrows=1, sep="\x07", quoting=3,
+                                 encoding="utf-8-sig").iat[0, 0])
+        sep = max([",", ";", "\t", "|"], key=header.count)
+
+        def read(dtype):                       # from the start (a zip's CSV is one stream),
+            if hasattr(source, "seek"):        # 10,000 rows at a time: at once, pandas holds
+                source.seek(0)                 # the text of every row (500 MB for 60,000)
+            return pd.concat(pd.read_csv(source, sep=sep if sep in header else r"\s+",
+                                         dtype=dtype, encoding="utf-8-sig",
+                                         skipinitialspace=True, chunksize=10_000))
+        try:
+            return read(np.uint8)              # whole gray levels: a byte a cell, 4x less memory
+        except ValueError:                     # a fraction, a blank, 300, 'abc': read floats,
+            return read(np.float32)            # and load_digits_csv names the cell
+    except (ValueError, EOFError) as err:      # pandas' reason: a bad row, not a number..
+        reason = str(err).strip().splitlines()[-1]
+        raise InputError(f"{path} is not a readable table ({reason}); save it as a CSV with "
+                         "the header label,pixel0,...,pixel783.") from None
+
+
+def load_digits_csv(path, labelled=True):
+    """Read a table of digits, one image per row: X (N, 784) uint8 0..255, y (N,) or None.
+
+    The label is the column named "label", in any case and any position; the pixels are the
+    784 other columns, in the order of their numbers when named pixel0..pixel783. Kaggle's
+    test.csv has no label column: pass labelled=False, and y is None.
+    """
+    frame = read_table(path, labelled)
+    names = [str(name).strip().lower() for name in frame.columns]
+    label = [i for i, name in enumerate(names) if name == "label"]
+    pixels = [i for i in range(len(names)) if i not in label]
+    if len(label) > 1 or (labelled and not label) or len(pixels) != NUM_PIXELS:
+        raise InputError(f"{path} has {len(label)} column(s) named label and {len(pixels)} "
+                         "others, but needs one label (none in Kaggle's test.csv) and 784 "
+                         "pixels: its first line should read label,pixel0,...,pixel783.")
+    numbers = [int(names[p][5:]) if names[p][5:].isdigit() else -1 for p in pixels]
+    if sorted(numbers) == list(range(NUM_PIXELS)):     # named pixel0..pixel783: by number
+        pixels = [pixels[i] for i in np.argsort(numbers)]
+    data = frame.to_numpy()                                # uint8, or float32
+    if not (data.min() >= 0 and data.max() <= 255):       # a blank cell, nan, fails both
+        row, col = np.argwhere(~((data >= 0) & (data <= 255)))[0]
+        raise InputError(f"{path} row {row + 2}, column {frame.columns[col]!r} holds "
+                         f"{data[row, col]:g}; every cell must be a number from 0 to 255.")
+    X, y = data[:, pixels], (data[:, label[0]] if label else None)
+    if y is not None and np.any((y != np.round(y)) | (y >= NUM_CLASSES)):
+        raise InputError(f"{path} has a label that is not a whole digit 0..9, "
+                         f"e.g. {y[(y != np.round(y)) | (y >= NUM_CLASSES)][0]:g}.")
+    if 0 < X.max() <= 1:                                   # already scaled: undo it
+        print(f"note: {path} holds pixels from 0 to 1, not 0..255; read as 0..1 (times 255).")
+        X = X * 255
+    if X.dtype != np.uint8:                               # floats: the nearest gray level
+        X = np.rint(X)
+    # C order: one image per row in memory too (pandas keeps columns), so that taking a
+    # mini-batch of rows, X[batch], copies 64 runs of 784 bytes instead of 50,176 scattered ones.
+    X = np.ascontiguousarray(X, dtype=np.uint8)
+    return X, (None if y is None else y.astype(np.uint8))
+
+
 # %% [markdown]
 # ## 2. Building blocks: ReLU, softmax, cross-entropy
 # %%
@@ -1538,13 +1545,11 @@ def parse_args(argv=None):
     mode("--toy", choices=TOY_DATASETS, help="learn 2-D points; draw the decision boundary")
     mode("--compare", choices=["architectures", "learning-rates"], help="train 5 network sizes "
          "or 0.1x..10x --lr briefly, and compare")
-    mode("--check-gradients", action="store_true", help="backpropagation against central "
-         "differences, for every activation and output layer")
+    mode("--check-gradients", action="store_true", help="check backpropagation, every layer")
     mode("--worked-example", action="store_true", help="every number of one training step")
     mode("--break", dest="mistake", choices=BREAKS, help="make a classic mistake on purpose: "
          "why is accuracy stuck?")
-    mode("--exercise", metavar="PATH", help="write a copy of this file with the core's function "
-         "bodies left for you to write")
+    mode("--exercise", metavar="PATH", help="this file as homework: the core left to write")
     add, rate = parser.add_argument, ", ".join(f"{k} {v:g}" for k, v in
                                                DEFAULT_LEARNING_RATES.items())
     add("--csv", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.csv"),
