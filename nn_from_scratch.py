@@ -1227,22 +1227,6 @@ def plot_decision_boundary(params, X, y, path, activation=relu, title="decision 
 # %% [markdown]
 # ## The command line
 # %%
-def check_outputs(outputs, inputs):
-    """Before any work: each file this run writes must not be a folder, nor one of its inputs
-    or another output, and its folder must be writable. A refusal then costs no training and
-    leaves no half-finished set of files, and the user's data is never overwritten."""
-    for i, path in enumerate(outputs):
-        for other in inputs + outputs[:i]:
-            both = os.path.exists(path) and os.path.exists(other)
-            if os.path.realpath(path) == os.path.realpath(other) or (
-                    both and os.path.samefile(path, other)):
-                raise InputError(f"{path} would be written over by this run, which also reads or "
-                                 "writes it elsewhere; choose another output name.")
-        if os.path.isdir(path) or not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
-            raise InputError(f"cannot write {path}: it is a folder, or its folder does not exist "
-                             "or is not writable; choose another path.")
-
-
 def training_data(args, rng):
     """--toy's 2-D points, or the CSV's digits scaled to 0..1; split by --val-fraction."""
     X, y = TOY_DATASETS[args.toy](rng) if args.toy else load_digits_csv(args.csv)
@@ -1250,15 +1234,13 @@ def training_data(args, rng):
     if len(y_train) == 0 or (args.val_fraction and len(y_val) == 0):
         raise InputError(f"--val-fraction {args.val_fraction:g} of {len(y)} rows leaves "
                          f"{len(y_train)} to train on and {len(y_val)} to validate on.")
-    if args.toy:
-        return X_train, y_train, X_val, y_val
-    return scale_pixels(X_train), y_train, scale_pixels(X_val), y_val
+    scale = (lambda X: X) if args.toy else scale_pixels
+    return scale(X_train), y_train, scale(X_val), y_val
 
 
 def fit(args, params, X_train, y_train, X_val, y_val, rng, **options):
-    """gradient_descent with the flags' choices, a line per epoch with the validation figures,
-    early stopping (--patience) and --diagnose's measurements. Ctrl-C stops training and
-    keeps the best epoch's network. Returns (history, seconds, interrupted)."""
+    """gradient_descent as the flags ask, a line per epoch, --patience and --diagnose. Ctrl-C
+    stops training and keeps the best epoch's network. Returns (history, seconds, interrupted)."""
     activation = ACTIVATIONS[args.activation]
     optimizer, ratios, history, best = OPTIMIZERS[args.optimizer], [], [], {}
     if args.diagnose:
@@ -1304,9 +1286,8 @@ def fit(args, params, X_train, y_train, X_val, y_val, rng, **options):
 
 
 def train_digits(args):
-    """The default run, the story of the file: data -> split and scale -> initialise -> train
-    -> accuracy on the validation digits -> the uses asked for -> pictures. --toy: the same on
-    2-D points; --load: a saved network takes the place of training. Returns (status, lines)."""
+    """The default run, the story of the file: data -> split, scale -> initialise -> train ->
+    validate -> use -> pictures. --toy: on 2-D points; --load: a saved network, no training."""
     uses = {"test": args.test_csv and load_digits_csv(args.test_csv),   # read now: a bad file
             "predict": args.predict and load_digits_csv(args.predict, labelled=False),  # fails
             "images": [preprocess_digit_image(path) for path in args.image or []]}  # at once
@@ -1315,7 +1296,8 @@ def train_digits(args):
             raise InputError("--load needs --test-csv, --predict or --image to use it on.")
         params, activation = load_model(args.load)
         print(f"loaded {args.load}: {len(params) // 2} layers, {activation} hidden units")
-        return use_network(args, params, activation, uses), []
+        use_network(args, params, ACTIVATIONS[activation][0], uses)
+        return 0
     rng = np.random.default_rng(args.seed)
     X_train, y_train, X_val, y_val = training_data(args, rng)
     sizes = [X_train.shape[1], *args.hidden, int(y_train.max()) + 1 if args.toy else NUM_CLASSES]
@@ -1327,43 +1309,42 @@ def train_digits(args):
     if args.save:
         save_model(args.save, params, args.activation)
         print(f"model saved: {args.save}")
-    f, closing = ACTIVATIONS[args.activation][0], [f"train seconds: {seconds:.2f}"]
+    f = ACTIVATIONS[args.activation][0]
     predictions = get_predictions(params, X_val, f)
-    if len(y_val):
-        closing.insert(0, f"validation accuracy: {get_accuracy(predictions, y_val):.4f}")
     if args.robustness:
         sigmas = [0.0, 0.1, 0.2, 0.3, 0.5]
         accuracies = accuracy_under_noise(params, X_val, y_val, sigmas, rng, f)
         print("validation accuracy under pixel noise: " + "  ".join(
             f"sigma {s:g}: {a:.4f}" for s, a in zip(sigmas, accuracies)))
-    use_network(args, params, args.activation, uses)
-    if args.no_plot:
-        return (130 if interrupted else 0), closing
-    plot_training_curves(history, "training_curves.png",
-                         int(AUGMENTED_SHARE * args.epochs) if args.augment else None)
-    if args.toy:
+    use_network(args, params, f, uses)
+    if not args.no_plot:
+        plot_training_curves(history, "training_curves.png",
+                             int(AUGMENTED_SHARE * args.epochs) if args.augment else None)
+    if args.toy and not args.no_plot:
         plot_decision_boundary(params, np.concatenate([X_train, X_val]), np.concatenate(
             [y_train, y_val]), "decision_boundary.png", f, f"{args.toy}, hidden layers "
             f"{','.join(map(str, args.hidden)) or 'none'}")
-        return (130 if interrupted else 0), closing
+    elif not args.no_plot:
+        if len(y_val):
+            plot_sample_predictions(X_val, y_val, predictions, "predictions.png")
+            plot_confusion_matrix(confusion_matrix(y_val, predictions), "confusion_matrix.png",
+                                  "validation confusion matrix")
+        plot_first_layer_weights(params["W1"], "first_layer_weights.png")
+        if args.diagnose and history:
+            plot_training_health(history, "training_health.png")
+        if args.robustness:
+            plot_lines(sigmas, accuracies, "robustness.png", "noise sigma (pixels in 0..1)",
+                       "validation accuracy", "accuracy under Gaussian pixel noise")
+        if args.explain:
+            plot_saliency(X_val, y_val, params, "saliency.png", args.activation)
     if len(y_val):
-        plot_sample_predictions(X_val, y_val, predictions, "predictions.png")
-        plot_confusion_matrix(confusion_matrix(y_val, predictions), "confusion_matrix.png",
-                              "validation confusion matrix")
-    plot_first_layer_weights(params["W1"], "first_layer_weights.png")
-    if args.diagnose and history:
-        plot_training_health(history, "training_health.png")
-    if args.robustness:
-        plot_lines(sigmas, accuracies, "robustness.png", "noise sigma (pixels in 0..1)",
-                   "validation accuracy", "accuracy under Gaussian pixel noise")
-    if args.explain:
-        plot_saliency(X_val, y_val, params, "saliency.png", args.activation)
-    return (130 if interrupted else 0), closing
+        print(f"validation accuracy: {get_accuracy(predictions, y_val):.4f}")
+    print(f"train seconds: {seconds:.2f}")
+    return 130 if interrupted else 0
 
 
-def use_network(args, params, activation, uses):
-    """The uses of a network, trained or loaded: a test CSV, a Kaggle submission, pictures."""
-    f = ACTIVATIONS[activation][0]
+def use_network(args, params, f, uses):
+    """A network's uses, trained or loaded (f: its activation): test CSV, submission, pictures."""
     if uses["test"]:
         X_test, y_test = uses["test"]
         predictions = get_predictions(params, scale_pixels(X_test), f)
@@ -1382,12 +1363,10 @@ def use_network(args, params, activation, uses):
             print(f"{path}: prediction {p.argmax()} (probability {p.max():.2f})")
         if not args.no_plot:
             plot_image_predictions(args.image, uses["images"], P, "my_digits.png")
-    return 0
 
 
 def compare_settings(args):
-    """--compare architectures or learning-rates: train each setting from scratch
-    (no augmentation, --epochs 5 by default) and print its validation accuracy."""
+    """--compare: train each setting from scratch, without augmentation; print its accuracy."""
     X_train, y_train, X_val, y_val = training_data(args, np.random.default_rng(args.seed))
     sizes = args.compare == "architectures"
     settings = ([[32], [128], [256, 128], [512, 256], [256, 128, 64]] if sizes else
@@ -1413,7 +1392,6 @@ def compare_settings(args):
         plot_lines(labels if sizes else settings, accuracies, "compare_architectures.png" if
                    sizes else "compare_learning_rates.png", name,
                    "validation accuracy", f"{name} after {args.epochs} epochs", not sizes)
-    return 0, []
 
 
 def check_gradients():
@@ -1427,46 +1405,43 @@ def check_gradients():
         extras = " ".join(f"{k} {v:g}" for k, v in extra.items())
         print(f"{activation:>8} hidden, {head:>7} output {extras:26} largest relative error "
               f"{error:.1e}  {'ok' if error < 1e-6 else 'WRONG'}")
-    if worst < 1e-6:
-        return 0, ["gradient check passed (every error below 1e-6)"]
-    return 1, ["gradient check FAILED: backward_propagation disagrees with the loss"]
+    print("gradient check passed (every error below 1e-6)" if worst < 1e-6 else
+          "gradient check FAILED: backward_propagation disagrees with the loss")
+    return 0 if worst < 1e-6 else 1
 
 
 # Six classic ways to get stuck, made on purpose by --break. After the run, --diagnose reads
 # the run's own numbers (it is not told which break it was); then this paragraph explains.
 BREAKS = {
     "raw-pixels": "The pixels went in as 0..255, not 0..1. He's initialisation picks Var(w) = "
-    "2 / 784 so that z = sum_i x_i w_i is about 1 when each x_i is; with x up to 255, z is "
-    "255 times too large, softmax is certain from the first step, the loss starts huge, and the "
-    "big gradients kill ReLU units. To see it: print X.max() before training (it should be 1), "
-    "and compare the first loss with log 10 = 2.30. Fix: scale_pixels(X).",
-    "zero-init": "Every weight started at 0. Then every unit of a layer computes the same z, "
-    "gets the same gradient and stays a copy of its neighbours for ever; with ReLU, z = 0 gives "
-    "relu'(0) = 0, so no gradient reaches any weight and only the last bias learns (how common "
-    "each digit is). To see it: the norms ||W_l|| are 0 and stay 0; the loss sits near log 10 "
-    "and the accuracy near 1 in 10. Fix: random initial weights.",
-    "lr-too-high": "The learning rate is 100 times too large. Adam moves every weight by about "
-    "the learning rate each step; 0.2 is more than most weights (~0.05), so each step throws "
-    "the network far from where its gradient was measured: the loss jumps about instead of "
-    "falling, and units pushed below 0 for every input die. To see it: the update/weight ratio "
-    "of a step, about 1e-3 when healthy, is 1e-1 or more. Fix: divide the rate by 10 until "
-    "the ratio is near 1e-3.",
-    "saturated": "Sigmoid hidden units started with weights 20 times too large, so z is far "
+    "2 / 784 so that z = sum_i x_i w_i is about 1 when each x_i is; at 255 times that, softmax "
+    "is certain from the first step, the loss starts huge and big gradients kill ReLU units. To "
+    "see it: X.max() is 255, and the first loss is far above log 10 = 2.30. Fix: scale_pixels(X).",
+    "zero-init": "Every weight started at 0, so every unit of a layer computes the same z, gets "
+    "the same gradient and stays a copy of its neighbours; with ReLU, z = 0 gives relu'(0) = 0, "
+    "so no gradient reaches any weight and only the last bias learns (how common each digit "
+    "is). To see it: the norms ||W_l|| stay 0, the loss near log 10, the accuracy near 1 in 10. "
+    "Fix: random initial weights.",
+    "lr-too-high": "The learning rate is 100 times too large. Adam moves each weight by about "
+    "the rate every step; 0.2 is more than most weights (~0.05), so each step lands far from "
+    "where its gradient was measured: the loss jumps about and units pushed below 0 for every "
+    "input die. To see it: a step's update/weight ratio is 1e-1 or more, not about 1e-3. "
+    "Fix: divide the rate by 10 until that ratio is near 1e-3.",
+    "saturated": "Sigmoid hidden units started with weights 20 times too large, so z sits far "
     "from 0, where sigmoid is flat: s'(z) = s (1 - s) is near 0 and backpropagation multiplies "
     "the gradient by almost nothing at each layer (vanishing gradients). To see it: most hidden "
-    "outputs sit at 0 or 1 (makemore's notebooks warn above a few percent). Fix: Xavier's "
-    "initialisation for sigmoid and tanh (the default here), or ReLU.",
-    "shuffled-labels": "The labels were shuffled apart from their images. A label then says "
-    "nothing about its image, so training can only lower its loss by memorising each image's "
-    "label, and nothing carries over to new digits. To see it: the training loss falls while "
-    "the validation accuracy stays at chance, 1 in 10. Fix: shuffle X and y with ONE order: "
+    "outputs sit at 0 or 1 (makemore warns above a few percent). Fix: Xavier's initialisation "
+    "(the default here for sigmoid and tanh), or ReLU.",
+    "shuffled-labels": "The labels were shuffled apart from their images, so a label says "
+    "nothing about its image: training can only lower the loss by memorising each image's "
+    "label, which carries over to no new digit. To see it: the training loss falls while the "
+    "validation accuracy stays at 1 in 10. Fix: shuffle X and y with ONE order: "
     "order = rng.permutation(N); X, y = X[order], y[order].",
-    "sorted": "The file is sorted by label and the rows were never shuffled. Each mini-batch "
-    "then holds one digit and every step pulls the network toward 'everything is this digit'; "
-    "at the end of an epoch it answers the last digit it saw. A batch's gradient stands for the "
-    "whole data only if the batch is a fair sample of it. To see it: the validation answers "
-    "pile onto one digit (one bright column in the confusion matrix). Fix: a new "
-    "rng.permutation every epoch, as gradient_descent does.",
+    "sorted": "The file is sorted by label and the rows were never shuffled, so each mini-batch "
+    "holds one digit and each step pulls toward 'everything is this digit'; an epoch ends "
+    "answering the last digit it saw. A batch's gradient stands for the whole data only if the "
+    "batch is a fair sample of it. To see it: the validation answers pile onto one digit (one "
+    "bright column in the confusion matrix). Fix: a new rng.permutation every epoch.",
 }
 
 
@@ -1485,8 +1460,7 @@ def break_training(args):
         X_train, y_train, args.batch_size = X_train[order], y_train[order], 8
     args.activation = "sigmoid" if mistake == "saturated" else "relu"
     args.lr *= 100 if mistake == "lr-too-high" else 1
-    args.epochs, args.augment, args.diagnose, args.no_plot = 10, False, True, True
-    args.lr_schedule = "constant"
+    args.epochs, args.augment, args.diagnose, args.lr_schedule = 10, False, True, "constant"
     params = initialize_parameters([NUM_PIXELS, 256, 128, NUM_CLASSES], rng,
                                    init="xavier" if mistake == "saturated" else "he")
     for key in params:                            # the hidden layers' weights, for saturated
@@ -1497,14 +1471,12 @@ def break_training(args):
     import textwrap
     print("\n" + textwrap.fill("what went wrong: " + BREAKS[mistake], 90,
                                break_on_hyphens=False))
-    return 0, []
 
 
 def write_exercise(path):
-    """--exercise PATH: a copy of this file as homework. The bodies of the functions of cells
-    1-4 (data, building blocks, model, training) become `raise NotImplementedError`; their
-    docstrings and every comment line stay, as hints. The tests then check a student's work:
-    NN_MODULE=PATH python -m pytest test_nn.py -k core (see the README)."""
+    """--exercise PATH: this file as homework. The bodies of the functions of cells 1-4 become
+    `raise NotImplementedError`; their docstrings and comment lines stay, as hints. The tests
+    check a student's work: NN_MODULE=PATH python -m pytest test_nn.py -k core (see README)."""
     import ast
     lines = open(__file__, encoding="utf-8").read().splitlines(keepends=True)
     first, last = (next(i for i, line in enumerate(lines) if line.startswith(heading))
@@ -1519,7 +1491,6 @@ def write_exercise(path):
     write_atomically(path, lambda f: f.write("".join(lines).encode("utf-8")))
     print(f"exercise written: {path} ({len(functions)} functions to write: "
           f"{', '.join(node.name for node in functions)})")
-    return 0, []
 
 
 # Flat argparse, as makemore's: a run trains on the digits, or does one of the things in the
@@ -1540,18 +1511,14 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      epilog="The README has examples of each use.")
     mode = parser.add_mutually_exclusive_group().add_argument    # at most one of these
-    mode("--load", metavar="MODEL.npz", help="use a saved network (on --test-csv, --predict, "
-         "--image) instead of training one")
+    mode("--load", metavar="MODEL.npz", help="use a saved network instead of training one")
     mode("--toy", choices=TOY_DATASETS, help="learn 2-D points; draw the decision boundary")
-    mode("--compare", choices=["architectures", "learning-rates"], help="train 5 network sizes "
-         "or 0.1x..10x --lr briefly, and compare")
+    mode("--compare", choices=["architectures", "learning-rates"], help="train 5 settings briefly")
     mode("--check-gradients", action="store_true", help="check backpropagation, every layer")
     mode("--worked-example", action="store_true", help="every number of one training step")
-    mode("--break", dest="mistake", choices=BREAKS, help="make a classic mistake on purpose: "
-         "why is accuracy stuck?")
+    mode("--break", dest="mistake", choices=BREAKS, help="a classic mistake, on purpose")
     mode("--exercise", metavar="PATH", help="this file as homework: the core left to write")
-    add, rate = parser.add_argument, ", ".join(f"{k} {v:g}" for k, v in
-                                               DEFAULT_LEARNING_RATES.items())
+    add = parser.add_argument
     add("--csv", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.csv"),
         help="labelled digits, CSV or Kaggle's zip (default: train.csv beside this file)")
     add("--val-fraction", type=number(float, 0, 1), default=0.1, help="held out (default: 0.1)")
@@ -1559,17 +1526,16 @@ def parse_args(argv=None):
         default=[256, 128], help="hidden layer sizes (default: 256,128; '' for none)")
     add("--epochs", type=number(int, 0), help="default: 40; --toy 100; --compare 5")
     add("--batch-size", type=number(int, 1), help="default: 64; --toy 32")
-    add("--lr", type=number(float, 0), help=f"learning rate (default: {rate}; --toy 0.01)")
+    add("--lr", type=number(float, 0), help="learning rate (default: " + ", ".join(
+        f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items()) + "; --toy 0.01)")
     add("--optimizer", choices=OPTIMIZERS, default="adam", help="default: adam")
     add("--lr-schedule", choices=SCHEDULES, default="cosine", help="default: cosine")
     add("--activation", choices=ACTIVATIONS, default="relu", help="hidden units (default: relu)")
     add("--dropout", type=number(float, 0, 1), default=0.0, help="default: 0")
     add("--l1", type=number(float, 0), default=0.0, help="L1 weight penalty (default: 0)")
     add("--l2", type=number(float, 0), default=0.0, help="L2 weight penalty (default: 0)")
-    add("--no-augment", dest="augment", action="store_false", help="no randomly rotated, "
-        "scaled and shifted copies of the digits in the first 2/3 of the epochs")
-    add("--patience", type=number(int, 1), help="stop after this many epochs without a "
-        "better validation accuracy, and keep the best epoch's network")
+    add("--no-augment", dest="augment", action="store_false", help="no distorted digit copies")
+    add("--patience", type=number(int, 1), help="epochs without gain before stopping (best kept)")
     add("--seed", type=number(int, 0), default=0, help="same seed, same numbers (default: 0)")
     add("--save", metavar="MODEL.npz", help="save the trained network")
     add("--test-csv", metavar="PATH", help="labelled digits to score: 'test accuracy'")
@@ -1587,41 +1553,51 @@ def parse_args(argv=None):
                                                                args.predict or args.image):
         parser.error("--save, --test-csv, --predict and --image need a digit network: train "
                      "one (no mode flag) or --load one")
-    defaults = {"epochs": 40, "batch_size": 64, "lr": DEFAULT_LEARNING_RATES[args.optimizer]}
-    defaults.update(dict(epochs=100, batch_size=32, lr=0.01) if args.toy else
-                    dict(epochs=5) if args.compare else {})
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    if args.epochs is None:
+        args.epochs = 100 if args.toy else 5 if args.compare else 40
+    if args.batch_size is None:
+        args.batch_size = 32 if args.toy else 64
+    if args.lr is None:
+        args.lr = 0.01 if args.toy else DEFAULT_LEARNING_RATES[args.optimizer]
     args.augment = args.augment and not args.toy and not args.compare
     return args
 
 
 def main(argv=None):
-    """Check every output path, do what the flags ask, print the closing lines. Returns the
-    exit status: 0, 1 for a failed gradient check, 130 after Ctrl-C."""
+    """Do what the flags ask; return the exit status (1: a failed gradient check, 130: Ctrl-C)."""
     args = parse_args(argv)
-    inputs = [__file__, args.csv, args.load, args.test_csv, args.predict, *(args.image or [])]
-    outputs = [args.save, args.predict and "submission.csv", args.exercise] + PICTURES * (
-        not args.no_plot)
-    check_outputs([path for path in outputs if path], [path for path in inputs if path])
+    # Before any work, refuse an output that is a folder, an input, another output or not
+    # writable: no training wasted, no half-finished files, the user's data never overwritten.
+    inputs = [path for path in [__file__, args.csv, args.load, args.test_csv, args.predict,
+                                *(args.image or [])] if path]
+    outputs = [path for path in [args.save, args.predict and "submission.csv", args.exercise]
+               + ([] if args.no_plot else PICTURES) if path]
+    for i, path in enumerate(outputs):
+        for other in inputs + outputs[:i]:
+            both = os.path.exists(path) and os.path.exists(other)
+            if os.path.realpath(path) == os.path.realpath(other) or (
+                    both and os.path.samefile(path, other)):
+                raise InputError(f"{path} would be written over by this run, which also reads or "
+                                 "writes it elsewhere; choose another output name.")
+        if os.path.isdir(path) or not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+            raise InputError(f"cannot write {path}: it is a folder, or its folder does not exist "
+                             "or is not writable; choose another path.")
     for name in ("SIGTERM", "SIGHUP"):      # kill, or a closed terminal: stop as Ctrl-C does
         if hasattr(signal, name):           # (Windows has no SIGHUP)
             signal.signal(getattr(signal, name), signal.default_int_handler)
+    status = 0                              # each mode prints its own closing lines
     if args.exercise:
-        status, closing = write_exercise(args.exercise)
+        write_exercise(args.exercise)
     elif args.worked_example:
-        status, closing = 0, [worked_example()]
+        print(worked_example())
     elif args.mistake:
-        status, closing = break_training(args)
+        break_training(args)
     elif args.check_gradients:
-        status, closing = check_gradients()
+        status = check_gradients()
     elif args.compare:
-        status, closing = compare_settings(args)
+        compare_settings(args)
     else:
-        status, closing = train_digits(args)
-    for line in closing:
-        print(line)
+        status = train_digits(args)
     if "matplotlib.pyplot" in sys.modules:  # a picture was drawn: show it, given a screen
         sys.modules["matplotlib.pyplot"].show()
     return status
