@@ -238,11 +238,11 @@ def cross_entropy(P, y):
     P (N, K) from softmax, y (N,) labels. Right with certainty gives 0; a uniform
     guess over 10 digits gives log(10) = 2.30, where training starts. A mean, not a sum:
     a sum grows with the batch, and so would every gradient, so the right learning rate
-    would change with batch_size (64 rows would step 64 times further than one).
+    would change with batch_size (under SGD, 64 rows would step 64 times further than one).
     """
     p_true = P[np.arange(len(y)), y]                  # (N,) probability of the right class
     # A probability that underflowed to exactly 0 would give log(0) = -inf; the smallest
-    # positive float keeps it finite and changes no other value. (Adding 1e-12 would change
+    # normal float keeps it finite and changes no value above it. (Adding 1e-12 would change
     # J a little, and cross_entropy_backward, the gradient of plain log P, would not match.)
     return float(-np.mean(np.log(np.maximum(p_true, np.finfo(P.dtype).tiny))))
 
@@ -256,9 +256,9 @@ def cross_entropy(P, y):
 # (*) a_j = e^z_j / S with S = sum_i e^z_i. The quotient rule gives da_j/dz_k =
 #     (1[j=k] e^z_j S - e^z_j e^z_k) / S^2 = a_j 1[j=k] - a_j a_k = a_j (1[j=k] - a_k).
 # The loss is a mean over N examples, so each row also gets a factor 1/N.
-# Why not squared error after a softmax? Its gradient is (a - y) times softmax's slope,
-# which is near 0 when the network is confidently WRONG (a_k near 0 or 1): it learns least
-# from its worst mistakes. Cross-entropy's log cancels that slope: the gradient is a - y.
+# Why not squared error after a softmax? Its gradient is (a - y) times softmax's derivative
+# a_j (1[j=k] - a_k), near 0 when the network is confidently WRONG (a near 0 or 1): it learns
+# least from its worst mistakes. Cross-entropy's log cancels it: the gradient is a - y.
 def cross_entropy_backward(P, y):
     """dJ/dZ_L for softmax followed by cross-entropy: (P - Y) / N. (N, K) -> (N, K)."""
     return (P - one_hot(y, P.shape[1], P.dtype)) / len(y)
@@ -359,8 +359,8 @@ def update_parameters(params, grads, learning_rate, state=None):
 
 # Adam (Kingma and Ba, 2015) keeps two running means per weight: m of the gradients (which
 # way to go, smoothed like momentum) and v of the squared gradients (how big they usually
-# are). The step m_hat / sqrt(v_hat) is then at most about +-1 whatever the gradient's scale
-# (smaller when the gradients disagree), so learning_rate bounds how far a weight moves:
+# are). The step m_hat / sqrt(v_hat) is then about +-1 whatever the gradient's scale (less
+# when the gradients disagree), so every weight moves by about learning_rate at most:
 # rarely-used weights learn as fast as busy ones.
 # Bias correction: m and v start at 0, so early on both are too small, v by far more
 # (and it sits under a square root): after the first step m = 0.1 g and v = 0.001 g^2,
@@ -600,7 +600,10 @@ def mean_absolute_error_backward(A, y):
 
 def weight_penalty(params, l1=0.0, l2=0.0):
     """l1 sum|W| + (l2 / 2) sum W^2 over the weights (not biases, which add no wiggles): both
-    pull toward 0, smoother; L1 makes many exactly 0, L2 shrinks all in proportion."""
+    pull toward 0. Under plain SGD, L2 shrinks every weight by the same factor each step and
+    L1 moves each by the same amount, so small weights hover about 0 (a sign(W) step jumps
+    over 0; exact zeros need a proximal step). Adam rescales the penalty's gradient like any
+    other, so there L2 is not weight decay (AdamW applies the decay apart)."""
     return float(sum(l1 * np.sum(np.abs(W)) + 0.5 * l2 * np.sum(W * W)
                      for key, W in params.items() if key.startswith("W")))
 
@@ -1109,8 +1112,9 @@ def health_warnings(records, num_classes=NUM_CLASSES):
     warnings, first, last, chance = [], records[0], records[-1], np.log(num_classes)
     if first["input_scale"] > 10:
         warnings.append(f"inputs reach {first['input_scale']:.0f}: the initialisation assumes "
-                        "inputs of about 1, so the first z are far too large and the loss starts "
-                        f"at {first['loss']:.1f} (log {num_classes} = {chance:.2f} is a guess). "
+                        "inputs of about 1, so the first z are far too large and the first "
+                        f"epoch's loss is {first['loss']:.1f} (log {num_classes} = {chance:.2f} "
+                        "is a guess). "
                         "Scale the pixels to 0..1.")
     zero = [f"W{l}" for l, norm in enumerate(first["weight_norm"], 1) if norm == 0]
     if zero:
@@ -1415,7 +1419,7 @@ def check_gradients():
 BREAKS = {
     "raw-pixels": "The pixels went in as 0..255, not 0..1. He's initialisation picks Var(w) = "
     "2 / 784 so that z = sum_i x_i w_i is about 1 when each x_i is; at 255 times that, softmax "
-    "is certain from the first step, the loss starts huge and big gradients kill ReLU units. To "
+    "is certain from the first step, the loss starts huge and every step moves z 255x too far. To "
     "see it: X.max() is 255, and the first loss is far above log 10 = 2.30. Fix: scale_pixels(X).",
     "zero-init": "Every weight started at 0, so every unit of a layer computes the same z, gets "
     "the same gradient and stays a copy of its neighbours; with ReLU, z = 0 gives relu'(0) = 0, "
@@ -1440,8 +1444,9 @@ BREAKS = {
     "sorted": "The file is sorted by label and the rows were never shuffled, so each mini-batch "
     "holds one digit and each step pulls toward 'everything is this digit'; an epoch ends "
     "answering the last digit it saw. A batch's gradient stands for the whole data only if the "
-    "batch is a fair sample of it. To see it: the validation answers pile onto one digit (one "
-    "bright column in the confusion matrix). Fix: a new rng.permutation every epoch.",
+    "batch is a fair sample of it. To see it: count the answers (np.bincount of the predictions):"
+    " they pile onto one digit, one bright column in the confusion matrix. Fix: a new "
+    "rng.permutation every epoch.",
 }
 
 
@@ -1638,7 +1643,7 @@ if IN_NOTEBOOK:
 
 # %% [markdown]
 # One forward pass through an untrained network, with the shape of everything it made.
-# Before any training every digit looks equally likely, about 1/10 each, so the loss
+# Before any training every digit looks about equally likely, roughly 1/10 each, so the loss
 # starts near -log(1/10) = log(10) = 2.30.
 # %%
 if IN_NOTEBOOK:
