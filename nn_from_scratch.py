@@ -1321,14 +1321,16 @@ def train_digits(args):
         print("validation accuracy under pixel noise: " + "  ".join(
             f"sigma {s:g}: {a:.4f}" for s, a in zip(sigmas, accuracies)))
     use_network(args, params, f, uses)
-    if not args.no_plot:
-        plot_training_curves(history, "training_curves.png",
-                             int(AUGMENTED_SHARE * args.epochs) if args.augment else None)
-    if args.toy and not args.no_plot:
+    if args.no_plot:
+        pass
+    elif args.toy:
+        plot_training_curves(history, "training_curves.png")
         plot_decision_boundary(params, np.concatenate([X_train, X_val]), np.concatenate(
             [y_train, y_val]), "decision_boundary.png", f, f"{args.toy}, hidden layers "
             f"{','.join(map(str, args.hidden)) or 'none'}")
-    elif not args.no_plot:
+    else:
+        plot_training_curves(history, "training_curves.png",
+                             int(AUGMENTED_SHARE * args.epochs) if args.augment else None)
         if len(y_val):
             plot_sample_predictions(X_val, y_val, predictions, "predictions.png")
             plot_confusion_matrix(confusion_matrix(y_val, predictions), "confusion_matrix.png",
